@@ -1,0 +1,164 @@
+//! Session management and pool-level calls: `session`, `listSessions`, `metadata`.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::error::Error;
+use crate::retry::Replay;
+use crate::session_id::SessionId;
+use crate::transport::{Transport, read_json};
+use crate::wire;
+
+/// The most `nextLink` pages followed, against a service that keeps answering with one.
+const MAX_PAGES: usize = 1000;
+
+/// A session as the service reports it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The session identifier.
+    pub identifier: String,
+    /// When the session was allocated.
+    pub created_at: Option<OffsetDateTime>,
+    /// The last request to the session.
+    pub last_accessed_at: Option<OffsetDateTime>,
+    /// When the session expires unless used again.
+    pub expire_at: Option<OffsetDateTime>,
+    /// Identifies the underlying container.
+    pub etag: Option<String>,
+}
+
+impl SessionInfo {
+    /// Reads a session resource.
+    pub fn from_json(v: &Value) -> Self {
+        let v = wire::properties(v);
+        SessionInfo {
+            identifier: wire::string(v, &["identifier", "id", "sessionId"]).unwrap_or_default(),
+            created_at: wire::timestamp(v, &["createdAt", "created_at"]),
+            last_accessed_at: wire::timestamp(v, &["lastAccessedAt", "last_accessed_at"]),
+            expire_at: wire::timestamp(v, &["expireAt", "expiresAt", "expire_at"]),
+            etag: wire::string(v, &["etag", "eTag"]),
+        }
+    }
+}
+
+/// A name and version (a runtime or a package).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NameVersion {
+    /// Name.
+    pub name: String,
+    /// Version, when reported.
+    pub version: Option<String>,
+}
+
+/// What a pool runs: runtimes, kernel and preinstalled packages.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PoolMetadata {
+    /// Language runtimes (e.g. `python 3.12`).
+    pub runtimes: Vec<NameVersion>,
+    /// Preinstalled packages.
+    pub preinstalled_packages: Vec<NameVersion>,
+    /// The kernel's name and version, when reported.
+    pub jupyter_kernel: Option<NameVersion>,
+    /// When the pool was created.
+    pub created_at: Option<OffsetDateTime>,
+    /// When the pool was last updated.
+    pub last_updated_at: Option<OffsetDateTime>,
+    /// The whole answer, for fields this client does not model.
+    pub raw: Value,
+}
+
+impl PoolMetadata {
+    /// Reads a metadata resource.
+    pub fn from_json(v: Value) -> Self {
+        let list = |names: &[&str]| -> Vec<NameVersion> {
+            wire::field(&v, names).map(wire::items).unwrap_or_default().into_iter().filter_map(name_version).collect()
+        };
+        PoolMetadata {
+            runtimes: list(&["runtimes"]),
+            preinstalled_packages: list(&["preInstalledPackages", "preinstalledPackages", "packages"]),
+            jupyter_kernel: wire::field(&v, &["jupyterKernel", "kernel"]).and_then(name_version),
+            created_at: wire::timestamp(&v, &["createdAt"]),
+            last_updated_at: wire::timestamp(&v, &["lastUpdatedAt"]),
+            raw: v,
+        }
+    }
+}
+
+fn name_version(v: &Value) -> Option<NameVersion> {
+    Some(NameVersion { name: wire::string(v, &["name"])?, version: wire::string(v, &["version"]) })
+}
+
+pub(crate) async fn session_info(t: &Transport, id: &SessionId) -> Result<SessionInfo, Error> {
+    let url = t.url(&["session"], &t.management_version(), Some(id), &[]);
+    let op = t.op("session.info", Replay::Idempotent, false);
+    let response = t.send(op, Some(id), |http| Ok(http.get(url.clone()))).await?;
+    let v: Value = read_json(op, response).await?;
+    Ok(SessionInfo::from_json(&v))
+}
+
+pub(crate) async fn delete_session(t: &Transport, id: &SessionId) -> Result<(), Error> {
+    let url = t.url(&["session"], &t.management_version(), Some(id), &[]);
+    let op = t.op("session.delete", Replay::Idempotent, false);
+    t.send(op, Some(id), |http| Ok(http.delete(url.clone()))).await?;
+    Ok(())
+}
+
+pub(crate) async fn list_sessions(t: &Transport) -> Result<Vec<SessionInfo>, Error> {
+    let op = t.op("pool.list_sessions", Replay::Idempotent, false);
+    let mut url = t.url(&["listSessions"], &t.management_version(), None, &[]);
+    let mut sessions = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let response = t.send(op, None, |http| Ok(http.get(url.clone()))).await?;
+        let page: Value = read_json(op, response).await?;
+        sessions.extend(
+            wire::items(wire::field(&page, &["sessions", "value"]).unwrap_or(&Value::Null))
+                .into_iter()
+                .map(SessionInfo::from_json),
+        );
+        match next_link(t, &page)? {
+            Some(next) => url = next,
+            None => return Ok(sessions),
+        }
+    }
+    Err(Error::Decode {
+        operation: op.name,
+        message: format!("the service returned more than {MAX_PAGES} pages"),
+        body_snippet: String::new(),
+    })
+}
+
+pub(crate) async fn metadata(t: &Transport) -> Result<PoolMetadata, Error> {
+    let op = t.op("pool.metadata", Replay::Idempotent, false);
+    let url = t.url(&["metadata"], &t.management_version(), None, &[]);
+    let response = t.send(op, None, |http| Ok(http.get(url.clone()))).await?;
+    Ok(PoolMetadata::from_json(read_json(op, response).await?))
+}
+
+/// The page's `nextLink`, resolved against the endpoint. A link to another origin is refused: following it
+/// would send the pool token elsewhere.
+pub(crate) fn next_link(t: &Transport, page: &Value) -> Result<Option<Url>, Error> {
+    let Some(link) = wire::string(page, &["nextLink", "@odata.nextLink"]).filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let url = t.endpoint.join(&link).map_err(|e| Error::Decode {
+        operation: "nextLink",
+        message: e.to_string(),
+        body_snippet: link.clone(),
+    })?;
+    if !t.same_origin(&url) {
+        return Err(Error::Decode {
+            operation: "nextLink",
+            message: "the next page is on another host; refusing to send the pool token there".to_owned(),
+            body_snippet: link,
+        });
+    }
+    let mut url = url;
+    if !url.query_pairs().any(|(k, _)| k == "api-version") {
+        url.query_pairs_mut().append_pair("api-version", t.management_version().as_str());
+    }
+    Ok(Some(url))
+}
