@@ -23,6 +23,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_EXECUTION_TIMEOUT: Duration = Duration::from_secs(100);
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default extra time an execution's HTTP request gets beyond the execution limit.
+pub const DEFAULT_EXECUTION_GRACE: Duration = Duration::from_secs(30);
 /// Default longest pause between two chunks of a streamed upload or download.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -36,6 +38,7 @@ pub struct ClientBuilder {
     scope: String,
     request_timeout: Duration,
     execution_timeout: Duration,
+    execution_grace: Duration,
     connect_timeout: Duration,
     idle_timeout: Duration,
     user_agent_suffix: Option<String>,
@@ -52,6 +55,7 @@ impl ClientBuilder {
             scope: DEFAULT_SCOPE.to_owned(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             execution_timeout: DEFAULT_EXECUTION_TIMEOUT,
+            execution_grace: DEFAULT_EXECUTION_GRACE,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             user_agent_suffix: None,
@@ -98,6 +102,14 @@ impl ClientBuilder {
     /// Default execution time limit sent as `timeoutInSeconds` (default 100 s, at most 220 s).
     pub fn execution_timeout(mut self, timeout: Duration) -> Self {
         self.execution_timeout = timeout;
+        self
+    }
+
+    /// Extra time an execution's HTTP request gets beyond its execution limit, for session allocation,
+    /// queueing and the network (default 30 s). After limit + grace without an answer the call fails with
+    /// [`Error::Timeout`], and the code may have run.
+    pub fn execution_grace(mut self, grace: Duration) -> Self {
+        self.execution_grace = grace;
         self
     }
 
@@ -168,6 +180,7 @@ impl ClientBuilder {
             user_agent,
             request_timeout: self.request_timeout,
             execution_timeout: self.execution_timeout,
+            execution_grace: self.execution_grace,
             idle_timeout: self.idle_timeout,
             retry: self.retry,
         }))

@@ -77,7 +77,8 @@ mod wire;
 pub use api_version::{ApiFamily, ApiVersion};
 pub use auth::{Auth, CredentialKind, SelectedCredential, credential_from_env};
 pub use builder::{
-    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EXECUTION_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EXECUTION_GRACE, DEFAULT_EXECUTION_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
 };
 pub use client::SessionPoolClient;
 pub use error::{Error, Result, ServiceError};

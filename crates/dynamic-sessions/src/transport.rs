@@ -52,6 +52,7 @@ pub(crate) struct Transport {
     pub(crate) user_agent: HeaderValue,
     pub(crate) request_timeout: Duration,
     pub(crate) execution_timeout: Duration,
+    pub(crate) execution_grace: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) retry: RetryPolicy,
 }

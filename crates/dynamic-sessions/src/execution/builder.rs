@@ -9,15 +9,13 @@ use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 use super::MAX_EXECUTION_TIMEOUT;
-use super::model::Execution;
+use super::model::{Execution, ExecutionStatus};
 use crate::api_version::ApiFamily;
 use crate::error::Error;
 use crate::retry::Replay;
 use crate::session::Session;
 use crate::transport::{Op, Timing, Transport, read_json};
 
-/// Extra time the HTTP request gets beyond the execution limit (allocation, queueing, network).
-const HTTP_MARGIN: Duration = Duration::from_secs(30);
 /// The longest pause between two polls of an asynchronous execution.
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -93,7 +91,7 @@ impl ExecuteBuilder {
             )));
         }
         let seconds = limit.as_secs().max(1);
-        let deadline = Instant::now() + limit + HTTP_MARGIN;
+        let deadline = Instant::now() + limit + t.execution_grace;
         let operation_id = match (&self.operation_id, self.asynchronous) {
             (Some(id), _) => Some(id.clone()),
             (None, true) => Some(uuid::Uuid::new_v4().to_string()),
@@ -150,7 +148,7 @@ impl ExecuteBuilder {
             name: "execute",
             replay: Replay::IfNotSent,
             allocates: true,
-            timing: Timing::Total(limit + HTTP_MARGIN),
+            timing: Timing::Total(limit + t.execution_grace),
         };
         let operation_header = operation_id
             .map(|o| {
@@ -169,7 +167,7 @@ impl ExecuteBuilder {
             .await?;
         let header_id = response.headers().get("operation-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let v: Value = read_json(op, response).await?;
-        let mut execution = Execution::from_json(&v);
+        let mut execution = checked(op, &v)?;
         if execution.id.is_none() {
             execution.id = header_id;
         }
@@ -193,7 +191,7 @@ impl ExecuteBuilder {
             if now >= deadline {
                 return Err(Error::Timeout {
                     operation: "execute",
-                    after: self.timeout.unwrap_or(t.execution_timeout) + HTTP_MARGIN,
+                    after: self.timeout.unwrap_or(t.execution_timeout) + t.execution_grace,
                     may_have_run: true,
                 });
             }
@@ -201,13 +199,26 @@ impl ExecuteBuilder {
             interval = (interval.mul_f32(1.5)).min(MAX_POLL_INTERVAL);
             let response = t.send(op, Some(id), |http| Ok(http.get(url.clone()))).await?;
             let v: Value = read_json(op, response).await?;
-            let mut execution = Execution::from_json(&v);
+            let mut execution = checked(op, &v)?;
             if execution.status.is_terminal() {
                 execution.id.get_or_insert(exec_id);
                 return Ok(execution);
             }
         }
     }
+}
+
+/// Reads an execution, refusing an answer without a status (it would look like neither success nor failure).
+fn checked(op: Op, v: &Value) -> Result<Execution, Error> {
+    let execution = Execution::from_json(v);
+    if execution.status == ExecutionStatus::Other(String::new()) {
+        return Err(Error::Decode {
+            operation: op.name,
+            message: "the answer has no execution status".to_owned(),
+            body_snippet: v.to_string().chars().take(256).collect(),
+        });
+    }
+    Ok(execution)
 }
 
 fn validate(code: &str, limit: Duration) -> Result<(), Error> {
