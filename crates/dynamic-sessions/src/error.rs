@@ -60,7 +60,7 @@ pub enum Error {
         "unauthorized (401): the token was rejected; check that it is issued for https://dynamicsessions.io{}",
         suffix(.0)
     )]
-    Unauthorized(ServiceError),
+    Unauthorized(Box<ServiceError>),
 
     /// HTTP 403: the identity lacks the pool role.
     #[error(
@@ -68,18 +68,18 @@ pub enum Error {
          (new role assignments take a few minutes to apply){}",
         suffix(.0)
     )]
-    Forbidden(ServiceError),
+    Forbidden(Box<ServiceError>),
 
     /// HTTP 404 for a request that would allocate a new session: the pool is at its maximum number of sessions.
     #[error(
         "the session pool is full (404 on a new session identifier): wait for idle sessions to expire, delete unused sessions, or raise maxConcurrentSessions{}",
         suffix(.0)
     )]
-    PoolFull(ServiceError),
+    PoolFull(Box<ServiceError>),
 
     /// HTTP 404: the file, execution or session does not exist.
     #[error("not found (404){}", suffix(.0))]
-    NotFound(ServiceError),
+    NotFound(Box<ServiceError>),
 
     /// The payload is larger than the service accepts (checked before sending, or HTTP 413).
     #[error("payload too large: {message}")]
@@ -87,7 +87,7 @@ pub enum Error {
         /// Size and limit, in words.
         message: String,
         /// The service's answer, when the service rejected it (413).
-        service: Option<ServiceError>,
+        service: Option<Box<ServiceError>>,
     },
 
     /// HTTP 429: too many requests.
@@ -96,12 +96,12 @@ pub enum Error {
         /// How long the service asked to wait, from `Retry-After`.
         retry_after: Option<Duration>,
         /// The service's answer.
-        error: ServiceError,
+        error: Box<ServiceError>,
     },
 
     /// Any other non-success answer from the service.
     #[error("service error ({}){}", .0.status, suffix(.0))]
-    Service(ServiceError),
+    Service(Box<ServiceError>),
 
     /// The call did not finish in time. `may_have_run` is true when the request reached the service,
     /// so an execution may have run (or still be running).
@@ -195,8 +195,8 @@ impl Error {
             | Error::PoolFull(e)
             | Error::NotFound(e)
             | Error::Service(e)
-            | Error::Throttled { error: e, .. } => Some(e),
-            Error::PayloadTooLarge { service, .. } => service.as_ref(),
+            | Error::Throttled { error: e, .. } => Some(e.as_ref()),
+            Error::PayloadTooLarge { service, .. } => service.as_deref(),
             _ => None,
         }
     }
@@ -384,7 +384,7 @@ mod tests {
 
     #[test]
     fn forbidden_message_names_the_role() {
-        let e = Error::Forbidden(ServiceError::from_parts(StatusCode::FORBIDDEN, &HeaderMap::new(), b""));
+        let e = Error::Forbidden(Box::new(ServiceError::from_parts(StatusCode::FORBIDDEN, &HeaderMap::new(), b"")));
         assert!(e.to_string().contains("Azure ContainerApps Session Executor"));
         assert!(!e.is_retryable());
     }

@@ -53,9 +53,11 @@
 //! # Environment
 //!
 //! [`SessionPoolClient::from_env`] reads `POOL_MANAGEMENT_ENDPOINT`, `DYNAMIC_SESSIONS_API_VERSION`,
-//! `DYNAMIC_SESSIONS_TOKEN` and the `AZURE_*` variables listed in [`env`].
+//! `DYNAMIC_SESSIONS_TOKEN` and the `AZURE_*` variables listed in [`mod@env`].
 //!
 //! [Azure Container Apps dynamic sessions]: https://learn.microsoft.com/azure/container-apps/sessions
+
+#![warn(missing_docs)]
 
 mod api_version;
 pub mod auth;

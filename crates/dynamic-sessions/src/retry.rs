@@ -138,7 +138,7 @@ mod tests {
 
     fn service(status: u16) -> Error {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Error::Service(ServiceError::from_parts(status, &HeaderMap::new(), b""))
+        Error::Service(Box::new(ServiceError::from_parts(status, &HeaderMap::new(), b"")))
     }
 
     #[test]
@@ -163,13 +163,13 @@ mod tests {
         headers.insert("retry-after", reqwest::header::HeaderValue::from_static("3"));
         let e = Error::Throttled {
             retry_after: Some(Duration::from_secs(3)),
-            error: ServiceError::from_parts(StatusCode::TOO_MANY_REQUESTS, &headers, b""),
+            error: Box::new(ServiceError::from_parts(StatusCode::TOO_MANY_REQUESTS, &headers, b"")),
         };
         assert_eq!(policy.next_delay(&e, Some(Duration::from_millis(1))), Some(Duration::from_secs(3)));
         assert_eq!(policy.next_delay(&e, None), None);
         let long = Error::Throttled {
             retry_after: Some(Duration::from_secs(11)),
-            error: ServiceError::from_parts(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), b""),
+            error: Box::new(ServiceError::from_parts(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), b"")),
         };
         assert_eq!(policy.next_delay(&long, Some(Duration::from_millis(1))), None);
     }

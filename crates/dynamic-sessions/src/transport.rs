@@ -180,7 +180,7 @@ impl Transport {
         let status = response.status();
         let headers = response.headers().clone();
         let body = read_limited(response, ERROR_BODY_LIMIT).await.unwrap_or_default();
-        let error = ServiceError::from_parts(status, &headers, &body);
+        let error = Box::new(ServiceError::from_parts(status, &headers, &body));
         match status {
             StatusCode::UNAUTHORIZED => {
                 self.auth.invalidate();

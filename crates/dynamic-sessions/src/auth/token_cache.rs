@@ -53,10 +53,8 @@ impl TokenCache {
     pub(crate) async fn token(&self) -> Result<Secret, Error> {
         let seen_generation = self.generation.load(Ordering::Acquire);
         let current = self.current();
-        if let Some(token) = &current {
-            if Self::valid_for(token, self.refresh_margin) {
-                return Ok(token.token.clone());
-            }
+        if let Some(token) = current.as_ref().filter(|t| Self::valid_for(t, self.refresh_margin)) {
+            return Ok(token.token.clone());
         }
         let _guard = match self.refresh.try_lock() {
             Ok(guard) => guard,

@@ -142,10 +142,10 @@ impl Files {
             // The legacy family has no metadata route on the built-in service: look the file up in its directory.
             let listing = self.list_dir(remote.directory()).await?;
             return listing.into_iter().find(|f| f.name == remote.file_name()).ok_or_else(|| {
-                Error::NotFound(ServiceError::not_found(
+                Error::NotFound(Box::new(ServiceError::not_found(
                     "FileNotFound",
                     format!("no file {} in the session", remote.absolute()),
-                ))
+                )))
             });
         }
         let url = self.file_url(&remote, &[]);
