@@ -1,0 +1,403 @@
+"""The session kernel of the dynamic-sessions emulator.
+
+One long-lived process per session, standard library only. It speaks newline-delimited JSON with the
+emulator over the pipes it was started with, and runs each cell like a notebook:
+
+  host -> kernel  {"op": "exec", "id": "...", "code": "..."}
+  host -> kernel  {"op": "interrupt", "id": "..."}          (at any time)
+  kernel -> host  {"op": "ready", "pid": 2, "python": "3.11.2", "preimport_ms": 1.2, "preimport_errors": []}
+  kernel -> host  {"op": "result", "id": "...", "status": "Success" | "Failure", "stdout": "...",
+                   "stderr": "...", "result": <json> | null, "images": [...], "duration_ms": 1.2,
+                   "interrupted": false}
+
+State (globals, imports, the working directory) persists between cells. The value of a trailing expression
+is the result: JSON scalars as they are, anything else as its repr. Output is captured at the file-descriptor
+level, so C extensions and child processes are captured too. matplotlib figures come back as PNG images.
+"""
+
+import ast
+import asyncio
+import base64
+import builtins
+import io
+import json
+import linecache
+import math
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+import types
+
+OUTPUT_CAP = int(os.environ.get("DS_OUTPUT_CAP", str(1 << 20)))
+IMAGE_CAP = int(os.environ.get("DS_IMAGE_CAP", str(8 << 20)))
+KERNEL_FILE = os.path.abspath(__file__)
+MAX_SAFE_INT = 2**53
+
+
+def _private_fd(fd):
+    new = os.dup(fd)
+    os.set_inheritable(new, False)
+    return new
+
+
+# The protocol pipes move to private fds; fd 0 reads /dev/null, fds 1 and 2 point at per-cell buffers.
+PROTO_IN = os.fdopen(_private_fd(0), "rb", buffering=0)
+PROTO_OUT = os.fdopen(_private_fd(1), "wb", buffering=0)
+_devnull = os.open(os.devnull, os.O_RDWR)
+os.dup2(_devnull, 0)
+os.dup2(_devnull, 1)
+# fd 2 stays the host's stderr until the first cell, so start-up problems are visible in the emulator log.
+_send_lock = threading.Lock()
+
+
+def send(message):
+    data = (json.dumps(message, allow_nan=False, default=repr) + "\n").encode()
+    with _send_lock:
+        PROTO_OUT.write(data)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Path translation for sandboxes without a mount namespace (the emulator's Landlock tier): there the session
+# directory is not mounted at /mnt/data, so paths under /mnt/data are mapped onto it.
+DATA_DIR = os.environ.get("DS_DATA_DIR", "/mnt/data")
+
+
+def _install_path_translation(real):
+    prefix = "/mnt/data"
+
+    def tr(path):
+        if isinstance(path, str) and (path == prefix or path.startswith(prefix + "/")):
+            return real + path[len(prefix):]
+        if isinstance(path, bytes) and (path == prefix.encode() or path.startswith(prefix.encode() + b"/")):
+            return real.encode() + path[len(prefix):]
+        if hasattr(path, "__fspath__"):
+            return tr(os.fspath(path))
+        return path
+
+    def wrap1(fn):
+        def inner(path, *args, **kwargs):
+            return fn(tr(path), *args, **kwargs)
+
+        inner.__wrapped__ = fn
+        inner.__name__ = getattr(fn, "__name__", "wrapped")
+        return inner
+
+    def wrap2(fn):
+        def inner(src, dst, *args, **kwargs):
+            return fn(tr(src), tr(dst), *args, **kwargs)
+
+        inner.__wrapped__ = fn
+        return inner
+
+    builtins.open = wrap1(builtins.open)
+    io.open = builtins.open
+    for name in ("open", "stat", "lstat", "listdir", "scandir", "remove", "unlink", "mkdir", "makedirs",
+                 "rmdir", "chdir", "access", "utime", "chmod", "truncate", "readlink"):
+        if hasattr(os, name):
+            setattr(os, name, wrap1(getattr(os, name)))
+    for name in ("rename", "replace", "link", "symlink"):
+        setattr(os, name, wrap2(getattr(os, name)))
+
+
+if DATA_DIR != "/mnt/data":
+    _install_path_translation(DATA_DIR)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Images and display().
+_pending_images = []
+
+
+def _figure_png(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    data = buf.getvalue()
+    if len(data) > IMAGE_CAP:
+        return None
+    return {"type": "image", "format": "png", "base64_data": base64.b64encode(data).decode("ascii")}
+
+
+def _is_figure(obj):
+    cls = type(obj)
+    return cls.__module__.startswith("matplotlib.figure") and cls.__name__ in ("Figure", "SubFigure")
+
+
+def _collect_figures():
+    """Every open matplotlib figure becomes an image; then all are closed."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    try:
+        plt.show = _no_show
+        for num in plt.get_fignums():
+            image = _figure_png(plt.figure(num))
+            if image is not None:
+                _pending_images.append(image)
+    finally:
+        plt.close("all")
+
+
+def _no_show(*args, **kwargs):
+    return None
+
+
+def display(*objs, **kwargs):
+    """Notebook-style display: figures become images, anything else is printed as its repr."""
+    for obj in objs:
+        if _is_figure(obj):
+            image = _figure_png(obj)
+            if image is not None:
+                _pending_images.append(image)
+            plt = sys.modules.get("matplotlib.pyplot")
+            if plt is not None:
+                plt.close(obj)
+        else:
+            sys.stdout.write(repr(obj) + "\n")
+            sys.stdout.flush()
+
+
+builtins.display = display
+
+
+def _exit(code=None):
+    """exit()/quit() end the cell, not the kernel (the site versions would also close stdin)."""
+    raise SystemExit(code)
+
+
+builtins.exit = builtins.quit = _exit
+
+# Unbuffered text streams on fds 1 and 2, so Python's output interleaves correctly with child processes'.
+sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                              write_through=True, line_buffering=True)
+sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                              write_through=True, line_buffering=True)
+sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Output capture at the file-descriptor level.
+def _flush_all():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except Exception:
+        pass
+
+
+def _read_capped(fd):
+    size = os.lseek(fd, 0, os.SEEK_END)
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    left = min(size, OUTPUT_CAP)
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    if size > OUTPUT_CAP:
+        text += "\n[output truncated: %d of %d bytes shown]\n" % (OUTPUT_CAP, size)
+    return text
+
+
+class Capture:
+    def __enter__(self):
+        _flush_all()
+        self.out = os.memfd_create("stdout", 0)
+        self.err = os.memfd_create("stderr", 0)
+        os.dup2(self.out, 1)
+        os.dup2(self.err, 2)
+        return self
+
+    def __exit__(self, *exc):
+        _flush_all()
+        os.dup2(_devnull, 1)
+        os.dup2(_devnull, 2)
+        self.stdout = _read_capped(self.out)
+        self.stderr = _read_capped(self.err)
+        os.close(self.out)
+        os.close(self.err)
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running cells.
+USER_NS = {"__name__": "__main__", "__builtins__": builtins}
+_loop = asyncio.new_event_loop()
+_cell_counter = 0
+_state = {"executing": None}
+_state_lock = threading.Lock()
+_main_thread = threading.main_thread().ident
+
+
+def _json_result(value):
+    if value is None or _is_figure(value):
+        return None
+    if isinstance(value, bool) or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= MAX_SAFE_INT else repr(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    try:
+        return repr(value)
+    except Exception as e:  # a broken __repr__ must not take the kernel down
+        return "<unrepresentable %s: %s>" % (type(value).__name__, e)
+
+
+def _user_traceback(exc):
+    """The traceback without the kernel's own frames."""
+    tb = exc.__traceback__
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == KERNEL_FILE:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _run(code, filename):
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    tree = compile(code, filename, "exec", ast.PyCF_ONLY_AST | flags)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    for node, mode in ((ast.Module(tree.body, type_ignores=[]), "exec"), (last, "eval")):
+        if node is None:
+            continue
+        compiled = compile(node, filename, mode, flags)
+        value = eval(compiled, USER_NS)
+        if compiled.co_flags & 0x80:  # CO_COROUTINE: top-level await
+            value = _loop.run_until_complete(value)
+        if mode == "eval":
+            return value
+    return None
+
+
+def execute(request):
+    global _cell_counter
+    _cell_counter += 1
+    filename = "Cell In[%d]" % _cell_counter
+    code = request.get("code", "")
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    _pending_images.clear()
+    started = time.perf_counter()
+    status, result, interrupted = "Success", None, False
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with Capture() as cap:
+        with _state_lock:
+            _state["executing"] = request.get("id")
+        try:
+            value = _run(code, filename)
+            if value is not None:
+                USER_NS["_"] = value
+                if _is_figure(value):
+                    display(value)
+            result = _json_result(value)
+        except KeyboardInterrupt as e:
+            status, interrupted = "Failure", True
+            sys.stderr.write(_user_traceback(e))
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                status = "Failure"
+                sys.stderr.write("SystemExit: %s\n" % (e.code,))
+        except BaseException as e:
+            status = "Failure"
+            sys.stderr.write(_user_traceback(e))
+        finally:
+            with _state_lock:
+                _state["executing"] = None
+        try:
+            _collect_figures()
+        except Exception as e:
+            sys.stderr.write("could not render figures: %s\n" % e)
+    images = list(_pending_images)
+    _pending_images.clear()
+    if result is None and images:
+        result = images[0]
+    return {
+        "op": "result",
+        "id": request.get("id"),
+        "status": status,
+        "stdout": cap.stdout,
+        "stderr": cap.stderr,
+        "result": result,
+        "images": images,
+        "duration_ms": (time.perf_counter() - started) * 1000.0,
+        "interrupted": interrupted,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The protocol loop: a reader thread takes requests (so interrupts arrive while a cell runs); the main thread
+# runs cells one at a time.
+_requests = queue.Queue()
+
+
+def _reader():
+    for line in PROTO_IN:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        if request.get("op") == "interrupt":
+            with _state_lock:
+                running = _state["executing"]
+                if running is not None and request.get("id") in (None, running):
+                    signal.pthread_kill(_main_thread, signal.SIGINT)
+        else:
+            _requests.put(request)
+    _requests.put(None)  # the host closed the pipe: shut down
+
+
+def _preimport():
+    started = time.perf_counter()
+    errors = []
+    for name in filter(None, (m.strip() for m in os.environ.get("DS_PREIMPORT", "").split(","))):
+        try:
+            module = __import__(name)
+            for part in name.split(".")[1:]:
+                module = getattr(module, part)
+            USER_NS.setdefault(name.split(".")[-1] if "." in name else name, module)
+        except Exception as e:
+            errors.append("%s: %s" % (name, e))
+    return (time.perf_counter() - started) * 1000.0, errors
+
+
+def main():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # only a running cell may be interrupted
+    sys.argv = [""]
+    preimport_ms, errors = _preimport()
+    os.dup2(_devnull, 2)
+    threading.Thread(target=_reader, daemon=True).start()
+    send({"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0],
+          "preimport_ms": preimport_ms, "preimport_errors": errors})
+    while True:
+        try:
+            request = _requests.get()
+        except KeyboardInterrupt:  # a late interrupt between cells
+            continue
+        if request is None:
+            return
+        if request.get("op") == "exec":
+            try:
+                response = execute(request)
+            except KeyboardInterrupt:
+                response = {"op": "result", "id": request.get("id"), "status": "Failure", "stdout": "",
+                            "stderr": "KeyboardInterrupt\n", "result": None, "images": [],
+                            "duration_ms": 0.0, "interrupted": True}
+            send(response)
+        elif request.get("op") == "ping":
+            send({"op": "pong", "id": request.get("id")})
+
+
+if __name__ == "__main__":
+    main()

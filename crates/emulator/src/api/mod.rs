@@ -1,0 +1,151 @@
+//! The session-pool REST API, both families, on one router.
+
+mod execute;
+mod files;
+mod params;
+mod render;
+mod sessions;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::pool::{PoolError, SessionPool};
+use crate::runtime::Runtime;
+
+/// The largest JSON body accepted (code to execute).
+const JSON_BODY_LIMIT: usize = 32 << 20;
+
+/// Shared state of the API handlers. Create it with [`crate::Emulator::start`].
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<StateInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct StateInner {
+    pub(crate) pool: SessionPool,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) token: Option<String>,
+    pub(crate) started: OffsetDateTime,
+}
+
+impl AppState {
+    pub(crate) fn pool(&self) -> &SessionPool {
+        &self.inner.pool
+    }
+}
+
+/// The emulator's routes: both API families at `/` and under
+/// `/subscriptions/{sub}/resourceGroups/{rg}/sessionPools/{pool}`, plus `GET /health`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/code/execute", post(execute::legacy))
+        .route("/executions", post(execute::current))
+        .route("/executions/{execution_id}", get(execute::get_execution))
+        .route("/files", get(files::list).post(files::upload).layer(DefaultBodyLimit::disable()))
+        .route(
+            "/files/upload",
+            post(files::upload)
+                .get(files::metadata_of_upload)
+                .delete(files::delete_upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/files/content/{*path}", get(files::download_legacy))
+        .route("/files/{name}", get(files::metadata).delete(files::delete))
+        .route("/files/{name}/content", get(files::download_current))
+        .route("/session", get(sessions::get).delete(sessions::delete))
+        .route("/listSessions", get(sessions::list))
+        .route("/metadata", get(sessions::metadata))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .merge(api.clone())
+        .nest("/subscriptions/{subscription}/resourceGroups/{group}/sessionPools/{pool}", api)
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// With a token configured, every API request needs `Authorization: Bearer <token>`.
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &state.inner.token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .unwrap_or("");
+        if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "The request has no valid bearer token. Send 'Authorization: Bearer <token>' with the emulator's token.",
+            )
+            .into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let pool = state.pool();
+    let (sessions, ready) = pool.counts();
+    let runtime = &state.inner.runtime;
+    axum::Json(json!({
+        "status": "ok",
+        "sandbox": pool.sandbox().info,
+        "sessions": sessions,
+        "readySessions": ready,
+        "maxSessions": pool.config().max_sessions,
+        "cooldownSeconds": pool.config().cooldown.as_secs(),
+        "auth": state.inner.token.is_some(),
+        "python": {
+            "version": runtime.version,
+            "virtualEnvironment": runtime.venv.is_some(),
+            "packages": runtime.packages.len(),
+            "note": runtime.note,
+        },
+        "startedAt": render::timestamp(state.inner.started),
+    }))
+    .into_response()
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::not_found("NotFound", format!("No route for {} {}.", request.method(), request.uri().path()))
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!("{} is not supported on {}.", request.method(), request.uri().path()),
+    )
+}
+
+impl From<PoolError> for ApiError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            // The service answers 404 when no more sessions can be allocated.
+            PoolError::Full(_) => ApiError::not_found("SessionPoolFull", e.to_string()),
+            PoolError::Closing => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", e.to_string()),
+            PoolError::Internal(why) => ApiError::internal("cannot allocate a session", why),
+        }
+    }
+}

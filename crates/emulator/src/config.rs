@@ -1,0 +1,132 @@
+//! Emulator settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The packages a real Azure `PythonLTS` pool ships that code written for it uses most.
+pub const DEFAULT_PACKAGES: &[&str] = &[
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "scipy",
+    "scikit-learn",
+    "seaborn",
+    "openpyxl",
+    "pyarrow",
+    "requests",
+    "setuptools",
+];
+
+/// The service's upload limit, 128 MiB.
+pub const MAX_UPLOAD_BYTES: u64 = 128 * 1024 * 1024;
+/// The service's execution ceiling, 220 s.
+pub const MAX_EXECUTION_TIMEOUT: Duration = Duration::from_secs(220);
+
+/// How sessions are isolated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SandboxMode {
+    /// The strongest tier this host supports: bubblewrap namespaces, else Landlock; refuse to run otherwise.
+    Auto,
+    /// Require bubblewrap (namespaces + cgroups + rlimits + seccomp).
+    Bubblewrap,
+    /// Require the Landlock tier (no namespaces: Landlock + seccomp + rlimits).
+    Landlock,
+    /// No isolation at all: the code runs as a plain child process. Only for trusted code.
+    InsecureNoSandbox,
+}
+
+/// Resource limits of one session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Memory per session (address-space rlimit; the memory cgroup gets 25 % more so a `MemoryError` comes first).
+    pub memory_bytes: u64,
+    /// Processes and threads per session.
+    pub max_processes: u32,
+    /// CPU share per session, in cores (cgroup quota).
+    pub cpus: f64,
+    /// Disk per session: the size of its `/mnt/data` (a tmpfs when running as root), and the largest file.
+    pub disk_bytes: u64,
+    /// Captured stdout/stderr per stream and execution.
+    pub output_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_bytes: 1 << 30, max_processes: 128, cpus: 1.0, disk_bytes: 1 << 30, output_bytes: 1 << 20 }
+    }
+}
+
+/// Everything the emulator can be told.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Where `run_default` binds (127.0.0.1:8484 by default).
+    pub bind: SocketAddr,
+    /// Idle time after which a session and its files are destroyed (default 300 s).
+    pub cooldown: Duration,
+    /// Maximum concurrent sessions; new identifiers then get 404, as from the service.
+    pub max_sessions: usize,
+    /// Pre-started sandboxes kept ready for new identifiers.
+    pub ready_sessions: usize,
+    /// Require `Authorization: Bearer <token>` when set.
+    pub token: Option<String>,
+    /// Isolation tier.
+    pub sandbox: SandboxMode,
+    /// Resource limits per session.
+    pub limits: Limits,
+    /// Where sessions, the kernel and the Python runtime live.
+    pub data_dir: PathBuf,
+    /// Where the Python virtual environments are cached (default `<data_dir>/runtime`).
+    pub runtime_dir: Option<PathBuf>,
+    /// The Python interpreter sessions run (default: `/usr/bin/python3`, else `python3` on `PATH`).
+    pub python: Option<PathBuf>,
+    /// Create (or reuse) a virtual environment with `packages` on start.
+    pub setup_runtime: bool,
+    /// The packages of the runtime's virtual environment.
+    pub packages: Vec<String>,
+    /// Modules imported by every kernel before it reports ready (slower start, faster first use).
+    pub preimport: Vec<String>,
+    /// How long an interrupted execution may take to stop before its kernel is killed and restarted.
+    pub interrupt_grace: Duration,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8484)),
+            cooldown: Duration::from_secs(300),
+            max_sessions: 100,
+            ready_sessions: 2,
+            token: None,
+            sandbox: SandboxMode::Auto,
+            limits: Limits::default(),
+            data_dir: default_data_dir(),
+            runtime_dir: None,
+            python: None,
+            setup_runtime: true,
+            packages: DEFAULT_PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
+            preimport: Vec::new(),
+            interrupt_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// The runtime cache directory in effect.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.runtime_dir.clone().unwrap_or_else(|| self.data_dir.join("runtime"))
+    }
+}
+
+/// `/var/lib/dynamic-sessions-emulator` for root, else `$XDG_STATE_HOME` (or `~/.local/state`)`/dynamic-sessions-emulator`.
+pub fn default_data_dir() -> PathBuf {
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/var/lib/dynamic-sessions-emulator");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("dynamic-sessions-emulator")
+}

@@ -1,0 +1,235 @@
+//! A session's Python kernel: one long-lived sandboxed process speaking newline-delimited JSON.
+//!
+//! The kernel's own source is `kernel/kernel.py` (embedded in the binary). Every line it writes is treated
+//! as untrusted: lines are capped, unparseable lines or EOF mean the kernel is gone.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio_util::codec::{FramedRead, LinesCodec};
+
+use crate::sandbox::{Cgroup, Sandbox, SandboxError, Workspace};
+
+/// The kernel source, written to `<data>/kernel/kernel.py` at start.
+pub(crate) const KERNEL_SOURCE: &str = include_str!("../../kernel/kernel.py");
+
+/// The longest protocol line accepted from a kernel (images are base64 inside result lines).
+const MAX_LINE: usize = 64 << 20;
+
+/// What the kernel reports when it is ready.
+#[derive(Debug, Clone, Deserialize)]
+#[allow(dead_code)]
+pub(crate) struct Ready {
+    pub(crate) python: String,
+    #[serde(default)]
+    pub(crate) preimport_ms: f64,
+    #[serde(default)]
+    pub(crate) preimport_errors: Vec<String>,
+}
+
+/// One execution's result as the kernel reports it.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct KernelResult {
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    pub(crate) status: String,
+    #[serde(default)]
+    pub(crate) stdout: String,
+    #[serde(default)]
+    pub(crate) stderr: String,
+    #[serde(default)]
+    pub(crate) result: Value,
+    #[serde(default)]
+    pub(crate) duration_ms: f64,
+}
+
+/// How an execution ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The code finished (successfully or with an exception).
+    Finished(KernelResult),
+    /// The time limit passed and the interrupt stopped the code; the kernel's state is intact.
+    Interrupted(KernelResult),
+    /// The time limit passed and the code ignored the interrupt; the kernel was killed.
+    Killed,
+    /// The kernel died (for example killed by the memory cgroup), with what it last said.
+    Died(String),
+}
+
+/// Kernel start-up failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// The sandbox could not start it.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// It started but never reported ready.
+    #[error("the Python kernel did not start: {0}")]
+    Startup(String),
+}
+
+/// A running kernel.
+#[derive(Debug)]
+pub(crate) struct Kernel {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: FramedRead<ChildStdout, LinesCodec>,
+    cgroup: Option<Cgroup>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    #[allow(dead_code)]
+    pub(crate) ready: Ready,
+}
+
+impl Kernel {
+    /// Starts a kernel for `workspace` and waits until it reports ready.
+    pub(crate) async fn start(
+        sandbox: &Sandbox,
+        workspace: &Workspace,
+        timeout: Duration,
+    ) -> Result<Kernel, KernelError> {
+        let cgroup = sandbox.create_cgroup(workspace)?;
+        let mut child = match sandbox.spawn_kernel(workspace, cgroup.as_ref()).await {
+            Ok(child) => child,
+            Err(e) => {
+                if let Some(cg) = cgroup {
+                    let _ = tokio::task::spawn_blocking(move || cg.destroy(Duration::from_secs(1))).await;
+                }
+                return Err(e.into());
+            }
+        };
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let tail = stderr_tail.clone();
+            let name = workspace.name();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::debug!(workspace = %name, "kernel stderr: {line}");
+                    if let Ok(mut t) = tail.lock() {
+                        if t.len() >= 20 {
+                            t.pop_front();
+                        }
+                        t.push_back(line);
+                    }
+                }
+            });
+        }
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(KernelError::Startup("the kernel's pipes are missing".into()));
+        };
+        let mut stdout = FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE));
+        let first = tokio::time::timeout(timeout, stdout.next()).await;
+        let ready = match first {
+            Ok(Some(Ok(line))) => serde_json::from_str::<Value>(&line)
+                .ok()
+                .filter(|v| v.get("op").and_then(Value::as_str) == Some("ready"))
+                .and_then(|v| serde_json::from_value::<Ready>(v).ok()),
+            _ => None,
+        };
+        let mut kernel = Kernel {
+            child,
+            stdin,
+            stdout,
+            cgroup,
+            stderr_tail,
+            ready: Ready { python: String::new(), preimport_ms: 0.0, preimport_errors: Vec::new() },
+        };
+        match ready {
+            Some(ready) => {
+                for error in &ready.preimport_errors {
+                    tracing::warn!(%error, "a pre-import failed");
+                }
+                kernel.ready = ready;
+                Ok(kernel)
+            }
+            None => {
+                // Give the stderr reader a moment to collect bwrap's or Python's complaint.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let why = kernel.stderr_text();
+                kernel.shutdown().await;
+                Err(KernelError::Startup(if why.is_empty() { "no ready message".into() } else { why }))
+            }
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr_tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
+    }
+
+    async fn send(&mut self, message: &Value) -> std::io::Result<()> {
+        let mut line = message.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await?;
+        self.stdin.flush().await
+    }
+
+    /// Reads lines until the result for `id`.
+    async fn result_for(&mut self, id: &str) -> Result<KernelResult, String> {
+        loop {
+            match self.stdout.next().await {
+                Some(Ok(line)) => {
+                    let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                        return Err("the kernel wrote an unreadable line".into());
+                    };
+                    if value.get("op").and_then(Value::as_str) != Some("result") {
+                        continue;
+                    }
+                    let result: KernelResult =
+                        serde_json::from_value(value).map_err(|e| format!("malformed kernel result: {e}"))?;
+                    if result.id.as_deref() == Some(id) {
+                        return Ok(result);
+                    }
+                }
+                Some(Err(e)) => return Err(format!("kernel protocol error: {e}")),
+                None => {
+                    let why = self.stderr_text();
+                    return Err(if why.is_empty() {
+                        "the kernel exited".into()
+                    } else {
+                        format!("the kernel exited: {why}")
+                    });
+                }
+            }
+        }
+    }
+
+    /// Runs code with a time limit. At the limit the kernel is interrupted; if it has not stopped after
+    /// `grace`, it is killed (the caller then starts a new one).
+    pub(crate) async fn execute(&mut self, code: &str, limit: Duration, grace: Duration) -> Outcome {
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Err(e) = self.send(&json!({"op": "exec", "id": id, "code": code})).await {
+            return Outcome::Died(format!("cannot send code to the kernel: {e}"));
+        }
+        match tokio::time::timeout(limit, self.result_for(&id)).await {
+            Ok(Ok(result)) => return Outcome::Finished(result),
+            Ok(Err(why)) => return Outcome::Died(why),
+            Err(_) => {}
+        }
+        if self.send(&json!({"op": "interrupt", "id": id})).await.is_err() {
+            return Outcome::Died("the kernel stopped reading".into());
+        }
+        match tokio::time::timeout(grace, self.result_for(&id)).await {
+            Ok(Ok(result)) => Outcome::Interrupted(result),
+            Ok(Err(why)) => Outcome::Died(why),
+            Err(_) => Outcome::Killed,
+        }
+    }
+
+    /// Stops the kernel: closes its input, kills the sandbox and its cgroup.
+    pub(crate) async fn shutdown(mut self) {
+        let _ = self.stdin.shutdown().await;
+        if tokio::time::timeout(Duration::from_millis(300), self.child.wait()).await.is_err() {
+            let _ = self.child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = tokio::task::spawn_blocking(move || cgroup.destroy(Duration::from_secs(5))).await;
+        }
+    }
+}

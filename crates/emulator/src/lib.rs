@@ -1,0 +1,202 @@
+//! A local emulator of Azure Container Apps dynamic sessions.
+//!
+//! It serves the session-pool REST API of both families (`2024-02-02-preview` and `2024-10-02-preview` and
+//! later) on one machine. Each session is a stateful Python kernel in its own sandbox: with bubblewrap, its
+//! own namespaces (no network, read-only root, the session directory at `/mnt/data`, private `/tmp`), its own
+//! unprivileged host uid, an empty environment, cgroup limits, rlimits and a seccomp denylist. Any client that
+//! works against a real pool works against it by changing the endpoint URL.
+//!
+//! ```no_run
+//! use dynamic_sessions_emulator::config::EmulatorConfig;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8484").await?;
+//! let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
+//! dynamic_sessions_emulator::run(listener, EmulatorConfig::default(), shutdown).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The namespace sandbox shares the host kernel: it is meant for local development, tests and CI, not for
+//! hostile multi-tenant production, where Azure's Hyper-V-isolated session pools are the place to go.
+
+#![warn(missing_docs)]
+
+mod api;
+pub mod config;
+mod error;
+mod kernel;
+mod pool;
+mod runtime;
+mod safefs;
+mod sandbox;
+
+use std::fs;
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use api::{AppState, router};
+pub use error::ApiError;
+pub use kernel::KernelError;
+pub use runtime::{Package, Runtime, RuntimeError};
+pub use sandbox::{SandboxError, SandboxInfo, Tier};
+
+use config::EmulatorConfig;
+use pool::SessionPool;
+use sandbox::Sandbox;
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// No usable Python.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// No usable sandbox.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// A file or socket operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let context = context.into();
+    move |source| StartError::Io { context, source }
+}
+
+/// A started emulator: the Python runtime is prepared, the sandbox chosen, the pool running.
+#[derive(Debug)]
+pub struct Emulator {
+    state: AppState,
+    sandbox: Arc<Sandbox>,
+}
+
+impl Emulator {
+    /// Prepares the runtime (creating the package environment on first start unless disabled), picks the
+    /// sandbox tier, and starts the session pool.
+    ///
+    /// # Errors
+    /// [`StartError`] when the configuration is invalid, no Python is usable, or no sandbox is available and
+    /// [`config::SandboxMode::InsecureNoSandbox`] was not chosen.
+    pub async fn start(config: EmulatorConfig) -> Result<Emulator, StartError> {
+        if config.max_sessions == 0 {
+            return Err(StartError::Config("max_sessions must be at least 1".into()));
+        }
+        if config.cooldown.is_zero() {
+            return Err(StartError::Config("the cooldown must be at least 1 second".into()));
+        }
+        fs::create_dir_all(&config.data_dir).map_err(io(format!("cannot create {}", config.data_dir.display())))?;
+        let kernel_dir = config.data_dir.join("kernel");
+        write_kernel_files(&kernel_dir)?;
+        let runtime = Arc::new(
+            runtime::prepare(config.python.as_deref(), &config.runtime_dir(), config.setup_runtime, &config.packages)
+                .await?,
+        );
+        let instance = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let sandbox = Arc::new(Sandbox::detect(&config, runtime.clone(), &instance, kernel_dir)?);
+        let info = &sandbox.info;
+        match info.tier {
+            Tier::None => tracing::warn!(
+                "SANDBOX DISABLED (--insecure-no-sandbox): session code runs as a plain process with this user's rights"
+            ),
+            tier => tracing::info!(
+                ?tier,
+                cgroups = info.cgroups,
+                seccomp = info.seccomp,
+                uid_per_session = info.uid_per_session,
+                disk_quota = info.disk_quota,
+                landlock_abi = info.landlock_abi,
+                "sandbox tier in force"
+            ),
+        }
+        tracing::info!(python = %runtime.version, venv = runtime.venv.is_some(), packages = runtime.packages.len(), "python runtime");
+        let token = config.token.clone();
+        let pool = SessionPool::start(config, sandbox.clone());
+        let state = AppState {
+            inner: Arc::new(api::StateInner { pool, runtime, token, started: time::OffsetDateTime::now_utc() }),
+        };
+        Ok(Emulator { state, sandbox })
+    }
+
+    /// The state to build a [`router`] from.
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// The sandbox in force.
+    pub fn sandbox(&self) -> &SandboxInfo {
+        &self.sandbox.info
+    }
+
+    /// The Python runtime sessions get.
+    pub fn runtime(&self) -> &Runtime {
+        &self.state.inner.runtime
+    }
+
+    /// Destroys every session (kernels, cgroups, directories) and the instance's directories.
+    pub async fn shutdown(self) {
+        self.state.pool().shutdown().await;
+    }
+}
+
+/// Serves the emulator on `listener` until `shutdown` completes, then cleans up every session.
+///
+/// # Errors
+/// [`StartError`] when the emulator cannot start or the listener fails.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: EmulatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let emulator = Emulator::start(config).await?;
+    let address = listener.local_addr().map_err(io("cannot read the listening address"))?;
+    tracing::info!(%address, "dynamic-sessions emulator listening");
+    let served = axum::serve(listener, router(emulator.state())).with_graceful_shutdown(shutdown).await;
+    emulator.shutdown().await;
+    served.map_err(io("the HTTP server failed"))
+}
+
+/// Writes the kernel and the sandbox's passwd/group files (atomically: a starting sandbox may be reading them).
+fn write_kernel_files(dir: &Path) -> Result<(), StartError> {
+    fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+        .map_err(io(format!("cannot chmod {}", dir.display())))?;
+    let files: [(&str, &str); 3] = [
+        ("kernel.py", kernel::KERNEL_SOURCE),
+        (
+            "passwd",
+            "root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:65534:65534:session user:/home/user:/usr/sbin/nologin\n",
+        ),
+        ("group", "root:x:0:\nuser:x:65534:\n"),
+    ];
+    for (name, content) in files {
+        let target = dir.join(name);
+        if fs::read_to_string(&target).is_ok_and(|c| c == content) {
+            continue;
+        }
+        let temp = dir.join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
+        fs::write(&temp, content).map_err(io(format!("cannot write {}", temp.display())))?;
+        fs::set_permissions(&temp, fs::Permissions::from_mode(0o644)).map_err(io("cannot chmod the kernel files"))?;
+        fs::rename(&temp, &target).map_err(io(format!("cannot write {}", target.display())))?;
+    }
+    Ok(())
+}
+
+/// Prepares (or verifies) the Python runtime of `config` without starting a pool: the `setup` command.
+///
+/// # Errors
+/// [`StartError::Runtime`] when no usable Python is found.
+pub async fn prepare_runtime(config: &EmulatorConfig) -> Result<Runtime, StartError> {
+    Ok(runtime::prepare(config.python.as_deref(), &config.runtime_dir(), true, &config.packages).await?)
+}

@@ -1,0 +1,183 @@
+//! `dynamic-sessions-emulator`: serve the session-pool API locally, or prepare the Python runtime.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dynamic_sessions_emulator::config::{DEFAULT_PACKAGES, EmulatorConfig, Limits, SandboxMode};
+
+/// A local Azure Container Apps dynamic sessions pool: each session a sandboxed, stateful Python kernel.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Address to listen on. Anything but loopback exposes code execution to the network: set --token.
+    #[arg(long, env = "DS_EMULATOR_BIND", default_value = "127.0.0.1:8484")]
+    bind: SocketAddr,
+    /// Idle seconds before a session and its files are destroyed.
+    #[arg(long, env = "DS_EMULATOR_COOLDOWN", default_value_t = 300)]
+    cooldown: u64,
+    /// Maximum concurrent sessions; new identifiers then get 404, as from the service.
+    #[arg(long, env = "DS_EMULATOR_MAX_SESSIONS", default_value_t = 100)]
+    max_sessions: usize,
+    /// Sandboxes kept started for new identifiers.
+    #[arg(long, env = "DS_EMULATOR_READY_SESSIONS", default_value_t = 2)]
+    ready_sessions: usize,
+    /// Require `Authorization: Bearer <token>` on every API request.
+    #[arg(long, env = "DYNAMIC_SESSIONS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Isolation tier.
+    #[arg(long, value_enum, default_value_t = Tier::Auto)]
+    sandbox: Tier,
+    /// Run session code without any sandbox (trusted code only).
+    #[arg(long)]
+    insecure_no_sandbox: bool,
+    /// Where sessions, the kernel and the runtime live.
+    #[arg(long, env = "DS_EMULATOR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where Python environments are cached (default: <data-dir>/runtime).
+    #[arg(long, env = "DS_EMULATOR_RUNTIME_DIR")]
+    runtime_dir: Option<PathBuf>,
+    /// The Python interpreter (default /usr/bin/python3).
+    #[arg(long, env = "DS_EMULATOR_PYTHON")]
+    python: Option<PathBuf>,
+    /// Do not create the package environment; sessions run bare Python.
+    #[arg(long)]
+    no_setup: bool,
+    /// Packages of the runtime environment (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_PACKAGES.iter().map(|p| p.to_string()))]
+    packages: Vec<String>,
+    /// Modules every kernel imports before it is ready (comma-separated), e.g. numpy,pandas.
+    #[arg(long, value_delimiter = ',')]
+    preimport: Vec<String>,
+    /// Memory per session, MiB.
+    #[arg(long, default_value_t = 1024)]
+    memory_mb: u64,
+    /// Processes per session.
+    #[arg(long, default_value_t = 128)]
+    max_processes: u32,
+    /// CPU cores per session.
+    #[arg(long, default_value_t = 1.0)]
+    cpus: f64,
+    /// Disk per session (/mnt/data), MiB.
+    #[arg(long, default_value_t = 1024)]
+    disk_mb: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Create (or verify) the Python package environment, then exit.
+    Setup,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Tier {
+    Auto,
+    Bubblewrap,
+    Landlock,
+}
+
+impl Cli {
+    fn config(&self) -> EmulatorConfig {
+        let defaults = EmulatorConfig::default();
+        EmulatorConfig {
+            bind: self.bind,
+            cooldown: Duration::from_secs(self.cooldown.max(1)),
+            max_sessions: self.max_sessions,
+            ready_sessions: self.ready_sessions,
+            token: self.token.clone().filter(|t| !t.is_empty()),
+            sandbox: match (self.insecure_no_sandbox, self.sandbox) {
+                (true, _) => SandboxMode::InsecureNoSandbox,
+                (false, Tier::Auto) => SandboxMode::Auto,
+                (false, Tier::Bubblewrap) => SandboxMode::Bubblewrap,
+                (false, Tier::Landlock) => SandboxMode::Landlock,
+            },
+            limits: Limits {
+                memory_bytes: self.memory_mb << 20,
+                max_processes: self.max_processes,
+                cpus: self.cpus,
+                disk_bytes: self.disk_mb << 20,
+                ..Limits::default()
+            },
+            data_dir: self.data_dir.clone().unwrap_or(defaults.data_dir),
+            runtime_dir: self.runtime_dir.clone(),
+            python: self.python.clone(),
+            setup_runtime: !self.no_setup,
+            packages: self.packages.clone(),
+            preimport: self.preimport.clone(),
+            interrupt_grace: defaults.interrupt_grace,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down: destroying every session");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "dynamic_sessions_emulator=info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = cli.config();
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Setup => match dynamic_sessions_emulator::prepare_runtime(&config).await {
+            Ok(runtime) => {
+                println!(
+                    "Python {} at {} with {} packages{}",
+                    runtime.version,
+                    runtime
+                        .venv
+                        .as_ref()
+                        .map(|v| v.display().to_string())
+                        .unwrap_or_else(|| runtime.python.display().to_string()),
+                    runtime.packages.len(),
+                    runtime.note.map(|n| format!(" ({n})")).unwrap_or_default()
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        Command::Serve => {
+            if !config.bind.ip().is_loopback() && config.token.is_none() {
+                tracing::warn!(bind = %config.bind, "listening beyond loopback without --token: anyone who can reach this port can run code");
+            }
+            match tokio::net::TcpListener::bind(config.bind).await {
+                Ok(listener) => dynamic_sessions_emulator::run(listener, config, shutdown_signal()).await,
+                Err(e) => Err(dynamic_sessions_emulator::StartError::Io {
+                    context: format!("cannot listen on {}", cli.bind),
+                    source: e,
+                }),
+            }
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The pool: sessions by identifier, a maximum, idle expiry, and ready sandboxes for new identifiers.
+
+mod session;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+pub(crate) use session::{ExecutionState, RunResult, Session};
+
+use crate::config::EmulatorConfig;
+use crate::kernel::Kernel;
+use crate::sandbox::{Sandbox, Workspace};
+
+/// Why a session could not be had.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PoolError {
+    #[error("the session pool is full ({0} sessions); wait for idle sessions to expire or delete one")]
+    Full(usize),
+    #[error("the pool is shutting down")]
+    Closing,
+    #[error("cannot create the session: {0}")]
+    Internal(String),
+}
+
+/// A ready sandbox: a workspace with a running kernel.
+#[derive(Debug)]
+struct Prepared {
+    workspace: Workspace,
+    kernel: Kernel,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: EmulatorConfig,
+    sandbox: Arc<Sandbox>,
+    /// `std` mutexes: held for map and queue operations only, never across `.await`.
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    ready: Mutex<VecDeque<Prepared>>,
+    preparing: AtomicUsize,
+    wake: Notify,
+    /// Wakes the background tasks at shutdown.
+    closed: Notify,
+    closing: AtomicBool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The emulator's session pool. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionPool {
+    inner: Arc<Inner>,
+}
+
+impl SessionPool {
+    /// Creates the pool and starts its background tasks (idle expiry, ready-pool refill).
+    pub(crate) fn start(config: EmulatorConfig, sandbox: Arc<Sandbox>) -> SessionPool {
+        let pool = SessionPool {
+            inner: Arc::new(Inner {
+                config,
+                sandbox,
+                sessions: Mutex::new(HashMap::new()),
+                ready: Mutex::new(VecDeque::new()),
+                preparing: AtomicUsize::new(0),
+                wake: Notify::new(),
+                closed: Notify::new(),
+                closing: AtomicBool::new(false),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+        let reaper = tokio::spawn(pool.clone().reap_idle());
+        let refill = tokio::spawn(pool.clone().refill_ready());
+        if let Ok(mut tasks) = pool.inner.tasks.lock() {
+            tasks.extend([reaper, refill]);
+        }
+        pool
+    }
+
+    pub(crate) fn sandbox(&self) -> &Sandbox {
+        &self.inner.sandbox
+    }
+
+    pub(crate) fn config(&self) -> &EmulatorConfig {
+        &self.inner.config
+    }
+
+    /// An existing session (touched), or `None`.
+    pub(crate) fn get(&self, identifier: &str) -> Option<Arc<Session>> {
+        let session = self.inner.sessions.lock().ok()?.get(identifier).cloned()?;
+        session.touch();
+        Some(session)
+    }
+
+    /// The session for `identifier`, created on first use from a ready sandbox when one is available.
+    pub(crate) fn acquire(&self, identifier: &str) -> Result<Arc<Session>, PoolError> {
+        if self.inner.closing.load(Ordering::Acquire) {
+            return Err(PoolError::Closing);
+        }
+        let mut sessions = self.inner.sessions.lock().map_err(|_| PoolError::Internal("lock poisoned".into()))?;
+        if let Some(session) = sessions.get(identifier) {
+            session.touch();
+            return Ok(session.clone());
+        }
+        if sessions.len() >= self.inner.config.max_sessions {
+            return Err(PoolError::Full(sessions.len()));
+        }
+        let prepared = self.inner.ready.lock().ok().and_then(|mut r| r.pop_front());
+        let (workspace, kernel) = match prepared {
+            Some(p) => (p.workspace, Some(p.kernel)),
+            None => (self.inner.sandbox.create_workspace().map_err(|e| PoolError::Internal(e.to_string()))?, None),
+        };
+        let session = match Session::new(identifier.to_owned(), workspace, kernel) {
+            Ok(s) => Arc::new(s),
+            Err(e) => return Err(PoolError::Internal(format!("cannot open the session directory: {e}"))),
+        };
+        sessions.insert(identifier.to_owned(), session.clone());
+        drop(sessions);
+        tracing::info!(session = %identifier, "session allocated");
+        self.inner.wake.notify_one();
+        Ok(session)
+    }
+
+    /// All sessions.
+    pub(crate) fn list(&self) -> Vec<Arc<Session>> {
+        let mut all: Vec<_> = self.inner.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.identifier.cmp(&b.identifier)));
+        all
+    }
+
+    /// (sessions, ready sandboxes).
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let sessions = self.inner.sessions.lock().map(|m| m.len()).unwrap_or(0);
+        let ready = self.inner.ready.lock().map(|r| r.len()).unwrap_or(0);
+        (sessions, ready)
+    }
+
+    /// Deletes a session and its files; false when there was none.
+    pub(crate) async fn remove(&self, identifier: &str) -> bool {
+        let removed = self.inner.sessions.lock().ok().and_then(|mut m| m.remove(identifier));
+        match removed {
+            Some(session) => {
+                self.destroy(session).await;
+                self.inner.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn destroy(&self, session: Arc<Session>) {
+        tracing::info!(session = %session.identifier, "session destroyed");
+        session.stop_kernel().await;
+        let sandbox = self.inner.sandbox.clone();
+        let _ = tokio::task::spawn_blocking(move || sandbox.destroy_workspace(&session.workspace)).await;
+    }
+
+    /// Destroys sessions idle for longer than the cooldown (never one that is running code).
+    async fn reap_idle(self) {
+        let cooldown = self.inner.config.cooldown;
+        let tick = (cooldown / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = self.inner.closed.notified() => {}
+            }
+            if self.inner.closing.load(Ordering::Acquire) {
+                return;
+            }
+            let expired: Vec<Arc<Session>> = match self.inner.sessions.lock() {
+                Ok(mut map) => {
+                    let ids: Vec<String> = map
+                        .iter()
+                        .filter(|(_, s)| s.idle_for() >= cooldown && !s.is_busy())
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    ids.iter().filter_map(|id| map.remove(id)).collect()
+                }
+                Err(_) => Vec::new(),
+            };
+            for session in expired {
+                tracing::info!(session = %session.identifier, "session expired after its cooldown");
+                self.destroy(session).await;
+                self.inner.wake.notify_one();
+            }
+        }
+    }
+
+    /// Keeps `ready_sessions` sandboxes started, within the pool's capacity.
+    async fn refill_ready(self) {
+        let target = self.inner.config.ready_sessions;
+        let capacity = self.inner.config.max_sessions + target;
+        loop {
+            if self.inner.closing.load(Ordering::Acquire) {
+                return;
+            }
+            let (sessions, ready) = self.counts();
+            let preparing = self.inner.preparing.load(Ordering::Acquire);
+            if ready + preparing < target && sessions + ready + preparing < capacity {
+                self.inner.preparing.fetch_add(1, Ordering::AcqRel);
+                let result = self.prepare().await;
+                self.inner.preparing.fetch_sub(1, Ordering::AcqRel);
+                match result {
+                    Ok(prepared) if !self.inner.closing.load(Ordering::Acquire) => {
+                        if let Ok(mut ready) = self.inner.ready.lock() {
+                            ready.push_back(prepared);
+                        }
+                    }
+                    Ok(prepared) => self.discard(prepared).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not pre-start a sandbox; retrying in 5 s");
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = self.inner.closed.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn prepare(&self) -> Result<Prepared, String> {
+        let sandbox = self.inner.sandbox.clone();
+        let workspace = tokio::task::spawn_blocking(move || sandbox.create_workspace())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        match Kernel::start(&self.inner.sandbox, &workspace, session::KERNEL_STARTUP).await {
+            Ok(kernel) => Ok(Prepared { workspace, kernel }),
+            Err(e) => {
+                self.inner.sandbox.destroy_workspace(&workspace);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    async fn discard(&self, prepared: Prepared) {
+        prepared.kernel.shutdown().await;
+        let sandbox = self.inner.sandbox.clone();
+        let _ = tokio::task::spawn_blocking(move || sandbox.destroy_workspace(&prepared.workspace)).await;
+    }
+
+    /// Stops everything: no kernel, cgroup or session directory is left behind.
+    pub(crate) async fn shutdown(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+        self.inner.closed.notify_waiters();
+        // The tasks finish what they are doing (a sandbox being prepared is then discarded) and return.
+        let tasks: Vec<JoinHandle<()>> = self.inner.tasks.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
+        for mut task in tasks {
+            if tokio::time::timeout(Duration::from_secs(150), &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+        let sessions: Vec<Arc<Session>> =
+            self.inner.sessions.lock().map(|mut m| m.drain().map(|(_, s)| s).collect()).unwrap_or_default();
+        for session in sessions {
+            self.destroy(session).await;
+        }
+        let ready: Vec<Prepared> = self.inner.ready.lock().map(|mut r| r.drain(..).collect()).unwrap_or_default();
+        for prepared in ready {
+            self.discard(prepared).await;
+        }
+        let sandbox = self.inner.sandbox.clone();
+        let _ = tokio::task::spawn_blocking(move || sandbox.cleanup()).await;
+    }
+}

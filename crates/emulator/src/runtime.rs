@@ -1,0 +1,257 @@
+//! The Python the sessions run: a bare interpreter, or a cached virtual environment with packages.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// A package name and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Package {
+    /// Distribution name.
+    pub name: String,
+    /// Installed version.
+    pub version: String,
+}
+
+/// The interpreter and packages sessions get.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// The base interpreter (absolute, symlinks resolved).
+    pub python: PathBuf,
+    /// Its version, e.g. `3.11.2`.
+    pub version: String,
+    /// Its installation prefix (`sys.base_prefix`).
+    pub base_prefix: PathBuf,
+    /// The virtual environment, when one is in use.
+    pub venv: Option<PathBuf>,
+    /// What is really installed, as `importlib.metadata` reports it.
+    pub packages: Vec<Package>,
+    /// A note for the operator, e.g. why packages are missing.
+    pub note: Option<String>,
+}
+
+/// Runtime problems that stop the emulator.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// No usable interpreter.
+    #[error("no usable Python interpreter: {0}")]
+    NoPython(String),
+}
+
+impl Runtime {
+    /// The interpreter's prefix when it is not under `/usr` (it must then be mounted into the sandbox).
+    pub fn prefix_outside_usr(&self) -> Option<&Path> {
+        (!self.base_prefix.starts_with("/usr")).then_some(self.base_prefix.as_path())
+    }
+}
+
+/// Finds the interpreter: the configured one, else `/usr/bin/python3`, else `python3` on `PATH`.
+pub async fn find_python(configured: Option<&Path>) -> Result<(PathBuf, String, PathBuf), RuntimeError> {
+    let candidate = match configured {
+        Some(p) => p.to_path_buf(),
+        None if Path::new("/usr/bin/python3").exists() => PathBuf::from("/usr/bin/python3"),
+        None => {
+            crate::sandbox::which("python3").ok_or_else(|| RuntimeError::NoPython("python3 is not on PATH".into()))?
+        }
+    };
+    let python =
+        fs::canonicalize(&candidate).map_err(|e| RuntimeError::NoPython(format!("{}: {e}", candidate.display())))?;
+    let output = Command::new(&python)
+        .args(["-I", "-c", "import sys; print(sys.version.split()[0]); print(sys.base_prefix)"])
+        .env_clear()
+        .output()
+        .await
+        .map_err(|e| RuntimeError::NoPython(format!("{}: {e}", python.display())))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    match (output.status.success(), lines.next(), lines.next()) {
+        (true, Some(version), Some(prefix)) => {
+            if rustix::process::geteuid().is_root() && !world_readable_path(&python) {
+                return Err(RuntimeError::NoPython(format!(
+                    "{} is not readable by unprivileged users (is it under /root?); sessions run as their own \
+                     uid, so use a system Python such as /usr/bin/python3 (--python)",
+                    python.display()
+                )));
+            }
+            Ok((python, version.to_owned(), PathBuf::from(prefix)))
+        }
+        _ => Err(RuntimeError::NoPython(format!(
+            "{} did not run: {}",
+            python.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ))),
+    }
+}
+
+fn world_readable_path(path: &Path) -> bool {
+    path.ancestors().skip(1).all(|dir| dir.metadata().map(|m| m.permissions().mode() & 0o001 != 0).unwrap_or(false))
+}
+
+/// Prepares the runtime: with `setup`, creates (once) or reuses a virtual environment under `runtime_dir` with
+/// `packages`; falls back to the bare interpreter with a clear note when that fails (for example offline).
+pub async fn prepare(
+    configured_python: Option<&Path>,
+    runtime_dir: &Path,
+    setup: bool,
+    packages: &[String],
+) -> Result<Runtime, RuntimeError> {
+    let (python, version, base_prefix) = find_python(configured_python).await?;
+    let mut runtime = Runtime { python, version, base_prefix, venv: None, packages: Vec::new(), note: None };
+    if setup && !packages.is_empty() {
+        match ensure_venv(&runtime.python, &runtime.version, runtime_dir, packages).await {
+            Ok(venv) => runtime.venv = Some(venv),
+            Err(reason) => {
+                let note = format!(
+                    "could not set up the Python packages ({reason}); sessions run bare Python {} without them. \
+                     Check network access to PyPI and restart, or run `dynamic-sessions-emulator setup`.",
+                    runtime.version
+                );
+                tracing::warn!("{note}");
+                runtime.note = Some(note);
+            }
+        }
+    }
+    let interpreter = runtime.venv.as_ref().map(|v| v.join("bin/python")).unwrap_or_else(|| runtime.python.clone());
+    runtime.packages = installed_packages(&interpreter).await;
+    Ok(runtime)
+}
+
+/// The cache key of a package set for one interpreter version (FNV-1a, stable across builds).
+fn venv_name(version: &str, packages: &[String]) -> String {
+    let mut sorted: Vec<String> = packages.iter().map(|p| p.trim().to_ascii_lowercase()).collect();
+    sorted.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in version.bytes().chain(sorted.join(",").bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("venv-py{version}-{hash:016x}")
+}
+
+/// Creates the virtual environment once; other emulators wait on a lock and reuse it.
+async fn ensure_venv(python: &Path, version: &str, runtime_dir: &Path, packages: &[String]) -> Result<PathBuf, String> {
+    let venv = runtime_dir.join(venv_name(version, packages));
+    let marker = venv.join(".dynamic-sessions-ready");
+    if marker.exists() {
+        return Ok(venv);
+    }
+    fs::create_dir_all(runtime_dir).map_err(|e| format!("cannot create {}: {e}", runtime_dir.display()))?;
+    let _ = fs::set_permissions(runtime_dir, fs::Permissions::from_mode(0o755));
+    let lock_path = runtime_dir.join(".setup.lock");
+    let lock = tokio::task::spawn_blocking(move || -> Result<fs::File, String> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| e.to_string())?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| e.to_string())?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    if marker.exists() {
+        drop(lock);
+        return Ok(venv);
+    }
+    let started = Instant::now();
+    tracing::info!(venv = %venv.display(), packages = %packages.join(" "), "setting up the Python runtime (once; cached afterwards)");
+    let _ = fs::remove_dir_all(&venv);
+    run_logged(Command::new(python).arg("-m").arg("venv").arg(&venv), "python -m venv").await?;
+    let venv_python = venv.join("bin/python");
+    let mut pip = Command::new(&venv_python);
+    pip.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"])
+        .args(["--timeout", "30", "--retries", "2"])
+        .args(packages);
+    run_logged(&mut pip, "pip install").await?;
+    if packages.iter().any(|p| p.eq_ignore_ascii_case("matplotlib")) {
+        // Build matplotlib's font cache now: the runtime is read-only inside the sandbox.
+        let mpl = venv.join("mpl");
+        let _ = fs::create_dir_all(&mpl);
+        let mut warm = Command::new(&venv_python);
+        warm.args(["-c", "import matplotlib.pyplot"]).env("MPLCONFIGDIR", &mpl).env("MPLBACKEND", "Agg");
+        run_logged(&mut warm, "matplotlib font cache").await?;
+    }
+    make_world_readable(&venv).map_err(|e| format!("cannot make {} readable: {e}", venv.display()))?;
+    fs::write(&marker, packages.join("\n")).map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "Python runtime ready");
+    drop(lock);
+    Ok(venv)
+}
+
+/// Runs a setup step, forwarding its output to the log line by line (the progress the operator sees).
+async fn run_logged(command: &mut Command, what: &str) -> Result<(), String> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = command.spawn().map_err(|e| format!("{what}: {e}"))?;
+    let mut tail = Vec::new();
+    if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
+        let mut out = BufReader::new(out).lines();
+        let mut err = BufReader::new(err).lines();
+        let (mut out_done, mut err_done) = (false, false);
+        while !(out_done && err_done) {
+            tokio::select! {
+                line = out.next_line(), if !out_done => match line {
+                    Ok(Some(l)) => tracing::info!(target: "dynamic_sessions_emulator::setup", "{what}: {l}"),
+                    _ => out_done = true,
+                },
+                line = err.next_line(), if !err_done => match line {
+                    Ok(Some(l)) => {
+                        tracing::info!(target: "dynamic_sessions_emulator::setup", "{what}: {l}");
+                        tail.push(l);
+                        if tail.len() > 5 { tail.remove(0); }
+                    }
+                    _ => err_done = true,
+                },
+            }
+        }
+    }
+    let status = child.wait().await.map_err(|e| format!("{what}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{what} failed ({status}): {}", tail.join(" | "))) }
+}
+
+fn make_world_readable(dir: &Path) -> std::io::Result<()> {
+    let meta = fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    let wanted = if meta.is_dir() || mode & 0o100 != 0 { mode | 0o555 } else { mode | 0o444 };
+    if wanted != mode {
+        fs::set_permissions(dir, fs::Permissions::from_mode(wanted))?;
+    }
+    if meta.is_dir() {
+        for entry in fs::read_dir(dir)? {
+            make_world_readable(&entry?.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Lists the distributions importable by `interpreter`.
+async fn installed_packages(interpreter: &Path) -> Vec<Package> {
+    let script = "import importlib.metadata as m, json\n\
+                  print(json.dumps(sorted({(d.metadata['Name'] or '', d.version) for d in m.distributions()})))";
+    let output = Command::new(interpreter).args(["-I", "-c", script]).env_clear().output().await;
+    let Ok(output) = output else { return Vec::new() };
+    let pairs: Vec<(String, String)> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    pairs.into_iter().filter(|(n, _)| !n.is_empty()).map(|(name, version)| Package { name, version }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venv_name_ignores_order_and_case() {
+        let a = venv_name("3.11.2", &["numpy".into(), "Pandas".into()]);
+        let b = venv_name("3.11.2", &["pandas".into(), "numpy".into()]);
+        assert_eq!(a, b);
+        assert_ne!(a, venv_name("3.12.0", &["numpy".into(), "pandas".into()]));
+    }
+}

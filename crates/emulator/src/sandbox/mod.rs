@@ -1,0 +1,241 @@
+//! Isolation of sessions: tier detection, per-session workspaces and the sandboxed kernel command.
+//!
+//! * **bubblewrap** (default): own user, mount, pid, network, IPC and UTS namespaces; read-only root; the
+//!   session directory at `/mnt/data`; private `/tmp`; an unprivileged host uid per session; an empty
+//!   environment; cgroup limits; rlimits; a seccomp denylist.
+//! * **landlock** (no namespaces available): Landlock filesystem/network/signal rules, seccomp (also denying
+//!   IPv4/IPv6 sockets), rlimits, cgroups and a per-session uid where possible.
+//! * **none**: only with the explicit `--insecure-no-sandbox`.
+
+mod cgroup;
+mod command;
+mod landlock_rules;
+mod seccomp;
+mod spawner;
+mod workspace;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub(crate) use cgroup::Cgroup;
+pub(crate) use workspace::Workspace;
+
+use crate::config::{EmulatorConfig, Limits, SandboxMode};
+use crate::runtime::Runtime;
+use cgroup::CgroupManager;
+use spawner::Spawner;
+use workspace::UidPool;
+
+/// The isolation tier in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// bubblewrap namespaces + cgroups + rlimits + seccomp.
+    Bubblewrap,
+    /// Landlock + seccomp + rlimits (no namespaces).
+    Landlock,
+    /// No sandbox (explicitly requested).
+    None,
+}
+
+/// What the sandbox does on this host, as `/health` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxInfo {
+    /// The tier.
+    pub tier: Tier,
+    /// `v1`, `v2`, or `none` (then only rlimits bound resources).
+    pub cgroups: &'static str,
+    /// Why cgroups are not used, when they are not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroups_unavailable: Option<String>,
+    /// Whether the seccomp denylist is applied.
+    pub seccomp: bool,
+    /// The Landlock ABI applied (landlock tier), 0 otherwise.
+    pub landlock_abi: i64,
+    /// Whether each session runs as its own unprivileged host uid.
+    pub uid_per_session: bool,
+    /// Whether each session's `/mnt/data` is a size-limited tmpfs.
+    pub disk_quota: bool,
+}
+
+/// Errors choosing or using the sandbox.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// No isolation is possible on this host and none was waived.
+    #[error(
+        "no sandbox is available on this host ({0}); install bubblewrap (apt-get install bubblewrap) or run on a \
+         kernel with Landlock, or pass --insecure-no-sandbox to run code without isolation (trusted code only)"
+    )]
+    Unavailable(String),
+    /// A file or process operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
+    let context = context.into();
+    move |source| SandboxError::Io { context, source }
+}
+
+/// Creates workspaces and starts sandboxed kernels. Shared by the whole emulator.
+#[derive(Debug)]
+pub(crate) struct Sandbox {
+    pub(crate) info: SandboxInfo,
+    pub(crate) limits: Limits,
+    cgroups: Option<CgroupManager>,
+    seccomp: Arc<Vec<u8>>,
+    seccomp_program: Arc<seccompiler::BpfProgram>,
+    spawner: Spawner,
+    uids: UidPool,
+    bwrap: Option<PathBuf>,
+    /// `<data>/sessions/<instance>`.
+    sessions_dir: PathBuf,
+    /// `<data>/kernel`.
+    kernel_dir: PathBuf,
+    runtime: Arc<Runtime>,
+    output_cap: u64,
+    preimport: String,
+}
+
+impl Sandbox {
+    /// Chooses the strongest tier the host and `config` allow.
+    pub(crate) fn detect(
+        config: &EmulatorConfig,
+        runtime: Arc<Runtime>,
+        instance: &str,
+        kernel_dir: PathBuf,
+    ) -> Result<Sandbox, SandboxError> {
+        let root = rustix::process::geteuid().is_root();
+        let bwrap = which("bwrap");
+        let landlock_abi = landlock_rules::abi_version();
+        let tier = match config.sandbox {
+            SandboxMode::InsecureNoSandbox => Tier::None,
+            SandboxMode::Bubblewrap => match &bwrap {
+                Some(b) if command::probe_bwrap(b, root) => Tier::Bubblewrap,
+                Some(_) => return Err(SandboxError::Unavailable("bubblewrap cannot create namespaces here".into())),
+                None => return Err(SandboxError::Unavailable("bwrap is not on PATH".into())),
+            },
+            SandboxMode::Landlock if landlock_abi > 0 => Tier::Landlock,
+            SandboxMode::Landlock => return Err(SandboxError::Unavailable("the kernel has no Landlock".into())),
+            _ => match &bwrap {
+                Some(b) if command::probe_bwrap(b, root) => Tier::Bubblewrap,
+                _ if landlock_abi > 0 => Tier::Landlock,
+                Some(_) => {
+                    return Err(SandboxError::Unavailable(
+                        "bubblewrap cannot create namespaces and the kernel has no Landlock".into(),
+                    ));
+                }
+                None => return Err(SandboxError::Unavailable("no bwrap on PATH and no Landlock".into())),
+            },
+        };
+        let (cgroups, cgroups_unavailable) = if tier == Tier::None {
+            (None, Some("no sandbox".to_owned()))
+        } else if !root {
+            (None, Some("not running as root".to_owned()))
+        } else {
+            match CgroupManager::detect(instance) {
+                Ok(m) => (Some(m), None),
+                Err(reason) => (None, Some(reason)),
+            }
+        };
+        if let Some(reason) = &cgroups_unavailable {
+            if tier != Tier::None {
+                tracing::warn!(%reason, "cgroups unavailable: sessions are bounded by rlimits only");
+            }
+        }
+        let program = seccomp::program(tier == Tier::Landlock)
+            .map_err(|e| SandboxError::Unavailable(format!("cannot build the seccomp filter: {e}")))?;
+        let sessions_dir = config.data_dir.join("sessions").join(instance);
+        workspace::prepare_dir(&sessions_dir, root)?;
+        let spawner =
+            Spawner::start(tokio::runtime::Handle::current()).map_err(io_err("cannot start the spawner thread"))?;
+        let info = SandboxInfo {
+            tier,
+            cgroups: cgroups.as_ref().map(|c| c.version.name()).unwrap_or("none"),
+            cgroups_unavailable,
+            seccomp: tier != Tier::None,
+            landlock_abi: if tier == Tier::Landlock { landlock_abi } else { 0 },
+            uid_per_session: root && tier != Tier::None,
+            disk_quota: root && tier != Tier::None,
+        };
+        Ok(Sandbox {
+            info,
+            limits: config.limits.clone(),
+            cgroups,
+            seccomp: Arc::new(seccomp::to_bytes(&program)),
+            seccomp_program: Arc::new(program),
+            spawner,
+            uids: UidPool::new(config.max_sessions + config.ready_sessions + 8),
+            bwrap,
+            sessions_dir,
+            kernel_dir,
+            runtime,
+            output_cap: config.limits.output_bytes,
+            preimport: config.preimport.join(","),
+        })
+    }
+
+    /// The tier in force.
+    pub(crate) fn tier(&self) -> Tier {
+        self.info.tier
+    }
+
+    /// A fresh, empty session directory with its own uid (and disk quota, as root).
+    pub(crate) fn create_workspace(&self) -> Result<Workspace, SandboxError> {
+        Workspace::create(&self.sessions_dir, &self.uids, self.info.uid_per_session, self.info.disk_quota, &self.limits)
+    }
+
+    /// Removes a workspace: unmounts, deletes its files, frees its uid.
+    pub(crate) fn destroy_workspace(&self, workspace: &Workspace) {
+        workspace.destroy(&self.uids);
+    }
+
+    /// Creates the session's cgroup, when cgroups are in use.
+    pub(crate) fn create_cgroup(&self, workspace: &Workspace) -> Result<Option<Cgroup>, SandboxError> {
+        match &self.cgroups {
+            Some(manager) => manager
+                .create(&workspace.name(), &self.limits)
+                .map(Some)
+                .map_err(io_err(format!("cannot create the cgroup of {}", workspace.name()))),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts the kernel process of a workspace in the sandbox.
+    pub(crate) async fn spawn_kernel(
+        &self,
+        workspace: &Workspace,
+        cgroup: Option<&Cgroup>,
+    ) -> Result<tokio::process::Child, SandboxError> {
+        let command = command::build(self, workspace, cgroup)?;
+        self.spawner.spawn(command).await.map_err(io_err("cannot start the sandboxed kernel"))
+    }
+
+    /// Removes the instance's session directory and cgroup bases (at shutdown).
+    pub(crate) fn cleanup(&self) {
+        let _ = std::fs::remove_dir_all(&self.sessions_dir);
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.remove();
+        }
+    }
+}
+
+/// Finds an executable on `PATH`.
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
