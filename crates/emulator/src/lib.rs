@@ -29,6 +29,8 @@ mod pool;
 mod runtime;
 mod safefs;
 mod sandbox;
+mod server;
+pub mod testing;
 
 use std::fs;
 use std::future::Future;
@@ -41,6 +43,7 @@ pub use error::ApiError;
 pub use kernel::KernelError;
 pub use runtime::{Package, Runtime, RuntimeError};
 pub use sandbox::{SandboxError, SandboxInfo, Tier};
+pub use server::RunningEmulator;
 
 use config::EmulatorConfig;
 use pool::SessionPool;

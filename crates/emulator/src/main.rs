@@ -15,55 +15,55 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Address to listen on. Anything but loopback exposes code execution to the network: set --token.
-    #[arg(long, env = "DS_EMULATOR_BIND", default_value = "127.0.0.1:8484")]
+    #[arg(global = true, long, env = "DS_EMULATOR_BIND", default_value = "127.0.0.1:8484")]
     bind: SocketAddr,
     /// Idle seconds before a session and its files are destroyed.
-    #[arg(long, env = "DS_EMULATOR_COOLDOWN", default_value_t = 300)]
+    #[arg(global = true, long, env = "DS_EMULATOR_COOLDOWN", default_value_t = 300)]
     cooldown: u64,
     /// Maximum concurrent sessions; new identifiers then get 404, as from the service.
-    #[arg(long, env = "DS_EMULATOR_MAX_SESSIONS", default_value_t = 100)]
+    #[arg(global = true, long, env = "DS_EMULATOR_MAX_SESSIONS", default_value_t = 100)]
     max_sessions: usize,
     /// Sandboxes kept started for new identifiers.
-    #[arg(long, env = "DS_EMULATOR_READY_SESSIONS", default_value_t = 2)]
+    #[arg(global = true, long, env = "DS_EMULATOR_READY_SESSIONS", default_value_t = 2)]
     ready_sessions: usize,
     /// Require `Authorization: Bearer <token>` on every API request.
-    #[arg(long, env = "DYNAMIC_SESSIONS_TOKEN", hide_env_values = true)]
+    #[arg(global = true, long, env = "DYNAMIC_SESSIONS_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Isolation tier.
-    #[arg(long, value_enum, default_value_t = Tier::Auto)]
+    #[arg(global = true, long, value_enum, default_value_t = Tier::Auto)]
     sandbox: Tier,
     /// Run session code without any sandbox (trusted code only).
-    #[arg(long)]
+    #[arg(global = true, long)]
     insecure_no_sandbox: bool,
     /// Where sessions, the kernel and the runtime live.
-    #[arg(long, env = "DS_EMULATOR_DATA_DIR")]
+    #[arg(global = true, long, env = "DS_EMULATOR_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Where Python environments are cached (default: <data-dir>/runtime).
-    #[arg(long, env = "DS_EMULATOR_RUNTIME_DIR")]
+    #[arg(global = true, long, env = "DS_EMULATOR_RUNTIME_DIR")]
     runtime_dir: Option<PathBuf>,
     /// The Python interpreter (default /usr/bin/python3).
-    #[arg(long, env = "DS_EMULATOR_PYTHON")]
+    #[arg(global = true, long, env = "DS_EMULATOR_PYTHON")]
     python: Option<PathBuf>,
     /// Do not create the package environment; sessions run bare Python.
-    #[arg(long)]
+    #[arg(global = true, long)]
     no_setup: bool,
     /// Packages of the runtime environment (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_PACKAGES.iter().map(|p| p.to_string()))]
+    #[arg(global = true, long, value_delimiter = ',', default_values_t = DEFAULT_PACKAGES.iter().map(|p| p.to_string()))]
     packages: Vec<String>,
     /// Modules every kernel imports before it is ready (comma-separated), e.g. numpy,pandas.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(global = true, long, value_delimiter = ',')]
     preimport: Vec<String>,
     /// Memory per session, MiB.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(global = true, long, default_value_t = 1024)]
     memory_mb: u64,
     /// Processes per session.
-    #[arg(long, default_value_t = 128)]
+    #[arg(global = true, long, default_value_t = 128)]
     max_processes: u32,
     /// CPU cores per session.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(global = true, long, default_value_t = 1.0)]
     cpus: f64,
     /// Disk per session (/mnt/data), MiB.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(global = true, long, default_value_t = 1024)]
     disk_mb: u64,
 }
 

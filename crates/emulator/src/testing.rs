@@ -1,0 +1,48 @@
+//! Helpers for tests that need a real emulator (this crate's, and crates that embed it).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::EmulatorConfig;
+
+/// Where tests cache the Python runtime, shared by every test run on the machine (override with
+/// `DS_EMULATOR_TEST_RUNTIME_DIR`). It lives under the temporary directory so that the unprivileged session
+/// uids can read it.
+pub fn shared_runtime_dir() -> PathBuf {
+    std::env::var_os("DS_EMULATOR_TEST_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("dynamic-sessions-emulator-test-runtime"))
+}
+
+/// A configuration for tests: port 0 on loopback, `data_dir` for sessions, the shared runtime with the
+/// default packages, one ready sandbox, a five-minute cooldown.
+pub fn config(data_dir: &Path) -> EmulatorConfig {
+    EmulatorConfig {
+        bind: ([127, 0, 0, 1], 0).into(),
+        data_dir: data_dir.to_path_buf(),
+        runtime_dir: Some(shared_runtime_dir()),
+        ready_sessions: 1,
+        max_sessions: 20,
+        cooldown: Duration::from_secs(300),
+        interrupt_grace: Duration::from_secs(2),
+        ..EmulatorConfig::default()
+    }
+}
+
+/// What a sandboxed emulator needs that this machine lacks (bubblewrap, a system Python), if anything.
+/// Tests skip with this message on a developer machine and fail with it when `CI=true`.
+pub fn missing_tools() -> Option<String> {
+    let mut missing = Vec::new();
+    if crate::sandbox::which("bwrap").is_none() {
+        missing.push("bubblewrap (apt-get install bubblewrap)");
+    }
+    if !Path::new("/usr/bin/python3").exists() {
+        missing.push("a system Python at /usr/bin/python3 (apt-get install python3 python3-venv)");
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+/// Whether tests run in CI, where a missing tool is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
