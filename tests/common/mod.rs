@@ -27,6 +27,11 @@ impl Harness {
             .unwrap()
     }
 
+    /// Where this emulator keeps its sessions.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub async fn stop(self) {
         self.emulator.shutdown().await;
     }

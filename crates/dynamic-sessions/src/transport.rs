@@ -187,7 +187,9 @@ impl Transport {
                 Error::Unauthorized(error)
             }
             StatusCode::FORBIDDEN => Error::Forbidden(error),
-            StatusCode::NOT_FOUND if op.allocates => Error::PoolFull(error),
+            // A 404 on a call that allocates a session means the pool is full, unless the service names a
+            // missing resource (`FileNotFound`, `DirectoryNotFound`, ...).
+            StatusCode::NOT_FOUND if op.allocates && !names_missing_resource(&error) => Error::PoolFull(error),
             StatusCode::NOT_FOUND => Error::NotFound(error),
             StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge {
                 message: "the service rejected the upload (413); the documented limit is 128 MB".to_owned(),
@@ -197,6 +199,10 @@ impl Transport {
             _ => Error::Service(error),
         }
     }
+}
+
+fn names_missing_resource(error: &ServiceError) -> bool {
+    error.code.as_deref().is_some_and(|c| c.to_ascii_lowercase().ends_with("notfound"))
 }
 
 fn transport_error(op: Op, limit: Duration, e: reqwest::Error) -> Error {

@@ -59,6 +59,18 @@ async fn full_pool_is_a_404_on_a_new_session() {
 }
 
 #[tokio::test]
+async fn a_404_naming_a_missing_resource_is_not_a_full_pool() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(route("files")))
+        .respond_with(azure_error(404, "DirectoryNotFound", "no such directory"))
+        .mount(&server)
+        .await;
+    let e = client(&server, CURRENT).session(session_id()).files().upload("x/y.bin", vec![1u8]).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+}
+
+#[tokio::test]
 async fn payload_too_large_from_the_service() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).and(path(route("files"))).respond_with(ResponseTemplate::new(413)).mount(&server).await;

@@ -235,6 +235,10 @@ impl SessionFs {
                     self.chown(&fd);
                     fd
                 }
+                Err(rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP) => {
+                    // An existing entry that is not a plain directory (a file, or a link planted by the session).
+                    return Err(FsError::Refused(display(&walked.as_string())));
+                }
                 Err(e) => return Err(classify(&walked.as_string(), e)),
             };
         }

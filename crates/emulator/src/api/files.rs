@@ -24,7 +24,8 @@ fn fs_error(e: FsError) -> ApiError {
         FsError::InvalidPath(m) => ApiError::bad_request("InvalidFilePath", m),
         FsError::NotFound(m) => ApiError::not_found("FileNotFound", format!("{m}.")),
         FsError::NotAFile(m) => ApiError::bad_request("NotAFile", format!("{m}.")),
-        FsError::Refused(m) => ApiError::new(StatusCode::FORBIDDEN, "FileAccessDenied", m),
+        // Not 403: clients read 403 as a missing role assignment.
+        FsError::Refused(m) => ApiError::bad_request("FileAccessDenied", m),
         FsError::DiskFull => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "SessionDiskFull",

@@ -166,6 +166,26 @@ impl Cgroup {
     }
 }
 
+/// Kills the processes of a cgroup directory (v1 or v2) and removes it: for cgroups of dead instances.
+pub(crate) fn kill_and_remove(dir: &Path, patience: Duration) {
+    let started = Instant::now();
+    loop {
+        let _ = write(&dir.join("cgroup.kill"), "1");
+        let pids: Vec<i32> = fs::read_to_string(dir.join("cgroup.procs"))
+            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default();
+        for pid in &pids {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        if pids.is_empty() || started.elapsed() > patience {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = fs::remove_dir(dir);
+}
+
 fn write(path: &Path, value: &str) -> io::Result<()> {
     let mut file = fs::OpenOptions::new().write(true).open(path)?;
     file.write_all(value.as_bytes())

@@ -12,6 +12,7 @@ mod command;
 mod landlock_rules;
 mod seccomp;
 mod spawner;
+mod stale;
 mod workspace;
 
 use std::path::{Path, PathBuf};
@@ -115,6 +116,9 @@ impl Sandbox {
         kernel_dir: PathBuf,
     ) -> Result<Sandbox, SandboxError> {
         let root = rustix::process::geteuid().is_root();
+        if root {
+            stale::reap(&config.data_dir);
+        }
         let bwrap = which("bwrap");
         let landlock_abi = landlock_rules::abi_version();
         let tier = match config.sandbox {

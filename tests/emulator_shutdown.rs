@@ -1,0 +1,69 @@
+//! A clean shutdown leaves no kernel process, cgroup, mount or session directory behind.
+//! (One test in its own binary, so no other emulator's processes are running meanwhile.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{new_id, start};
+
+/// Live processes running as one of the emulator's session uids (they start at 1,000,000). Zombies are
+/// already dead: they only wait for the host's init to reap them.
+fn session_processes() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let uid: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse().ok())
+            .unwrap_or(0);
+        let zombie =
+            status.lines().any(|l| l.starts_with("State:") && (l.contains("Z (zombie)") || l.contains("X (dead)")));
+        if (1_000_000..10_000_000).contains(&uid) && !zombie {
+            found.push(format!("{} uid {uid}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_removes_every_trace() {
+    let Some(h) = start(|_| {}).await else { return };
+    let client = h.client();
+    for _ in 0..3 {
+        let session = client.session(new_id());
+        let run = session
+            .execute("import subprocess, os\nsubprocess.Popen(['sleep', '1000'])\nif os.fork() == 0:\n    import time\n    time.sleep(1000)\n'started'")
+            .await
+            .unwrap();
+        assert!(run.is_success(), "{}", run.stderr);
+        session.files().upload("f.txt", "x").await.unwrap();
+    }
+    assert!(!session_processes().is_empty(), "sessions are running as their own uids");
+    let data_dir = h.data_dir().display().to_string();
+    let mounts_before = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(mounts_before.lines().any(|l| l.contains(&data_dir)), "each session's /mnt/data is a tmpfs");
+    let sessions_dir = h.data_dir().join("sessions");
+    h.stop().await;
+    let leftover: Vec<_> = std::fs::read_dir(&sessions_dir).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(leftover.is_empty(), "session directories left: {leftover:?}");
+    assert!(session_processes().is_empty(), "left behind: {:?}", session_processes());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&data_dir)).collect();
+    assert!(left.is_empty(), "session tmpfs still mounted: {left:?}");
+    for controller in ["pids", "memory", "cpu"] {
+        let base = Path::new("/sys/fs/cgroup").join(controller).join("dynamic-sessions-emulator");
+        if base.is_dir() {
+            let mine = format!("{}-", std::process::id());
+            let children: Vec<_> = std::fs::read_dir(&base)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().is_dir() && e.file_name().to_string_lossy().starts_with(&mine))
+                .collect();
+            assert!(children.is_empty(), "cgroups left in {}: {children:?}", base.display());
+        }
+    }
+}
