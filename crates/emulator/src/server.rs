@@ -72,10 +72,10 @@ impl RunningEmulator {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            if let Ok(Err(e)) = task.await {
-                tracing::warn!(error = %e, "the emulator's server ended with an error");
-            }
+        if let Some(task) = self.task.take()
+            && let Ok(Err(e)) = task.await
+        {
+            tracing::warn!(error = %e, "the emulator's server ended with an error");
         }
     }
 }

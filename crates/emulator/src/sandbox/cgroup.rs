@@ -138,10 +138,10 @@ impl Cgroup {
     pub(crate) fn destroy(self, patience: Duration) {
         let started = Instant::now();
         loop {
-            if self.version == Version::V2 {
-                if let Some(dir) = self.dirs.first() {
-                    let _ = write(&dir.join("cgroup.kill"), "1");
-                }
+            if self.version == Version::V2
+                && let Some(dir) = self.dirs.first()
+            {
+                let _ = write(&dir.join("cgroup.kill"), "1");
             }
             let pids = self.pids();
             for pid in &pids {

@@ -151,10 +151,10 @@ impl Sandbox {
                 Err(reason) => (None, Some(reason)),
             }
         };
-        if let Some(reason) = &cgroups_unavailable {
-            if tier != Tier::None {
-                tracing::warn!(%reason, "cgroups unavailable: sessions are bounded by rlimits only");
-            }
+        if let Some(reason) = &cgroups_unavailable
+            && tier != Tier::None
+        {
+            tracing::warn!(%reason, "cgroups unavailable: sessions are bounded by rlimits only");
         }
         let program = seccomp::program(tier == Tier::Landlock)
             .map_err(|e| SandboxError::Unavailable(format!("cannot build the seccomp filter: {e}")))?;

@@ -27,12 +27,13 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&field[i + 1..i + 4], 8) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(&field[i + 1..i + 4], 8)
+        {
+            out.push(v);
+            i += 4;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -51,12 +52,15 @@ fn unmount_stale() {
         // <anything>/sessions/<instance>/<workspace>/data
         let parts: Vec<&str> = path.iter().filter_map(|c| c.to_str()).collect();
         let n = parts.len();
-        if n >= 4 && parts[n - 1] == "data" && parts[n - 4] == "sessions" && stale(parts[n - 3]) {
-            if let Ok(c) = std::ffi::CString::new(target.as_bytes()) {
-                // SAFETY: umount2 with a valid NUL-terminated path.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-                tracing::info!(mount = %target, "removed a stale session mount");
-            }
+        if n >= 4
+            && parts[n - 1] == "data"
+            && parts[n - 4] == "sessions"
+            && stale(parts[n - 3])
+            && let Ok(c) = std::ffi::CString::new(target.as_bytes())
+        {
+            // SAFETY: umount2 with a valid NUL-terminated path.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            tracing::info!(mount = %target, "removed a stale session mount");
         }
     }
 }

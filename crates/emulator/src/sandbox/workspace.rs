@@ -102,17 +102,17 @@ impl Workspace {
     }
 
     pub(crate) fn destroy(&self, uids: &UidPool) {
-        if self.tmpfs {
-            if let Ok(path) = CString::new(self.data.as_os_str().as_encoded_bytes()) {
-                // SAFETY: umount2 with a valid NUL-terminated path.
-                unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
-            }
+        if self.tmpfs
+            && let Ok(path) = CString::new(self.data.as_os_str().as_encoded_bytes())
+        {
+            // SAFETY: umount2 with a valid NUL-terminated path.
+            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
         }
         // remove_dir_all does not follow symlinks, so links planted by the session cannot redirect it.
-        if let Err(e) = fs::remove_dir_all(&self.root) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(dir = %self.root.display(), error = %e, "could not remove a session directory");
-            }
+        if let Err(e) = fs::remove_dir_all(&self.root)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.root.display(), error = %e, "could not remove a session directory");
         }
         if let Some(slot) = self.slot {
             uids.give_back(slot);
