@@ -194,3 +194,47 @@ async fn fork_memory_and_disk_bombs_are_contained() {
     assert!(size <= 64 << 20, "the file stopped at the quota: {size}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_landlock_tier_contains_sessions_without_namespaces() {
+    let Some(h) = start(|c| c.sandbox = dynamic_sessions_emulator::config::SandboxMode::Landlock).await else { return };
+    assert_eq!(h.emulator.sandbox().tier, dynamic_sessions_emulator::Tier::Landlock);
+    assert!(h.emulator.sandbox().landlock_abi > 0);
+    let outside = tempfile::tempdir().unwrap();
+    let host_secret = outside.path().join("host-secret.txt");
+    std::fs::write(&host_secret, "host secret").unwrap();
+    let client = h.client();
+    let a = client.session(new_id());
+    let b = client.session(new_id());
+    a.files().upload("input.csv", "n\n1\n2\n").await.unwrap();
+    let code = format!(
+        "{TRY}\nt('tcp', lambda: socket.create_connection(('1.1.1.1', 53), timeout=3))\n\
+         t('host_file', lambda: open({:?}).read())\n\
+         t('etc_shadow', lambda: open('/etc/shadow').read())\n\
+         t('write_usr', lambda: open('/usr/evil', 'w'))\n\
+         t('upload_via_mnt_data', lambda: open('/mnt/data/input.csv').read())\n\
+         t('write_mnt_data', lambda: open('/mnt/data/out.txt', 'w').write('x'))\n\
+         t('tempfile', lambda: __import__('tempfile').mkstemp()[1] != '')\n\
+         print(json.dumps(out))",
+        host_secret.display().to_string()
+    );
+    let out = probe(&a, &code).await;
+    for key in ["tcp", "host_file", "etc_shadow", "write_usr"] {
+        assert!(out[key].as_str().unwrap().starts_with("blocked"), "{key}: {}", out[key]);
+    }
+    assert_eq!(out["upload_via_mnt_data"], json!("ok: 'n\\n1\\n2\\n'"));
+    assert_eq!(out["write_mnt_data"], json!("ok: 1"));
+    assert_eq!(out["tempfile"], json!("ok: True"));
+    assert_eq!(a.files().download("out.txt").await.unwrap().bytes().await.unwrap().as_ref(), b"x");
+    // Session B cannot reach A's directory, whatever its host path.
+    let find_a = "import os\nroot = os.path.dirname(os.path.dirname(os.getcwd()))\n\
+                  try:\n    siblings = os.listdir(root)\nexcept OSError:\n    siblings = []\n\
+                  found = []\nfor d in siblings:\n    \
+                  try:\n        found.append(open(os.path.join(root, d, 'data', 'input.csv')).read())\n    \
+                  except OSError:\n        pass\nfound";
+    let run = b.execute(find_a).await.unwrap();
+    assert_eq!(run.result, Some(json!("[]")), "{run:?}");
+    let denied = b.execute("open('/etc/shadow')").await.unwrap();
+    assert!(denied.stderr.contains("PermissionError") && !denied.stderr.contains("kernel.py"), "{}", denied.stderr);
+    h.stop().await;
+}

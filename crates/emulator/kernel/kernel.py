@@ -257,11 +257,20 @@ def _json_result(value):
 
 
 def _user_traceback(exc):
-    """The traceback without the kernel's own frames."""
-    tb = exc.__traceback__
-    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == KERNEL_FILE:
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    """The traceback without the kernel's own frames, anywhere in the chain (causes and contexts too)."""
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+    seen = set()
+
+    def strip(t):
+        while t is not None and id(t) not in seen:
+            seen.add(id(t))
+            kept = [f for f in t.stack if os.path.abspath(f.filename) != KERNEL_FILE]
+            t.stack = traceback.StackSummary.from_list(kept)
+            strip(t.__cause__)
+            t = t.__context__
+
+    strip(te)
+    return "".join(te.format())
 
 
 def _run(code, filename):

@@ -65,6 +65,9 @@ struct Cli {
     /// Disk per session (/mnt/data), MiB.
     #[arg(global = true, long, default_value_t = 1024)]
     disk_mb: u64,
+    /// Captured stdout/stderr per stream and execution, KiB (more is cut, with a note).
+    #[arg(global = true, long, default_value_t = 1024)]
+    output_kb: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +105,7 @@ impl Cli {
                 max_processes: self.max_processes,
                 cpus: self.cpus,
                 disk_bytes: self.disk_mb << 20,
-                ..Limits::default()
+                output_bytes: self.output_kb << 10,
             },
             data_dir: self.data_dir.clone().unwrap_or(defaults.data_dir),
             runtime_dir: self.runtime_dir.clone(),

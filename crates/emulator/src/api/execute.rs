@@ -59,7 +59,7 @@ pub(crate) async fn current(
         return Ok(axum::Json(render::legacy_execution(&result)).into_response());
     }
     let (status, body) = if request.asynchronous {
-        session.record(&id, ExecutionState::Running);
+        session.record(&id, true, ExecutionState::Running);
         let (state2, session2, id2, request2) = (state.clone(), Arc::clone(&session), id.clone(), request.clone());
         tokio::spawn(async move {
             let done = match run(&state2, &session2, &request2).await {
@@ -73,14 +73,14 @@ pub(crate) async fn current(
                     error: Some((e.code, e.message)),
                 },
             };
-            session2.record(&id2, ExecutionState::Done(done));
+            session2.record(&id2, true, ExecutionState::Done(done));
         });
         (StatusCode::ACCEPTED, render::current_execution(&id, &session.identifier, true, &ExecutionState::Running))
     } else {
         let result = run(&state, &session, &request).await?;
         let status = if query.date < (2025, 2, 2) { StatusCode::ACCEPTED } else { StatusCode::OK };
         let done = ExecutionState::Done(result);
-        session.record(&id, done.clone());
+        session.record(&id, false, done.clone());
         (status, render::current_execution(&id, &session.identifier, false, &done))
     };
     let mut response = (status, axum::Json(body)).into_response();
@@ -120,5 +120,6 @@ pub(crate) async fn get_execution(
     };
     let session = state.pool().get(query.identifier()?).ok_or_else(missing)?;
     let record = session.execution(&path.execution_id).ok_or_else(missing)?;
-    Ok(axum::Json(render::current_execution(&path.execution_id, &session.identifier, true, &record)).into_response())
+    let body = render::current_execution(&path.execution_id, &session.identifier, record.asynchronous, &record.state);
+    Ok(axum::Json(body).into_response())
 }

@@ -29,11 +29,18 @@ pub(crate) struct RunResult {
     pub(crate) error: Option<(&'static str, String)>,
 }
 
-/// The state of an (asynchronous) execution.
+/// The state of an execution.
 #[derive(Debug, Clone)]
 pub(crate) enum ExecutionState {
     Running,
     Done(RunResult),
+}
+
+/// A recorded execution, for `GET executions/{id}`.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecutionRecord {
+    pub(crate) asynchronous: bool,
+    pub(crate) state: ExecutionState,
 }
 
 /// A session of the pool.
@@ -46,7 +53,7 @@ pub(crate) struct Session {
     pub(crate) workspace: Workspace,
     pub(crate) fs: Arc<SessionFs>,
     kernel: tokio::sync::Mutex<Option<Kernel>>,
-    executions: Mutex<(HashMap<String, ExecutionState>, VecDeque<String>)>,
+    executions: Mutex<(HashMap<String, ExecutionRecord>, VecDeque<String>)>,
 }
 
 impl Session {
@@ -164,10 +171,10 @@ impl Session {
     }
 
     /// Records an execution's state for `GET executions/{id}`.
-    pub(crate) fn record(&self, id: &str, state: ExecutionState) {
+    pub(crate) fn record(&self, id: &str, asynchronous: bool, state: ExecutionState) {
         if let Ok(mut guard) = self.executions.lock() {
             let (map, order) = &mut *guard;
-            if map.insert(id.to_owned(), state).is_none() {
+            if map.insert(id.to_owned(), ExecutionRecord { asynchronous, state }).is_none() {
                 order.push_back(id.to_owned());
                 while order.len() > KEPT_EXECUTIONS {
                     if let Some(old) = order.pop_front() {
@@ -178,7 +185,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn execution(&self, id: &str) -> Option<ExecutionState> {
+    pub(crate) fn execution(&self, id: &str) -> Option<ExecutionRecord> {
         self.executions.lock().ok().and_then(|g| g.0.get(id).cloned())
     }
 
