@@ -91,7 +91,7 @@ async fn host_and_other_sessions_are_invisible_and_the_root_is_read_only() {
          t('mount', lambda: __import__('ctypes').CDLL(None).mount(b'none', b'/tmp', b'tmpfs', 0, None) == 0 or 1/0)\n\
          print(json.dumps(out))",
         host_secret.display().to_string(),
-        h.emulator.runtime().python.display().to_string().replace("/usr/bin/python3.11", "/tmp"),
+        h.emulator.emulator.runtime().python.display().to_string().replace("/usr/bin/python3.11", "/tmp"),
     );
     let out = probe(&b, &code).await;
     for key in [
@@ -198,8 +198,8 @@ async fn fork_memory_and_disk_bombs_are_contained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_landlock_tier_contains_sessions_without_namespaces() {
     let Some(h) = start(|c| c.sandbox = dynamic_sessions_emulator::config::SandboxMode::Landlock).await else { return };
-    assert_eq!(h.emulator.sandbox().tier, dynamic_sessions_emulator::Tier::Landlock);
-    assert!(h.emulator.sandbox().landlock_abi > 0);
+    assert_eq!(h.emulator.emulator.sandbox().tier, dynamic_sessions_emulator::Tier::Landlock);
+    assert!(h.emulator.emulator.sandbox().landlock_abi > 0);
     let outside = tempfile::tempdir().unwrap();
     let host_secret = outside.path().join("host-secret.txt");
     std::fs::write(&host_secret, "host secret").unwrap();

@@ -3,12 +3,11 @@
 
 use dynamic_sessions::{ApiVersion, Auth, RetryPolicy, SessionId, SessionPoolClient};
 use dynamic_sessions_emulator::config::EmulatorConfig;
-use dynamic_sessions_emulator::{RunningEmulator, testing};
+use dynamic_sessions_emulator::testing::TestEmulator;
 
-/// A running emulator and the directory it keeps its sessions in.
+/// A running emulator, with clients for it.
 pub struct Harness {
-    pub emulator: RunningEmulator,
-    _dir: tempfile::TempDir,
+    pub emulator: TestEmulator,
 }
 
 impl Harness {
@@ -29,30 +28,18 @@ impl Harness {
 
     /// Where this emulator keeps its sessions.
     pub fn data_dir(&self) -> &std::path::Path {
-        self._dir.path()
+        self.emulator.data_dir()
     }
 
     pub async fn stop(self) {
-        self.emulator.shutdown().await;
+        self.emulator.stop().await;
     }
 }
 
-/// Starts an emulator with the test configuration, adjusted by `tweak`. Returns `None` (after saying so
-/// loudly) when bubblewrap or a system Python is missing on a developer machine; under `CI=true` that is a
-/// failure instead.
+/// Starts an emulator with the test configuration, adjusted by `tweak`; `None` when the tools are missing
+/// on a developer machine (said loudly), a failure under `CI=true`.
 pub async fn start(tweak: impl FnOnce(&mut EmulatorConfig)) -> Option<Harness> {
-    if let Some(missing) = testing::missing_tools() {
-        if testing::in_ci() {
-            panic!("CI=true but the emulator tests cannot run: missing {missing}");
-        }
-        eprintln!("\n*** SKIPPING emulator test: missing {missing} ***\n");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = testing::config(dir.path());
-    tweak(&mut config);
-    let emulator = RunningEmulator::start(config).await.expect("emulator starts");
-    Some(Harness { emulator, _dir: dir })
+    TestEmulator::start(tweak).await.unwrap_or_else(|e| panic!("{e}")).map(|emulator| Harness { emulator })
 }
 
 pub fn new_id() -> SessionId {

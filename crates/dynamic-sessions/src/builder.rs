@@ -195,18 +195,22 @@ pub(crate) fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Client
                or to an emulator URL such as http://127.0.0.1:8484",
     })?;
     let url = validate_endpoint(&endpoint)?;
-    let mut builder = ClientBuilder::new(endpoint);
+    let mut builder = ClientBuilder::new(endpoint.clone());
     if let Some(version) = lookup(env::DYNAMIC_SESSIONS_API_VERSION) {
         builder = builder.api_version(ApiVersion::new(version)?);
     }
-    builder = if let Some(token) = lookup(env::DYNAMIC_SESSIONS_TOKEN) {
-        builder.bearer_token(token)
-    } else if is_loopback(&url) {
-        builder.auth(Auth::none())
+    Ok(builder.auth(auth_for(&url, lookup)?))
+}
+
+/// The auth `from_env` picks for `url`: `DYNAMIC_SESSIONS_TOKEN` if set, none for loopback, else Entra ID.
+pub(crate) fn auth_for(url: &Url, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Auth, Error> {
+    Ok(if let Some(token) = lookup(env::DYNAMIC_SESSIONS_TOKEN) {
+        Auth::bearer(token)
+    } else if is_loopback(url) {
+        Auth::none()
     } else {
-        builder.credential(crate::auth::chooser_from(lookup)?.credential)
-    };
-    Ok(builder)
+        Auth::credential(crate::auth::chooser_from(lookup)?.credential)
+    })
 }
 
 /// Parses and checks an endpoint: https, or http for loopback hosts only; no credentials or fragment.

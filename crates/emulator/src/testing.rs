@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::RunningEmulator;
 use crate::config::EmulatorConfig;
 
 /// Where tests cache the Python runtime, shared by every test run on the machine (override with
@@ -45,4 +46,52 @@ pub fn missing_tools() -> Option<String> {
 /// Whether tests run in CI, where a missing tool is a failure, never a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A running emulator for a test, with the temporary directory holding its sessions.
+#[derive(Debug)]
+pub struct TestEmulator {
+    /// The emulator.
+    pub emulator: RunningEmulator,
+    dir: tempfile::TempDir,
+}
+
+impl TestEmulator {
+    /// Starts an emulator with [`config`], adjusted by `tweak`.
+    ///
+    /// Returns `Ok(None)` after printing a loud notice when a required tool is missing on a developer machine,
+    /// and `Err` when it is missing under `CI=true` (a missing tool is a failure there, never a skip) or when
+    /// the emulator cannot start.
+    ///
+    /// # Errors
+    /// A description of what is missing or what failed.
+    pub async fn start(tweak: impl FnOnce(&mut EmulatorConfig)) -> Result<Option<TestEmulator>, String> {
+        if let Some(missing) = missing_tools() {
+            if in_ci() {
+                return Err(format!("CI=true but the emulator cannot run: missing {missing}"));
+            }
+            eprintln!("\n*** SKIPPING emulator test: missing {missing} ***\n");
+            return Ok(None);
+        }
+        let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let mut config = config(dir.path());
+        tweak(&mut config);
+        let emulator = RunningEmulator::start(config).await.map_err(|e| format!("the emulator did not start: {e}"))?;
+        Ok(Some(TestEmulator { emulator, dir }))
+    }
+
+    /// The emulator's URL (the pool management endpoint).
+    pub fn url(&self) -> String {
+        self.emulator.url()
+    }
+
+    /// Where the emulator keeps its sessions.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Shuts the emulator down and removes every session.
+    pub async fn stop(self) {
+        self.emulator.shutdown().await;
+    }
 }

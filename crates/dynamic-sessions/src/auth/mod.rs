@@ -61,6 +61,17 @@ impl Auth {
     pub fn from_env() -> Result<Self, Error> {
         Ok(Auth::credential(credential_from_env()?.credential))
     }
+
+    /// The auth [`SessionPoolClient::from_env`](crate::SessionPoolClient::from_env) would use for `endpoint`:
+    /// `DYNAMIC_SESSIONS_TOKEN` when set, none for a loopback emulator, otherwise the Entra ID credential
+    /// chosen by [`credential_from_env`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid endpoint; the errors of [`credential_from_env`].
+    pub fn for_endpoint(endpoint: &str) -> Result<Self, Error> {
+        let url = crate::builder::validate_endpoint(endpoint)?;
+        crate::builder::auth_for(&url, &|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
 }
 
 impl fmt::Debug for Auth {

@@ -1,0 +1,105 @@
+//! `dynamic-sessions-mcp`: an MCP server that gives any MCP client a sandboxed Python session.
+//!
+//! ```text
+//! dynamic-sessions-mcp --endpoint http://127.0.0.1:8484              # stdio, against the local emulator
+//! POOL_MANAGEMENT_ENDPOINT=https://... dynamic-sessions-mcp          # stdio, against Azure (Entra ID)
+//! dynamic-sessions-mcp --transport http --bind 127.0.0.1:8765         # streamable HTTP at /mcp
+//! ```
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use dynamic_sessions::{ApiVersion, Auth, SessionId, SessionPoolClient};
+use dynamic_sessions_agent_tools::CodeInterpreter;
+use dynamic_sessions_agent_tools::mcp::SessionsMcpServer;
+use rmcp::ServiceExt;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+/// An MCP server for Azure Container Apps dynamic sessions (or the local emulator): run Python in an isolated
+/// session, move files in and out. One session per MCP connection.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The pool management endpoint (or emulator URL).
+    #[arg(long, env = "POOL_MANAGEMENT_ENDPOINT")]
+    endpoint: String,
+    /// Data-plane api-version (default 2025-10-02-preview).
+    #[arg(long, env = "DYNAMIC_SESSIONS_API_VERSION")]
+    api_version: Option<String>,
+    /// stdio (one client) or http (streamable HTTP at /mcp, one session per MCP session).
+    #[arg(long, value_enum, default_value_t = Transport::Stdio)]
+    transport: Transport,
+    /// Where the HTTP transport listens.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    bind: SocketAddr,
+    /// Keep the session when the connection ends (default: delete it, freeing its slot).
+    #[arg(long)]
+    keep_session: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Transport {
+    Stdio,
+    Http,
+}
+
+fn client(cli: &Cli) -> Result<SessionPoolClient, String> {
+    let auth = Auth::for_endpoint(&cli.endpoint).map_err(|e| e.to_string())?;
+    let mut builder = SessionPoolClient::builder(cli.endpoint.clone()).auth(auth);
+    if let Some(v) = &cli.api_version {
+        builder = builder.api_version(ApiVersion::new(v.clone()).map_err(|e| e.to_string())?);
+    }
+    builder.user_agent("dynamic-sessions-mcp").build().map_err(|e| e.to_string())
+}
+
+async fn serve(cli: Cli) -> Result<(), String> {
+    let client = client(&cli)?;
+    match cli.transport {
+        Transport::Stdio => {
+            let server = SessionsMcpServer::new(CodeInterpreter::new(client.session(SessionId::random())));
+            let interpreter = server.interpreter().clone();
+            let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| e.to_string())?;
+            let _ = running.waiting().await;
+            if !cli.keep_session {
+                let _ = interpreter.session().delete().await;
+            }
+            Ok(())
+        }
+        Transport::Http => {
+            let service = StreamableHttpService::new(
+                move || Ok(SessionsMcpServer::new(CodeInterpreter::new(client.session(SessionId::random())))),
+                LocalSessionManager::default().into(),
+                StreamableHttpServerConfig::default(),
+            );
+            let router = axum::Router::new().nest_service("/mcp", service);
+            let listener = tokio::net::TcpListener::bind(cli.bind)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", cli.bind))?;
+            tracing::info!(address = %cli.bind, "MCP server listening at /mcp");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // stdout is the protocol channel on stdio: logs go to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match serve(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! [`CodeInterpreter`]: a session as an agent's Python workspace, independent of any agent framework.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dynamic_sessions::{ApiFamily, Execution, Image, Session, SessionId, SessionPoolClient};
+use futures_util::StreamExt;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::error::ToolError;
+use crate::report::{ChangedFile, OutputBudget, RunReport};
+use crate::sanitize::sanitize_code;
+
+/// How an interpreter behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterpreterOptions {
+    /// How much output the model sees.
+    pub budget: OutputBudget,
+    /// The time limit of each execution (default: the client's).
+    pub execution_timeout: Option<Duration>,
+    /// List `/mnt/data` before and after each run to report new and changed files (two extra calls per run).
+    pub track_files: bool,
+    /// The most bytes `read_file` shows.
+    pub read_file_bytes: usize,
+}
+
+impl Default for InterpreterOptions {
+    fn default() -> Self {
+        InterpreterOptions {
+            budget: OutputBudget::default(),
+            execution_timeout: None,
+            track_files: true,
+            read_file_bytes: 8 * 1024,
+        }
+    }
+}
+
+/// Something the application can offer the user: a file the model handed over, or an image the code drew.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Artifact {
+    /// A file in the session that the model wants the user to have.
+    File {
+        /// Path relative to `/mnt/data`.
+        path: String,
+        /// Size in bytes, when known.
+        size: Option<u64>,
+        /// What the model said about it.
+        description: Option<String>,
+    },
+    /// An image produced by an execution.
+    Image {
+        /// Format, e.g. `png`.
+        format: String,
+        /// The image bytes.
+        data: Vec<u8>,
+    },
+}
+
+impl fmt::Debug for Artifact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Artifact::File { path, size, .. } => write!(f, "Artifact::File({path}, {size:?} bytes)"),
+            Artifact::Image { format, data } => write!(f, "Artifact::Image({format}, {} bytes)", data.len()),
+        }
+    }
+}
+
+/// The outcome of [`CodeInterpreter::run_python`].
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// What the model is told.
+    pub report: RunReport,
+    /// The images, for the model and the application.
+    pub images: Vec<Image>,
+    /// The full execution as the service returned it.
+    pub execution: Execution,
+}
+
+/// A file as `list_files` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileEntry {
+    /// Path relative to `/mnt/data`.
+    pub path: String,
+    /// `file` or `directory`.
+    pub kind: &'static str,
+    /// Size in bytes, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Last modification (RFC 3339), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
+}
+
+struct Inner {
+    session: Session,
+    options: InterpreterOptions,
+    /// `std` mutex: only pushed to and drained, never held across `.await`.
+    artifacts: Mutex<Vec<Artifact>>,
+    /// One tool call at a time per session, so file snapshots match their run.
+    busy: tokio::sync::Mutex<()>,
+}
+
+/// A session as a tool for an LLM agent: runs Python, lists and reads files, hands files to the user, resets.
+///
+/// Cheap to clone; clones share the session and the collected artifacts.
+#[derive(Clone)]
+pub struct CodeInterpreter {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for CodeInterpreter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeInterpreter").field("session", &self.inner.session.id()).finish_non_exhaustive()
+    }
+}
+
+type Snapshot = HashMap<String, (Option<u64>, Option<OffsetDateTime>)>;
+
+impl CodeInterpreter {
+    /// An interpreter on `session` with default options.
+    pub fn new(session: Session) -> Self {
+        Self::with_options(session, InterpreterOptions::default())
+    }
+
+    /// An interpreter on `session`.
+    pub fn with_options(session: Session, options: InterpreterOptions) -> Self {
+        CodeInterpreter {
+            inner: Arc::new(Inner {
+                session,
+                options,
+                artifacts: Mutex::new(Vec::new()),
+                busy: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.inner.session
+    }
+
+    /// The options.
+    pub fn options(&self) -> &InterpreterOptions {
+        &self.inner.options
+    }
+
+    /// Takes the artifacts collected since the last call (files handed over, images drawn).
+    pub fn take_artifacts(&self) -> Vec<Artifact> {
+        self.inner.artifacts.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default()
+    }
+
+    fn push_artifact(&self, artifact: Artifact) {
+        if let Ok(mut artifacts) = self.inner.artifacts.lock() {
+            artifacts.push(artifact);
+        }
+    }
+
+    async fn snapshot(&self) -> Option<Snapshot> {
+        let files = self.inner.session.files();
+        let recursive = self.inner.session.client().api_version().family() != ApiFamily::Legacy;
+        let listing = files.list().recursive(recursive).await.ok()?;
+        Some(listing.into_iter().filter(|f| !f.is_dir()).map(|f| (f.path(), (f.size, f.last_modified))).collect())
+    }
+
+    /// Runs Python code (after [`sanitize_code`]) and reports what happened: status, bounded output, the
+    /// result, images, and the files that appeared or changed.
+    ///
+    /// # Errors
+    /// [`ToolError::InvalidArguments`] for empty code; [`ToolError::Session`] when the call itself failed
+    /// (a Python exception is not an error: it is a report with status `Failed`).
+    pub async fn run_python(&self, code: &str) -> Result<RunOutcome, ToolError> {
+        let code = sanitize_code(code);
+        if code.trim().is_empty() {
+            return Err(ToolError::InvalidArguments("`code` is empty: send the Python code to run.".into()));
+        }
+        let _busy = self.inner.busy.lock().await;
+        let track = self.inner.options.track_files;
+        let before = if track { self.snapshot().await } else { None };
+        let mut request = self.inner.session.execute(code);
+        if let Some(limit) = self.inner.options.execution_timeout {
+            request = request.timeout(limit);
+        }
+        let execution = request.send().await?;
+        let changed = match (before, if track { self.snapshot().await } else { None }) {
+            (Some(before), Some(after)) => diff(&before, &after),
+            _ => Vec::new(),
+        };
+        for image in &execution.images {
+            if let Ok(data) = image.decode() {
+                self.push_artifact(Artifact::Image { format: image.format.clone(), data });
+            }
+        }
+        let report = RunReport::new(&execution, self.inner.options.budget, changed);
+        Ok(RunOutcome { report, images: execution.images.clone(), execution })
+    }
+
+    /// Lists files under `path` (default `/mnt/data`).
+    ///
+    /// # Errors
+    /// [`ToolError::InvalidArguments`] for a path outside `/mnt/data`; [`ToolError::NotFound`]; session errors.
+    pub async fn list_files(&self, path: Option<&str>, recursive: bool) -> Result<Vec<FileEntry>, ToolError> {
+        let mut listing = self.inner.session.files().list();
+        if let Some(path) = path.filter(|p| !p.trim().is_empty()) {
+            listing = listing.path(path.trim());
+        }
+        let recursive = recursive && self.inner.session.client().api_version().family() != ApiFamily::Legacy;
+        let files = listing.recursive(recursive).send().await?;
+        Ok(files
+            .into_iter()
+            .map(|f| FileEntry {
+                path: f.path(),
+                kind: if f.is_dir() { "directory" } else { "file" },
+                size: if f.is_dir() { None } else { f.size },
+                modified: f.last_modified.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            })
+            .collect())
+    }
+
+    /// The beginning of a text file (at most `max_bytes`, default from the options).
+    ///
+    /// # Errors
+    /// [`ToolError::NotFound`] when there is no such file; session errors.
+    pub async fn read_file(&self, path: &str, max_bytes: Option<usize>) -> Result<String, ToolError> {
+        let limit = max_bytes.unwrap_or(self.inner.options.read_file_bytes).clamp(1, 1 << 20);
+        let download = self.inner.session.files().download(path).await?;
+        let total = download.content_length();
+        let mut stream = Box::pin(download.into_stream());
+        let mut head = Vec::with_capacity(limit.min(64 * 1024));
+        while head.len() < limit {
+            match stream.next().await {
+                Some(chunk) => head.extend_from_slice(&chunk?),
+                None => break,
+            }
+        }
+        let complete = match total {
+            Some(total) => total <= limit as u64,
+            None => head.len() <= limit,
+        };
+        head.truncate(limit);
+        if head.contains(&0) {
+            let size = total.map(|t| format!("{t} bytes")).unwrap_or_else(|| "unknown size".into());
+            return Ok(format!("{path} is a binary file ({size}); inspect it with Python instead."));
+        }
+        let mut text = String::from_utf8_lossy(&head).into_owned();
+        if !complete {
+            let total = total.map(|t| format!(" of {t}")).unwrap_or_default();
+            text.push_str(&format!("\n[showing the first {} bytes{total}; read more with Python]", head.len()));
+        }
+        Ok(text)
+    }
+
+    /// Offers a file of the session to the user (the application shows a download); returns what to tell the model.
+    ///
+    /// # Errors
+    /// [`ToolError::NotFound`] when there is no such file; session errors.
+    pub async fn send_file_to_user(&self, path: &str, description: Option<String>) -> Result<String, ToolError> {
+        let file = self.inner.session.files().metadata(path).await?;
+        if file.is_dir() {
+            return Err(ToolError::InvalidArguments(format!("{} is a directory; send a file.", file.path())));
+        }
+        self.push_artifact(Artifact::File { path: file.path(), size: file.size, description });
+        let size = file.size.map(human_size).unwrap_or_else(|| "unknown size".into());
+        Ok(format!("{} ({size}) will be offered to the user for download.", file.path()))
+    }
+
+    /// Deletes the session: variables, imports and files are gone; the next run starts fresh.
+    ///
+    /// # Errors
+    /// Session errors.
+    pub async fn reset(&self) -> Result<String, ToolError> {
+        let _busy = self.inner.busy.lock().await;
+        self.inner.session.delete().await?;
+        Ok("The session was reset: all variables, imports and files in /mnt/data are gone.".into())
+    }
+}
+
+fn diff(before: &Snapshot, after: &Snapshot) -> Vec<ChangedFile> {
+    let mut changed: Vec<ChangedFile> = after
+        .iter()
+        .filter_map(|(path, (size, modified))| match before.get(path) {
+            None => Some(ChangedFile { path: path.clone(), change: "new", size: *size }),
+            Some((old_size, old_modified)) if old_size != size || old_modified != modified => {
+                Some(ChangedFile { path: path.clone(), change: "modified", size: *size })
+            }
+            Some(_) => None,
+        })
+        .collect();
+    changed.sort_by(|a, b| a.path.cmp(&b.path));
+    changed
+}
+
+/// `1.2 KB`, `3.4 MB`, ...
+pub(crate) fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} bytes"),
+        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// Maps users and conversations to their own sessions: each gets an unguessable identifier derived with
+/// HMAC from a server-side secret, never shown to anyone.
+#[derive(Clone)]
+pub struct SessionProvider {
+    client: SessionPoolClient,
+    secret: Arc<Vec<u8>>,
+    options: InterpreterOptions,
+}
+
+impl fmt::Debug for SessionProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionProvider").field("client", &self.client).finish_non_exhaustive()
+    }
+}
+
+impl SessionProvider {
+    /// A provider deriving identifiers from `secret` (at least 32 random bytes, kept on the server).
+    ///
+    /// # Errors
+    /// [`ToolError::InvalidArguments`] when the secret is too short.
+    pub fn new(
+        client: SessionPoolClient,
+        secret: impl Into<Vec<u8>>,
+        options: InterpreterOptions,
+    ) -> Result<Self, ToolError> {
+        let secret = secret.into();
+        SessionId::derive(&secret, "probe", "probe").map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+        Ok(SessionProvider { client, secret: Arc::new(secret), options })
+    }
+
+    /// The interpreter of one user's conversation.
+    ///
+    /// # Errors
+    /// Never in practice (the secret was checked); kept fallible for future identifier rules.
+    pub fn interpreter(&self, user: &str, conversation: &str) -> Result<CodeInterpreter, ToolError> {
+        let id = SessionId::derive(&self.secret, user, conversation)
+            .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+        Ok(CodeInterpreter::with_options(self.client.session(id), self.options.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_reports_new_and_modified_files() {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let before: Snapshot = [("a.csv".into(), (Some(1), Some(t))), ("b.csv".into(), (Some(2), Some(t)))].into();
+        let after: Snapshot = [
+            ("a.csv".into(), (Some(1), Some(t))),
+            ("b.csv".into(), (Some(3), Some(t))),
+            ("out/c.png".into(), (Some(9), Some(t))),
+        ]
+        .into();
+        let changed = diff(&before, &after);
+        assert_eq!(
+            changed,
+            vec![
+                ChangedFile { path: "b.csv".into(), change: "modified", size: Some(3) },
+                ChangedFile { path: "out/c.png".into(), change: "new", size: Some(9) },
+            ]
+        );
+        assert_eq!(human_size(1536), "1.5 KB");
+    }
+}

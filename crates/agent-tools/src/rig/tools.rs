@@ -1,0 +1,192 @@
+//! `rig_core::tool::Tool` implementations.
+
+use rig_core::message::{ImageMediaType, ToolResultContent};
+use rig_core::tool::{Tool, ToolContext, ToolExecutionError, ToolOutput};
+use serde_json::Value;
+
+use crate::error::ToolError;
+use crate::interpreter::CodeInterpreter;
+use crate::tools::{
+    ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, SendFileArgs, descriptions, names, parameters_schema,
+};
+
+/// Maps a tool failure for rig: its kind, whether retrying may help, and the model-facing message.
+fn map_error(error: ToolError) -> ToolExecutionError {
+    use dynamic_sessions::Error as E;
+    let message = error.to_string();
+    let retryable = error.is_retryable();
+    let mapped = match &error {
+        ToolError::InvalidArguments(_) => ToolExecutionError::invalid_args(message),
+        ToolError::NotFound(_) => ToolExecutionError::not_found(message),
+        ToolError::Session { source, .. } => match source.as_ref() {
+            E::Throttled { .. } | E::PoolFull(_) => ToolExecutionError::rate_limited(message),
+            E::Timeout { .. } => ToolExecutionError::timeout(message),
+            E::Unauthorized(_) | E::Forbidden(_) | E::Credential { .. } => {
+                ToolExecutionError::permission_denied(message)
+            }
+            E::Transport { .. } => ToolExecutionError::network(message),
+            _ => ToolExecutionError::provider(message),
+        },
+    };
+    mapped.with_retryable(retryable).with_source(error)
+}
+
+fn media_type(format: &str) -> Option<ImageMediaType> {
+    match format.to_ascii_lowercase().as_str() {
+        "png" => Some(ImageMediaType::PNG),
+        "jpeg" | "jpg" => Some(ImageMediaType::JPEG),
+        "gif" => Some(ImageMediaType::GIF),
+        "webp" => Some(ImageMediaType::WEBP),
+        "svg" => Some(ImageMediaType::SVG),
+        _ => None,
+    }
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| "[]".into())
+}
+
+macro_rules! tool_struct {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            interpreter: CodeInterpreter,
+        }
+
+        impl $name {
+            /// The tool on `interpreter`'s session.
+            pub fn new(interpreter: CodeInterpreter) -> Self {
+                $name { interpreter }
+            }
+        }
+    };
+}
+
+tool_struct!(
+    /// `run_python`: runs code; the result carries the report as text and the images as image content.
+    RunPython
+);
+tool_struct!(
+    /// `list_files`: the session's files.
+    ListFiles
+);
+tool_struct!(
+    /// `read_file`: the head of a text file.
+    ReadFile
+);
+tool_struct!(
+    /// `send_file_to_user`: hands a file to the application as an artifact.
+    SendFileToUser
+);
+tool_struct!(
+    /// `reset_session`: a fresh session.
+    ResetSession
+);
+
+impl Tool for RunPython {
+    const NAME: &'static str = names::RUN_PYTHON;
+    type Args = RunPythonArgs;
+    type Output = ToolOutput;
+    type Error = ToolError;
+
+    fn description(&self) -> String {
+        descriptions::RUN_PYTHON.to_owned()
+    }
+    fn parameters(&self) -> Value {
+        parameters_schema::<RunPythonArgs>()
+    }
+    fn map_error(&self, error: ToolError) -> ToolExecutionError {
+        map_error(error)
+    }
+    async fn call(&self, _context: &mut ToolContext, args: RunPythonArgs) -> Result<ToolOutput, ToolError> {
+        let outcome = self.interpreter.run_python(&args.code).await?;
+        let text = outcome.report.to_text();
+        let mut content = vec![ToolResultContent::text(text.clone())];
+        for image in &outcome.images {
+            content.push(ToolResultContent::image_base64(image.base64_data.clone(), media_type(&image.format), None));
+        }
+        Ok(ToolOutput::content(content).unwrap_or_else(|_| ToolOutput::text(text)))
+    }
+}
+
+impl Tool for ListFiles {
+    const NAME: &'static str = names::LIST_FILES;
+    type Args = ListFilesArgs;
+    type Output = String;
+    type Error = ToolError;
+
+    fn description(&self) -> String {
+        descriptions::LIST_FILES.to_owned()
+    }
+    fn parameters(&self) -> Value {
+        parameters_schema::<ListFilesArgs>()
+    }
+    fn map_error(&self, error: ToolError) -> ToolExecutionError {
+        map_error(error)
+    }
+    async fn call(&self, _context: &mut ToolContext, args: ListFilesArgs) -> Result<String, ToolError> {
+        let files = self.interpreter.list_files(args.path.as_deref(), args.recursive.unwrap_or(false)).await?;
+        Ok(if files.is_empty() { "No files.".to_owned() } else { json_text(&files) })
+    }
+}
+
+impl Tool for ReadFile {
+    const NAME: &'static str = names::READ_FILE;
+    type Args = ReadFileArgs;
+    type Output = String;
+    type Error = ToolError;
+
+    fn description(&self) -> String {
+        descriptions::READ_FILE.to_owned()
+    }
+    fn parameters(&self) -> Value {
+        parameters_schema::<ReadFileArgs>()
+    }
+    fn map_error(&self, error: ToolError) -> ToolExecutionError {
+        map_error(error)
+    }
+    async fn call(&self, _context: &mut ToolContext, args: ReadFileArgs) -> Result<String, ToolError> {
+        self.interpreter.read_file(&args.path, args.max_bytes.map(|b| b as usize)).await
+    }
+}
+
+impl Tool for SendFileToUser {
+    const NAME: &'static str = names::SEND_FILE;
+    type Args = SendFileArgs;
+    type Output = String;
+    type Error = ToolError;
+
+    fn description(&self) -> String {
+        descriptions::SEND_FILE.to_owned()
+    }
+    fn parameters(&self) -> Value {
+        parameters_schema::<SendFileArgs>()
+    }
+    fn map_error(&self, error: ToolError) -> ToolExecutionError {
+        map_error(error)
+    }
+    async fn call(&self, _context: &mut ToolContext, args: SendFileArgs) -> Result<String, ToolError> {
+        self.interpreter.send_file_to_user(&args.path, args.description).await
+    }
+}
+
+impl Tool for ResetSession {
+    const NAME: &'static str = names::RESET_SESSION;
+    type Args = ResetArgs;
+    type Output = String;
+    type Error = ToolError;
+
+    fn description(&self) -> String {
+        descriptions::RESET_SESSION.to_owned()
+    }
+    fn parameters(&self) -> Value {
+        parameters_schema::<ResetArgs>()
+    }
+    fn map_error(&self, error: ToolError) -> ToolExecutionError {
+        map_error(error)
+    }
+    async fn call(&self, _context: &mut ToolContext, _args: ResetArgs) -> Result<String, ToolError> {
+        self.interpreter.reset().await
+    }
+}

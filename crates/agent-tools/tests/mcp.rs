@@ -1,0 +1,116 @@
+//! The `dynamic-sessions-mcp` binary over stdio, driven by rmcp's own client, against a real emulator.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use base64::Engine as _;
+use common::emulator;
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, ResourceContents};
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use serde_json::{Value, json};
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| match c {
+            ContentBlock::Text(t) => Some(t.text.clone()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn args(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().cloned().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_client_lists_and_calls_every_tool() {
+    let Some(emu) = emulator().await else { return };
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dynamic-sessions-mcp")).configure(|c| {
+        c.arg("--endpoint").arg(emu.url());
+    });
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    let call = |name: &'static str, arguments: Value| {
+        let request = CallToolRequestParams::new(name).with_arguments(args(arguments));
+        let peer = client.peer().clone();
+        async move { peer.call_tool(request).await.unwrap() }
+    };
+
+    let mut names: Vec<String> =
+        client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["download_file", "list_files", "read_file", "reset_session", "run_python", "send_file_to_user", "upload_file"]
+    );
+
+    let up = call("upload_file", json!({"path": "data/in.csv", "content": "a,b\n1,2\n"})).await;
+    assert_ne!(up.is_error, Some(true), "{}", text(&up));
+    let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\n-binary");
+    let up = call("upload_file", json!({"path": "logo.png", "content_base64": png})).await;
+    assert_ne!(up.is_error, Some(true), "{}", text(&up));
+
+    let run = call(
+        "run_python",
+        json!({"code": "import csv\nrows = list(csv.reader(open('/mnt/data/data/in.csv')))\nprint(rows)\nlen(rows)"}),
+    )
+    .await;
+    assert_ne!(run.is_error, Some(true), "{}", text(&run));
+    let report: Value = serde_json::from_str(&text(&run)).unwrap();
+    assert_eq!(report["stdout"], "[['a', 'b'], ['1', '2']]\n");
+    assert_eq!(report["result"], 2);
+
+    let chart =
+        call("run_python", json!({"code": "import matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\nplt.show()"})).await;
+    let images: Vec<&str> = chart
+        .content
+        .iter()
+        .filter_map(|c| match c {
+            ContentBlock::Image(i) => Some(i.mime_type.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(images, ["image/png"], "{}", text(&chart));
+
+    let failed = call("run_python", json!({"code": "undefined_name"})).await;
+    assert_eq!(failed.is_error, Some(true));
+    assert!(text(&failed).contains("NameError"));
+
+    let listed = call("list_files", json!({"recursive": true})).await;
+    let listing = text(&listed);
+    assert!(listing.contains("data/in.csv") && listing.contains("logo.png"), "{listing}");
+
+    let head = call("read_file", json!({"path": "data/in.csv", "max_bytes": 4})).await;
+    assert!(text(&head).starts_with("a,b\n") && text(&head).contains("showing the first 4 bytes"), "{}", text(&head));
+
+    let down = call("download_file", json!({"path": "logo.png"})).await;
+    let blob = down.content.iter().find_map(|c| match c {
+        ContentBlock::Resource(r) => match &r.resource {
+            ResourceContents::BlobResourceContents { blob, .. } => Some(blob.clone()),
+            _ => None,
+        },
+        _ => None,
+    });
+    assert_eq!(
+        blob.map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap()),
+        Some(b"\x89PNG\r\n\x1a\n-binary".to_vec())
+    );
+
+    let sent = call("send_file_to_user", json!({"path": "data/in.csv", "description": "input"})).await;
+    assert!(text(&sent).contains("will be offered to the user"), "{}", text(&sent));
+    assert!(sent.content.iter().any(|c| matches!(c, ContentBlock::Resource(r) if matches!(&r.resource, ResourceContents::TextResourceContents { text, .. } if text == "a,b\n1,2\n"))));
+
+    let missing = call("download_file", json!({"path": "nope.txt"})).await;
+    assert_eq!(missing.is_error, Some(true));
+
+    let reset = call("reset_session", json!({})).await;
+    assert!(text(&reset).contains("reset"));
+    let after = call("list_files", json!({})).await;
+    assert_eq!(text(&after), "[]", "the reset session has no files");
+
+    client.cancel().await.unwrap();
+    emu.stop().await;
+}

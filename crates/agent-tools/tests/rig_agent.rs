@@ -1,0 +1,196 @@
+//! A real rig agent, driven by a scripted OpenAI-compatible server, running its tools against a real emulator.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Reply, Script, emulator, image_urls, interpreter, tool_messages};
+use dynamic_sessions_agent_tools::rig::{ModelConfig, agent_builder};
+use dynamic_sessions_agent_tools::{Artifact, CodeInterpreter};
+use futures_util::StreamExt;
+use rig_agent::agent::MultiTurnStreamItem;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer};
+
+fn call(code: &str) -> String {
+    json!({"code": code}).to_string()
+}
+
+async fn model_server(script: Script) -> (MockServer, Arc<Script>) {
+    let server = MockServer::start().await;
+    let script = Arc::new(script);
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ArcScript(script.clone()))
+        .mount(&server)
+        .await;
+    (server, script)
+}
+
+struct ArcScript(Arc<Script>);
+impl wiremock::Respond for ArcScript {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        self.0.respond(request)
+    }
+}
+
+fn model(server: &MockServer) -> ModelConfig {
+    ModelConfig::OpenAi {
+        api_key: Some("sk-test".into()),
+        model: "gpt-4o".into(),
+        base_url: Some(format!("{}/v1", server.uri())),
+    }
+}
+
+async fn run_agent(server: &MockServer, interpreter: &CodeInterpreter, prompt: &str) -> String {
+    let agent = agent_builder(model(server).completion_model().unwrap(), interpreter).build();
+    agent.prompt(prompt).await.unwrap().output()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_results_reach_the_model_honestly() {
+    let Some(emu) = emulator().await else { return };
+    let interpreter = interpreter(&emu);
+    let big = "print('x' * 20000)\nprint('END')";
+    let (server, script) = model_server(Script::new(vec![
+        Reply::ToolCalls(vec![(
+            "call_1",
+            "run_python",
+            call("```python\nvalue = 6 * 7\nprint('hello from python')\nvalue\n```"),
+        )]),
+        Reply::ToolCalls(vec![("call_2", "run_python", call("1 / 0"))]),
+        Reply::ToolCalls(vec![("call_3", "run_python", call(big))]),
+        Reply::Text("Done: the value is 42."),
+    ]))
+    .await;
+    let answer = run_agent(&server, &interpreter, "Compute 6*7 in Python.").await;
+    assert_eq!(answer, "Done: the value is 42.");
+    let bodies = script.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 4);
+    let tools = bodies[0]["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    for name in ["run_python", "list_files", "read_file", "send_file_to_user", "reset_session"] {
+        assert!(names.contains(&name), "{name} not advertised: {names:?}");
+    }
+
+    let first = &tool_messages(&bodies[1])[0];
+    let report: Value = serde_json::from_str(first).unwrap();
+    assert_eq!(report["status"], "Succeeded");
+    assert_eq!(report["stdout"], "hello from python\n");
+    assert_eq!(report["result"], 42);
+
+    let second = &tool_messages(&bodies[2])[1];
+    let report: Value = serde_json::from_str(second).unwrap();
+    assert_eq!(report["status"], "Failed", "a failure is a failure");
+    assert!(report["stderr"].as_str().unwrap().contains("ZeroDivisionError"), "{report}");
+
+    let third = &tool_messages(&bodies[3])[2];
+    let report: Value = serde_json::from_str(third).unwrap();
+    let stdout = report["stdout"].as_str().unwrap();
+    assert!(stdout.len() < 9000 && stdout.ends_with("END\n"), "bounded, the end kept: {}", stdout.len());
+    assert!(report["notes"][0].as_str().unwrap().contains("stdout was truncated"), "{report}");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_reaches_the_model_as_an_image_and_the_app_as_an_artifact() {
+    let Some(emu) = emulator().await else { return };
+    let interpreter = interpreter(&emu);
+    let chart = "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.savefig('/mnt/data/chart.png')\nplt.show()";
+    let (server, script) = model_server(Script::new(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call(chart))]),
+        Reply::ToolCalls(vec![(
+            "call_2",
+            "send_file_to_user",
+            json!({"path": "chart.png", "description": "the chart"}).to_string(),
+        )]),
+        Reply::Text("Here is your chart."),
+    ]))
+    .await;
+    let answer = run_agent(&server, &interpreter, "Plot squares.").await;
+    assert_eq!(answer, "Here is your chart.");
+    let bodies = script.bodies.lock().unwrap().clone();
+    assert!(!image_urls(&bodies[1]).is_empty(), "the chart is sent to the model as an image part: {}", bodies[1]);
+    // The tool message is the report, then rig's note that the image follows in a user message.
+    let message = &tool_messages(&bodies[1])[0];
+    let report: Value = serde_json::Deserializer::from_str(message).into_iter::<Value>().next().unwrap().unwrap();
+    assert_eq!(report["images"], 1);
+    assert_eq!(report["files_changed"][0]["path"], "chart.png");
+    assert_eq!(report["files_changed"][0]["change"], "new");
+    assert!(tool_messages(&bodies[2])[1].contains("will be offered to the user"), "{:?}", tool_messages(&bodies[2]));
+    let artifacts = interpreter.take_artifacts();
+    assert!(
+        artifacts
+            .iter()
+            .any(|a| matches!(a, Artifact::Image { format, data } if format == "png" && data.starts_with(b"\x89PNG")))
+    );
+    assert!(artifacts.iter().any(
+        |a| matches!(a, Artifact::File { path, description: Some(d), .. } if path == "chart.png" && d == "the chart")
+    ));
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_arguments_are_reported_and_the_model_recovers() {
+    let Some(emu) = emulator().await else { return };
+    let interpreter = interpreter(&emu);
+    let (server, script) = model_server(Script::new(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", r#"{"source": "print(1)"}"#.to_owned())]),
+        Reply::ToolCalls(vec![("call_2", "run_python", "{not json".to_owned())]),
+        Reply::ToolCalls(vec![("call_3", "read_file", json!({"path": "missing.txt"}).to_string())]),
+        Reply::ToolCalls(vec![("call_4", "run_python", call("print('recovered')"))]),
+        Reply::Text("Recovered."),
+    ]))
+    .await;
+    let answer = run_agent(&server, &interpreter, "Print something.").await;
+    assert_eq!(answer, "Recovered.");
+    let bodies = script.bodies.lock().unwrap().clone();
+    let results = tool_messages(&bodies[4]);
+    assert!(results[0].contains("code"), "the model is told what is wrong: {}", results[0]);
+    assert!(results[1].contains("JSON") && results[1].contains("again"), "{}", results[1]);
+    assert!(
+        results[2].contains("missing.txt") || results[2].contains("not found") || results[2].contains("does not exist"),
+        "{}",
+        results[2]
+    );
+    assert!(results[3].contains("recovered"), "{}", results[3]);
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_runs_tools_and_streams_the_answer() {
+    let Some(emu) = emulator().await else { return };
+    let interpreter = interpreter(&emu);
+    let (server, script) = model_server(Script::new(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("print(sum(range(10)))"))]),
+        Reply::Text("The sum is 45."),
+    ]))
+    .await;
+    let agent = agent_builder(model(&server).completion_model().unwrap(), &interpreter).build();
+    let mut stream = agent.prompt("Sum 0..9").stream();
+    let (mut tool_results, mut text, mut final_text) = (Vec::new(), String::new(), None);
+    while let Some(item) = stream.next().await {
+        match item.unwrap() {
+            MultiTurnStreamItem::ToolResult { tool_result } => tool_results.push(tool_result),
+            MultiTurnStreamItem::FinalResponse(response) => final_text = Some(response.output()),
+            MultiTurnStreamItem::StreamAssistantItem(item) => {
+                if let Some(delta) = format!("{item:?}").split("Text(\"").nth(1).and_then(|s| s.split('"').next()) {
+                    text.push_str(delta);
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(final_text.as_deref(), Some("The sum is 45."));
+    assert_eq!(tool_results.len(), 1);
+    let rendered = format!("{:?}", tool_results[0]);
+    assert!(rendered.contains("45"), "{rendered}");
+    let bodies = script.bodies.lock().unwrap().clone();
+    assert_eq!(bodies[0]["stream"], true);
+    let report: Value = serde_json::from_str(&tool_messages(&bodies[1])[0]).unwrap();
+    assert_eq!(report["stdout"], "45\n");
+    emu.stop().await;
+}
