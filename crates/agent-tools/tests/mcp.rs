@@ -114,3 +114,36 @@ async fn an_mcp_client_lists_and_calls_every_tool() {
     client.cancel().await.unwrap();
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamable_http_gives_each_client_its_own_session() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    let Some(emu) = emulator().await else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_dynamic-sessions-mcp"))
+        .args(["--transport", "http", "--bind", &format!("127.0.0.1:{port}"), "--endpoint", &emu.url()])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let a = ().serve(StreamableHttpClientTransport::from_uri(url.clone())).await.unwrap();
+    let b = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
+    assert_eq!(a.list_all_tools().await.unwrap().len(), 7);
+    let upload = CallToolRequestParams::new("upload_file").with_arguments(args(json!({"path": "mine.txt", "content": "a's"})));
+    assert_ne!(a.call_tool(upload).await.unwrap().is_error, Some(true));
+    let run = CallToolRequestParams::new("run_python").with_arguments(args(json!({"code": "import os\nos.listdir('/mnt/data')"})));
+    let seen_by_a: Value = serde_json::from_str(&text(&a.call_tool(run.clone()).await.unwrap())).unwrap();
+    let seen_by_b: Value = serde_json::from_str(&text(&b.call_tool(run).await.unwrap())).unwrap();
+    assert_eq!(seen_by_a["result"], "['mine.txt']");
+    assert_eq!(seen_by_b["result"], "[]", "the second connection has its own session");
+    let _ = a.cancel().await;
+    let _ = b.cancel().await;
+    let _ = server.kill().await;
+    emu.stop().await;
+}
