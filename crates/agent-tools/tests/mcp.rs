@@ -135,9 +135,11 @@ async fn streamable_http_gives_each_client_its_own_session() {
     let a = ().serve(StreamableHttpClientTransport::from_uri(url.clone())).await.unwrap();
     let b = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
     assert_eq!(a.list_all_tools().await.unwrap().len(), 7);
-    let upload = CallToolRequestParams::new("upload_file").with_arguments(args(json!({"path": "mine.txt", "content": "a's"})));
+    let upload =
+        CallToolRequestParams::new("upload_file").with_arguments(args(json!({"path": "mine.txt", "content": "a's"})));
     assert_ne!(a.call_tool(upload).await.unwrap().is_error, Some(true));
-    let run = CallToolRequestParams::new("run_python").with_arguments(args(json!({"code": "import os\nos.listdir('/mnt/data')"})));
+    let run = CallToolRequestParams::new("run_python")
+        .with_arguments(args(json!({"code": "import os\nos.listdir('/mnt/data')"})));
     let seen_by_a: Value = serde_json::from_str(&text(&a.call_tool(run.clone()).await.unwrap())).unwrap();
     let seen_by_b: Value = serde_json::from_str(&text(&b.call_tool(run).await.unwrap())).unwrap();
     assert_eq!(seen_by_a["result"], "['mine.txt']");
