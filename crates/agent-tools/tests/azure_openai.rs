@@ -7,13 +7,12 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Reply, Script, emulator, interpreter};
+use common::{Reply, ScriptedModel, emulator, interpreter};
 use dynamic_sessions::azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use dynamic_sessions::azure_core::time::{Duration, OffsetDateTime};
 use dynamic_sessions_agent_tools::rig::{AzureAuth, ModelConfig, agent_builder};
 use serde_json::json;
-use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer};
+use wiremock::MockServer;
 
 #[derive(Debug, Default)]
 struct FakeCredential(AtomicUsize);
@@ -31,27 +30,24 @@ impl TokenCredential for FakeCredential {
     }
 }
 
-struct Shared(Arc<Script>);
-impl wiremock::Respond for Shared {
-    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
-        self.0.respond(request)
-    }
+async fn azure_server() -> MockServer {
+    let model = ScriptedModel::start_at(
+        "/openai/deployments/chat-dep/chat/completions",
+        vec![
+            Reply::ToolCalls(vec![("call_1", "run_python", json!({"code": "print(2 + 2)"}).to_string())]),
+            Reply::Text("It is 4."),
+        ],
+    )
+    .await;
+    model.server
 }
 
-async fn azure_server() -> MockServer {
-    let server = MockServer::start().await;
-    let script = Arc::new(Script::new(vec![
-        Reply::ToolCalls(vec![("call_1", "run_python", json!({"code": "print(2 + 2)"}).to_string())]),
-        Reply::Text("It is 4."),
-    ]));
-    Mock::given(method("POST"))
-        .and(path("/openai/deployments/chat-dep/chat/completions"))
-        .and(query_param("api-version", "2024-10-21"))
-        .respond_with(Shared(script))
-        .expect(2)
-        .mount(&server)
-        .await;
-    server
+/// Every request went to the deployment's chat-completions route with the configured api-version.
+fn assert_url_shape(requests: &[wiremock::Request]) {
+    for request in requests {
+        assert_eq!(request.url.path(), "/openai/deployments/chat-dep/chat/completions");
+        assert_eq!(request.url.query(), Some("api-version=2024-10-21"));
+    }
 }
 
 fn config(server: &MockServer, auth: AzureAuth) -> ModelConfig {
@@ -72,6 +68,7 @@ async fn api_key_goes_in_the_api_key_header() {
     assert_eq!(agent.prompt("2+2?").await.unwrap().output(), "It is 4.");
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2);
+    assert_url_shape(&requests);
     for request in &requests {
         assert_eq!(request.headers.get("api-key").unwrap(), "azure-key-123");
         assert!(request.headers.get("authorization").is_none());
@@ -88,6 +85,7 @@ async fn entra_id_sends_a_fresh_bearer_token_per_request() {
     let agent = agent_builder(model, &interpreter(&emu)).build();
     assert_eq!(agent.prompt("2+2?").await.unwrap().output(), "It is 4.");
     let requests = server.received_requests().await.unwrap();
+    assert_url_shape(&requests);
     let tokens: Vec<String> = requests
         .iter()
         .map(|r| {

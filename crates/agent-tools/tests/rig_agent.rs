@@ -3,48 +3,26 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{Reply, Script, emulator, image_urls, interpreter, tool_messages};
+use common::{Reply, ScriptedModel, emulator, image_urls, interpreter, tool_messages};
 use dynamic_sessions_agent_tools::rig::{ModelConfig, agent_builder};
 use dynamic_sessions_agent_tools::{Artifact, CodeInterpreter};
 use futures_util::StreamExt;
 use rig_agent::agent::MultiTurnStreamItem;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer};
 
 fn call(code: &str) -> String {
     json!({"code": code}).to_string()
 }
 
-async fn model_server(script: Script) -> (MockServer, Arc<Script>) {
-    let server = MockServer::start().await;
-    let script = Arc::new(script);
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ArcScript(script.clone()))
-        .mount(&server)
-        .await;
-    (server, script)
+async fn model_server(replies: Vec<Reply>) -> ScriptedModel {
+    ScriptedModel::start(replies).await
 }
 
-struct ArcScript(Arc<Script>);
-impl wiremock::Respond for ArcScript {
-    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
-        self.0.respond(request)
-    }
+fn model(server: &ScriptedModel) -> ModelConfig {
+    ModelConfig::OpenAi { api_key: Some("sk-test".into()), model: "gpt-4o".into(), base_url: Some(server.base_url()) }
 }
 
-fn model(server: &MockServer) -> ModelConfig {
-    ModelConfig::OpenAi {
-        api_key: Some("sk-test".into()),
-        model: "gpt-4o".into(),
-        base_url: Some(format!("{}/v1", server.uri())),
-    }
-}
-
-async fn run_agent(server: &MockServer, interpreter: &CodeInterpreter, prompt: &str) -> String {
+async fn run_agent(server: &ScriptedModel, interpreter: &CodeInterpreter, prompt: &str) -> String {
     let agent = agent_builder(model(server).completion_model().unwrap(), interpreter).build();
     agent.prompt(prompt).await.unwrap().output()
 }
@@ -54,7 +32,7 @@ async fn tool_results_reach_the_model_honestly() {
     let Some(emu) = emulator().await else { return };
     let interpreter = interpreter(&emu);
     let big = "print('x' * 20000)\nprint('END')";
-    let (server, script) = model_server(Script::new(vec![
+    let server = model_server(vec![
         Reply::ToolCalls(vec![(
             "call_1",
             "run_python",
@@ -63,11 +41,11 @@ async fn tool_results_reach_the_model_honestly() {
         Reply::ToolCalls(vec![("call_2", "run_python", call("1 / 0"))]),
         Reply::ToolCalls(vec![("call_3", "run_python", call(big))]),
         Reply::Text("Done: the value is 42."),
-    ]))
+    ])
     .await;
     let answer = run_agent(&server, &interpreter, "Compute 6*7 in Python.").await;
     assert_eq!(answer, "Done: the value is 42.");
-    let bodies = script.bodies.lock().unwrap().clone();
+    let bodies = server.script.bodies();
     assert_eq!(bodies.len(), 4);
     let tools = bodies[0]["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
@@ -100,7 +78,7 @@ async fn a_chart_reaches_the_model_as_an_image_and_the_app_as_an_artifact() {
     let Some(emu) = emulator().await else { return };
     let interpreter = interpreter(&emu);
     let chart = "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.savefig('/mnt/data/chart.png')\nplt.show()";
-    let (server, script) = model_server(Script::new(vec![
+    let server = model_server(vec![
         Reply::ToolCalls(vec![("call_1", "run_python", call(chart))]),
         Reply::ToolCalls(vec![(
             "call_2",
@@ -108,11 +86,11 @@ async fn a_chart_reaches_the_model_as_an_image_and_the_app_as_an_artifact() {
             json!({"path": "chart.png", "description": "the chart"}).to_string(),
         )]),
         Reply::Text("Here is your chart."),
-    ]))
+    ])
     .await;
     let answer = run_agent(&server, &interpreter, "Plot squares.").await;
     assert_eq!(answer, "Here is your chart.");
-    let bodies = script.bodies.lock().unwrap().clone();
+    let bodies = server.script.bodies();
     assert!(!image_urls(&bodies[1]).is_empty(), "the chart is sent to the model as an image part: {}", bodies[1]);
     // The tool message is the report, then rig's note that the image follows in a user message.
     let message = &tool_messages(&bodies[1])[0];
@@ -137,17 +115,17 @@ async fn a_chart_reaches_the_model_as_an_image_and_the_app_as_an_artifact() {
 async fn malformed_arguments_are_reported_and_the_model_recovers() {
     let Some(emu) = emulator().await else { return };
     let interpreter = interpreter(&emu);
-    let (server, script) = model_server(Script::new(vec![
+    let server = model_server(vec![
         Reply::ToolCalls(vec![("call_1", "run_python", r#"{"source": "print(1)"}"#.to_owned())]),
         Reply::ToolCalls(vec![("call_2", "run_python", "{not json".to_owned())]),
         Reply::ToolCalls(vec![("call_3", "read_file", json!({"path": "missing.txt"}).to_string())]),
         Reply::ToolCalls(vec![("call_4", "run_python", call("print('recovered')"))]),
         Reply::Text("Recovered."),
-    ]))
+    ])
     .await;
     let answer = run_agent(&server, &interpreter, "Print something.").await;
     assert_eq!(answer, "Recovered.");
-    let bodies = script.bodies.lock().unwrap().clone();
+    let bodies = server.script.bodies();
     let results = tool_messages(&bodies[4]);
     assert!(results[0].contains("code"), "the model is told what is wrong: {}", results[0]);
     assert!(results[1].contains("JSON") && results[1].contains("again"), "{}", results[1]);
@@ -164,10 +142,10 @@ async fn malformed_arguments_are_reported_and_the_model_recovers() {
 async fn streaming_runs_tools_and_streams_the_answer() {
     let Some(emu) = emulator().await else { return };
     let interpreter = interpreter(&emu);
-    let (server, script) = model_server(Script::new(vec![
+    let server = model_server(vec![
         Reply::ToolCalls(vec![("call_1", "run_python", call("print(sum(range(10)))"))]),
         Reply::Text("The sum is 45."),
-    ]))
+    ])
     .await;
     let agent = agent_builder(model(&server).completion_model().unwrap(), &interpreter).build();
     let mut stream = agent.prompt("Sum 0..9").stream();
@@ -188,7 +166,7 @@ async fn streaming_runs_tools_and_streams_the_answer() {
     assert_eq!(tool_results.len(), 1);
     let rendered = format!("{:?}", tool_results[0]);
     assert!(rendered.contains("45"), "{rendered}");
-    let bodies = script.bodies.lock().unwrap().clone();
+    let bodies = server.script.bodies();
     assert_eq!(bodies[0]["stream"], true);
     let report: Value = serde_json::from_str(&tool_messages(&bodies[1])[0]).unwrap();
     assert_eq!(report["stdout"], "45\n");

@@ -1,14 +1,11 @@
-//! A scripted OpenAI-compatible chat-completions server and an emulator for the agent tests.
+//! Emulator and interpreter helpers for the agent tests; the scripted model is in `dynamic-sessions-test-support`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dynamic_sessions::{Auth, SessionId, SessionPoolClient};
 use dynamic_sessions_agent_tools::CodeInterpreter;
 use dynamic_sessions_emulator::testing::TestEmulator;
-use serde_json::{Value, json};
-use wiremock::{Request, Respond, ResponseTemplate};
+
+pub use dynamic_sessions_test_support::{Reply, Script, ScriptedModel, image_urls, tool_messages};
 
 pub async fn emulator() -> Option<TestEmulator> {
     TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}"))
@@ -17,129 +14,4 @@ pub async fn emulator() -> Option<TestEmulator> {
 pub fn interpreter(emulator: &TestEmulator) -> CodeInterpreter {
     let client = SessionPoolClient::new(emulator.url(), Auth::none()).unwrap();
     CodeInterpreter::new(client.session(SessionId::random()))
-}
-
-/// One scripted model reply.
-#[derive(Clone)]
-pub enum Reply {
-    /// Calls tools: (call id, tool name, raw JSON arguments string).
-    ToolCalls(Vec<(&'static str, &'static str, String)>),
-    /// Answers with text.
-    Text(&'static str),
-}
-
-/// Replies with the script in order, as JSON or as an SSE stream when the request asks for one.
-pub struct Script {
-    replies: Vec<Reply>,
-    next: AtomicUsize,
-    pub bodies: Mutex<Vec<Value>>,
-}
-
-impl Script {
-    pub fn new(replies: Vec<Reply>) -> Self {
-        Script { replies, next: AtomicUsize::new(0), bodies: Mutex::new(Vec::new()) }
-    }
-}
-
-fn completion(reply: &Reply) -> Value {
-    let (message, finish) = match reply {
-        Reply::ToolCalls(calls) => (
-            json!({"role": "assistant", "content": null, "tool_calls": calls.iter().map(|(id, name, args)| json!({
-                "id": id, "type": "function", "function": {"name": name, "arguments": args}
-            })).collect::<Vec<_>>()}),
-            "tool_calls",
-        ),
-        Reply::Text(text) => (json!({"role": "assistant", "content": text}), "stop"),
-    };
-    json!({
-        "id": "chatcmpl-test", "object": "chat.completion", "created": 1_700_000_000, "model": "gpt-4o",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-    })
-}
-
-fn chunk(delta: Value, finish: Option<&str>) -> String {
-    let body = json!({
-        "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "gpt-4o",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
-    });
-    format!("data: {body}\n\n")
-}
-
-fn stream(reply: &Reply) -> String {
-    let mut out = String::new();
-    match reply {
-        Reply::ToolCalls(calls) => {
-            for (i, (id, name, args)) in calls.iter().enumerate() {
-                out.push_str(&chunk(
-                    json!({"role": "assistant", "tool_calls": [{"index": i, "id": id, "type": "function",
-                    "function": {"name": name, "arguments": ""}}]}),
-                    None,
-                ));
-                // Arguments arrive in pieces, as real servers send them.
-                let (a, b) = args.split_at(args.len() / 2);
-                for part in [a, b] {
-                    out.push_str(&chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]}), None));
-                }
-            }
-            out.push_str(&chunk(json!({}), Some("tool_calls")));
-        }
-        Reply::Text(text) => {
-            out.push_str(&chunk(json!({"role": "assistant", "content": ""}), None));
-            for word in text.split_inclusive(' ') {
-                out.push_str(&chunk(json!({"content": word}), None));
-            }
-            out.push_str(&chunk(json!({}), Some("stop")));
-        }
-    }
-    out.push_str("data: [DONE]\n\n");
-    out
-}
-
-impl Respond for Script {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let streaming = body["stream"].as_bool().unwrap_or(false);
-        self.bodies.lock().unwrap().push(body);
-        let n = self.next.fetch_add(1, Ordering::SeqCst);
-        let Some(reply) = self.replies.get(n) else {
-            return ResponseTemplate::new(500).set_body_string(format!("the script has no reply #{n}"));
-        };
-        if streaming {
-            ResponseTemplate::new(200).set_body_raw(stream(reply), "text/event-stream")
-        } else {
-            ResponseTemplate::new(200).set_body_json(completion(reply))
-        }
-    }
-}
-
-/// The tool messages (role `tool`) of a request body, with their text.
-pub fn tool_messages(body: &Value) -> Vec<String> {
-    body["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| match &m["content"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect()
-}
-
-/// The image parts (`{"type":"image_url","image_url":{"url":"data:image/png;base64,..."}}`) of the request's
-/// user messages.
-pub fn image_urls(body: &Value) -> Vec<String> {
-    body["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["role"] == "user")
-        .filter_map(|m| m["content"].as_array())
-        .flatten()
-        .filter(|part| part["type"] == "image_url")
-        .filter_map(|part| part["image_url"]["url"].as_str())
-        .filter(|url| url.starts_with("data:image/png;base64,iVBOR"))
-        .map(str::to_owned)
-        .collect()
 }
