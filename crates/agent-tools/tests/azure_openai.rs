@@ -7,10 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Reply, ScriptedModel, emulator, interpreter};
+use common::{emulator, interpreter};
 use dynamic_sessions::azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use dynamic_sessions::azure_core::time::{Duration, OffsetDateTime};
 use dynamic_sessions_agent_tools::rig::{AzureAuth, ModelConfig, agent_builder};
+use dynamic_sessions_test_support::{Reply, ScriptedModel};
 use serde_json::json;
 use wiremock::MockServer;
 

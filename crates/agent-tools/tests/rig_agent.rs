@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{Reply, ScriptedModel, emulator, image_urls, interpreter, tool_messages};
+use common::{emulator, interpreter};
 use dynamic_sessions_agent_tools::rig::{ModelConfig, agent_builder};
 use dynamic_sessions_agent_tools::{Artifact, CodeInterpreter};
+use dynamic_sessions_test_support::{Reply, ScriptedModel, image_urls, tool_messages};
 use futures_util::StreamExt;
 use rig_agent::agent::MultiTurnStreamItem;
 use serde_json::{Value, json};

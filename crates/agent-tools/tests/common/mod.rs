@@ -5,8 +5,6 @@ use dynamic_sessions::{Auth, SessionId, SessionPoolClient};
 use dynamic_sessions_agent_tools::CodeInterpreter;
 use dynamic_sessions_emulator::testing::TestEmulator;
 
-pub use dynamic_sessions_test_support::{Reply, Script, ScriptedModel, image_urls, tool_messages};
-
 pub async fn emulator() -> Option<TestEmulator> {
     TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}"))
 }
