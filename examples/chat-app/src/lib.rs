@@ -1,1 +1,151 @@
-//! placeholder
+//! The original "AI code execution agent" demo as a Rust web app: chat with an agent that writes and runs
+//! Python on your uploaded files in an isolated session, sees its charts, and hands you the files it makes.
+//!
+//! * Each browser gets a random identity in a signed, HttpOnly, SameSite cookie; its session identifier is
+//!   derived from it with HMAC and never shown. "New session" releases the old session.
+//! * State-changing requests need the page's CSRF token and a same-origin request.
+//! * Model output is untrusted: Markdown is rendered and sanitised on the server; the CSP allows no inline
+//!   script, and downloads are always attachments.
+//! * Without a model the app still works: a code cell runs Python in the session directly.
+
+#![warn(missing_docs)]
+
+pub mod chat;
+pub mod conversations;
+pub mod error;
+pub mod files;
+pub mod identity;
+pub mod page;
+pub mod render;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use dynamic_sessions::SessionPoolClient;
+use dynamic_sessions_agent_tools::InterpreterOptions;
+use dynamic_sessions_agent_tools::rig::ModelConfig;
+use serde_json::json;
+
+use conversations::Conversations;
+
+/// The service's upload limit, 128 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 128 * 1024 * 1024;
+
+/// How the app is set up.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Key for cookie signatures, CSRF tokens and session identifiers (32 bytes or more).
+    pub secret: Vec<u8>,
+    /// The chat model; `None` leaves the code cell only.
+    pub model: Option<ModelConfig>,
+    /// The largest file a user may upload.
+    pub max_upload_bytes: u64,
+    /// Mark the identity cookie `Secure` (behind https).
+    pub secure_cookies: bool,
+    /// How the interpreter reports to the model.
+    pub interpreter: InterpreterOptions,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: SessionPoolClient,
+    config: AppConfig,
+    secret: Arc<Vec<u8>>,
+    conversations: Conversations,
+}
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl AppState {
+    /// State over a session pool.
+    pub fn new(client: SessionPoolClient, config: AppConfig) -> Self {
+        let secret = Arc::new(config.secret.clone());
+        let conversations = Conversations::new(client.clone(), secret.clone(), config.interpreter.clone());
+        AppState { inner: Arc::new(Inner { client, config, secret, conversations }) }
+    }
+
+    /// The HMAC key.
+    pub fn secret(&self) -> &[u8] {
+        &self.inner.secret
+    }
+
+    /// The chat model, if configured.
+    pub fn model(&self) -> Option<&ModelConfig> {
+        self.inner.config.model.as_ref()
+    }
+
+    /// The conversations.
+    pub fn conversations(&self) -> &Conversations {
+        &self.inner.conversations
+    }
+
+    /// The upload limit.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.inner.config.max_upload_bytes
+    }
+
+    /// Whether cookies are `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.config.secure_cookies
+    }
+}
+
+/// The app's routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/static/app.js", get(page::script))
+        .route("/static/app.css", get(page::style))
+        .route("/api/chat", post(chat::chat))
+        .route("/api/run", post(chat::run))
+        .route("/api/history", get(chat::history))
+        .route("/api/session/new", post(chat::new_session))
+        .route("/api/files", get(files::list).post(files::upload).layer(DefaultBodyLimit::disable()))
+        .route("/api/files/download", get(files::download))
+        .route("/api/files", delete(files::delete))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .fallback(|| async { error::AppError::new(StatusCode::NOT_FOUND, "No such page.") })
+        .layer(DefaultBodyLimit::max(1 << 20))
+        .layer(middleware::from_fn(security_headers))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Ready when the session pool answers.
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.inner.client.metadata().await {
+        Ok(_) => (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "the session pool does not answer"})))
+                .into_response()
+        }
+    }
+}
+
+/// No inline script or style, no framing, no sniffing, no referrer.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+             object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}

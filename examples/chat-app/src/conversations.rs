@@ -1,0 +1,130 @@
+//! Each browser's conversation: its session (derived from its identity and a nonce that "new session"
+//! rotates), the model history (both sides), the log the page re-renders after a reload, and the files the
+//! agent handed over.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use dynamic_sessions::{SessionId, SessionPoolClient};
+use dynamic_sessions_agent_tools::{CodeInterpreter, InterpreterOptions};
+use rig_core::message::Message;
+use serde_json::Value;
+
+/// The most conversations kept in memory; the least recently used go first.
+const MAX_CONVERSATIONS: usize = 10_000;
+
+/// What the chat keeps between requests.
+#[derive(Debug, Default)]
+pub struct ChatState {
+    /// The model history (user and assistant turns, tool calls and results).
+    pub history: Vec<Message>,
+    /// What the page shows, for re-rendering after a reload.
+    pub log: Vec<Value>,
+}
+
+/// One browser's conversation.
+#[derive(Debug)]
+pub struct Conversation {
+    interpreter: RwLock<CodeInterpreter>,
+    /// Held for the whole of a chat turn: one turn at a time per browser.
+    pub chat: tokio::sync::Mutex<ChatState>,
+    artifacts: Mutex<BTreeSet<String>>,
+    last_used: Mutex<Instant>,
+}
+
+impl Conversation {
+    /// The interpreter on the conversation's current session.
+    pub fn interpreter(&self) -> CodeInterpreter {
+        match self.interpreter.read() {
+            Ok(i) => i.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Marks a file the agent handed over.
+    pub fn add_artifact(&self, path: String) {
+        if let Ok(mut a) = self.artifacts.lock() {
+            a.insert(path);
+        }
+    }
+
+    /// Whether the agent handed over this file.
+    pub fn is_artifact(&self, path: &str) -> bool {
+        self.artifacts.lock().map(|a| a.contains(path)).unwrap_or(false)
+    }
+}
+
+/// All conversations, by browser identity.
+#[derive(Debug)]
+pub struct Conversations {
+    client: SessionPoolClient,
+    secret: Arc<Vec<u8>>,
+    options: InterpreterOptions,
+    /// `std` mutex: lookups only, never held across `.await`.
+    map: Mutex<HashMap<String, Arc<Conversation>>>,
+}
+
+impl Conversations {
+    /// An empty store.
+    pub fn new(client: SessionPoolClient, secret: Arc<Vec<u8>>, options: InterpreterOptions) -> Self {
+        Conversations { client, secret, options, map: Mutex::new(HashMap::new()) }
+    }
+
+    fn interpreter_for(&self, identity: &str) -> CodeInterpreter {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let id = SessionId::derive(&self.secret, identity, &nonce).unwrap_or_else(|_| SessionId::random());
+        CodeInterpreter::with_options(self.client.session(id), self.options.clone())
+    }
+
+    /// The conversation of `identity`, created on first use.
+    pub fn get(&self, identity: &str) -> Arc<Conversation> {
+        let Ok(mut map) = self.map.lock() else {
+            return Arc::new(self.fresh(identity));
+        };
+        if let Some(c) = map.get(identity) {
+            if let Ok(mut t) = c.last_used.lock() {
+                *t = Instant::now();
+            }
+            return c.clone();
+        }
+        if map.len() >= MAX_CONVERSATIONS {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, c)| c.last_used.lock().map(|t| *t).unwrap_or_else(|_| Instant::now()))
+                .map(|(k, _)| k.clone());
+            if let Some(key) = oldest {
+                map.remove(&key);
+            }
+        }
+        let conversation = Arc::new(self.fresh(identity));
+        map.insert(identity.to_owned(), conversation.clone());
+        conversation
+    }
+
+    fn fresh(&self, identity: &str) -> Conversation {
+        Conversation {
+            interpreter: RwLock::new(self.interpreter_for(identity)),
+            chat: tokio::sync::Mutex::new(ChatState::default()),
+            artifacts: Mutex::new(BTreeSet::new()),
+            last_used: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// "New session": releases the old session in the pool and starts a fresh conversation.
+    pub async fn reset(&self, identity: &str) {
+        let conversation = self.get(identity);
+        let mut chat = conversation.chat.lock().await;
+        let old = conversation.interpreter();
+        if let Err(e) = old.session().delete().await {
+            tracing::warn!(error = %e, "could not release the old session; it will expire after its cooldown");
+        }
+        if let Ok(mut interpreter) = conversation.interpreter.write() {
+            *interpreter = self.interpreter_for(identity);
+        }
+        *chat = ChatState::default();
+        if let Ok(mut a) = conversation.artifacts.lock() {
+            a.clear();
+        }
+    }
+}

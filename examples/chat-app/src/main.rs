@@ -1,0 +1,109 @@
+//! `chat-app`: serves the chat on http://127.0.0.1:8000 (`CHAT_APP_BIND`), with the session-pool emulator
+//! embedded, or against an Azure pool when `POOL_MANAGEMENT_ENDPOINT` is set.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use chat_app::{AppConfig, AppState, DEFAULT_MAX_UPLOAD_BYTES, app};
+use dynamic_sessions::{Auth, SessionPoolClient};
+use dynamic_sessions_agent_tools::InterpreterOptions;
+use dynamic_sessions_agent_tools::rig::ModelConfig;
+use dynamic_sessions_emulator::RunningEmulator;
+use dynamic_sessions_emulator::config::EmulatorConfig;
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}
+
+async fn serve() -> Result<(), String> {
+    let bind: SocketAddr = var("CHAT_APP_BIND")
+        .unwrap_or_else(|| "127.0.0.1:8000".into())
+        .parse()
+        .map_err(|e| format!("CHAT_APP_BIND: {e}"))?;
+    let (client, emulator) = match var("POOL_MANAGEMENT_ENDPOINT") {
+        Some(endpoint) => {
+            tracing::info!(%endpoint, "using the session pool at POOL_MANAGEMENT_ENDPOINT");
+            (
+                SessionPoolClient::builder_from_env()
+                    .map_err(|e| e.to_string())?
+                    .user_agent("chat-app")
+                    .build()
+                    .map_err(|e| e.to_string())?,
+                None,
+            )
+        }
+        None => {
+            tracing::info!("no POOL_MANAGEMENT_ENDPOINT: starting the embedded session-pool emulator");
+            let config = EmulatorConfig { bind: ([127, 0, 0, 1], 0).into(), ..EmulatorConfig::default() };
+            let emulator = RunningEmulator::start(config).await.map_err(|e| e.to_string())?;
+            let client = SessionPoolClient::new(emulator.url(), Auth::none()).map_err(|e| e.to_string())?;
+            (client, Some(emulator))
+        }
+    };
+    let secret = match var("CHAT_APP_SECRET") {
+        Some(s) if s.len() >= 32 => s.into_bytes(),
+        Some(_) => return Err("CHAT_APP_SECRET must be at least 32 characters".into()),
+        None => {
+            tracing::info!("CHAT_APP_SECRET is not set: a random key is used, so sessions end when the app restarts");
+            format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()).into_bytes()
+        }
+    };
+    let model = ModelConfig::from_env().map_err(|e| e.to_string())?;
+    match &model {
+        Some(m) => tracing::info!(model = %m.describe(), "chat model"),
+        None => tracing::warn!(
+            "no model configured (set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT, or OPENAI_API_KEY, or OPENAI_BASE_URL): the chat is off, the code cell works"
+        ),
+    }
+    let secure_cookies = match var("CHAT_APP_SECURE_COOKIES").as_deref() {
+        Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        _ => !bind.ip().is_loopback(),
+    };
+    let config = AppConfig {
+        secret,
+        model,
+        max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+        secure_cookies,
+        interpreter: InterpreterOptions::default(),
+    };
+    let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    tracing::info!("chat app listening on http://{bind}");
+    let served =
+        axum::serve(listener, app(AppState::new(client, config))).with_graceful_shutdown(shutdown_signal()).await;
+    if let Some(emulator) = emulator {
+        emulator.shutdown().await;
+    }
+    served.map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "chat_app=info,dynamic_sessions_emulator=info,tower_http=warn".into());
+    if var("CHAT_APP_LOG_FORMAT").as_deref() == Some("json") {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Every route through the router (`oneshot`), with a real emulator behind it: identity and CSRF rules,
+//! cross-site requests, uploads (several files, binary, oversized, hostile names), downloads, deletes,
+//! isolation between browsers, the code cell, sessions, health.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chat_app::{AppConfig, AppState, app};
+use dynamic_sessions::{Auth, SessionPoolClient};
+use dynamic_sessions_agent_tools::InterpreterOptions;
+use dynamic_sessions_emulator::testing::TestEmulator;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const HOST: &str = "127.0.0.1:8000";
+
+async fn setup(max_upload: u64) -> Option<(Router, TestEmulator)> {
+    let emulator = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}"))?;
+    let client = SessionPoolClient::new(emulator.url(), Auth::none()).unwrap();
+    let config = AppConfig {
+        secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
+        model: None,
+        max_upload_bytes: max_upload,
+        secure_cookies: false,
+        interpreter: InterpreterOptions::default(),
+    };
+    Some((app(AppState::new(client, config)), emulator))
+}
+
+/// A browser: its cookie and CSRF token, from loading the page.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or(Value::Null)
+}
+
+async fn open_page(app: &Router) -> Browser {
+    let (status, headers, body) =
+        send(app, Request::get("/").header(header::HOST, HOST).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let set_cookie = headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    assert!(headers.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap().contains("script-src 'self'"));
+    let page = String::from_utf8(body).unwrap();
+    let csrf = page.split("name=\"csrf-token\" content=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    Browser { cookie: set_cookie.split(';').next().unwrap().to_owned(), csrf }
+}
+
+impl Browser {
+    fn get(&self, uri: &str) -> Request<Body> {
+        Request::get(uri).header(header::HOST, HOST).header(header::COOKIE, &self.cookie).body(Body::empty()).unwrap()
+    }
+    fn post_json(&self, uri: &str, body: Value) -> Request<Body> {
+        Request::post(uri)
+            .header(header::HOST, HOST)
+            .header(header::COOKIE, &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    }
+    fn upload(&self, files: &[(&str, &[u8])]) -> Request<Body> {
+        let mut body = Vec::new();
+        for (name, content) in files {
+            body.extend_from_slice(format!("--B\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--B--\r\n");
+        Request::post("/api/files")
+            .header(header::HOST, HOST)
+            .header(header::COOKIE, &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .header(header::CONTENT_TYPE, "multipart/form-data; boundary=B")
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap()
+    }
+    async fn files(&self, app: &Router) -> Vec<String> {
+        let (status, _, body) = send(app, self.get("/api/files")).await;
+        assert_eq!(status, StatusCode::OK);
+        json_of(&body)["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_csrf_and_cross_site_rules() {
+    let Some((app, emulator)) = setup(1 << 20).await else { return };
+    let browser = open_page(&app).await;
+    // Same cookie again: no new identity.
+    let (_, headers, _) = send(&app, browser.get("/")).await;
+    assert!(headers.get(header::SET_COOKIE).is_none());
+
+    // No cookie, or a forged one: 401 on the API.
+    let (status, _, body) = send(&app, Request::get("/api/files").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(json_of(&body)["error"].as_str().unwrap().contains("Reload the page"));
+    let forged = Request::get("/api/files")
+        .header(header::COOKIE, "dsc_identity=".to_owned() + &"a".repeat(64) + ".0000")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, forged).await.0, StatusCode::UNAUTHORIZED);
+
+    // State changes need the CSRF token...
+    let mut no_token = browser.post_json("/api/run", json!({"code": "1"}));
+    no_token.headers_mut().remove("x-csrf-token");
+    assert_eq!(send(&app, no_token).await.0, StatusCode::FORBIDDEN);
+    let mut wrong = browser.post_json("/api/run", json!({"code": "1"}));
+    wrong.headers_mut().insert("x-csrf-token", "0".repeat(40).parse().unwrap());
+    assert_eq!(send(&app, wrong).await.0, StatusCode::FORBIDDEN);
+    // ... and the token of another browser does not work.
+    let other = open_page(&app).await;
+    let mut swapped = browser.post_json("/api/run", json!({"code": "1"}));
+    swapped.headers_mut().insert("x-csrf-token", other.csrf.parse().unwrap());
+    assert_eq!(send(&app, swapped).await.0, StatusCode::FORBIDDEN);
+    // Cross-site POSTs are refused even with a valid token.
+    let mut cross = browser.post_json("/api/session/new", json!({}));
+    cross.headers_mut().insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    assert_eq!(send(&app, cross).await.0, StatusCode::FORBIDDEN);
+    let mut cross = browser.post_json("/api/session/new", json!({}));
+    cross.headers_mut().insert("sec-fetch-site", "cross-site".parse().unwrap());
+    assert_eq!(send(&app, cross).await.0, StatusCode::FORBIDDEN);
+    let mut same = browser.post_json("/api/run", json!({"code": "40 + 2"}));
+    same.headers_mut().insert(header::ORIGIN, format!("http://{HOST}").parse().unwrap());
+    same.headers_mut().insert("sec-fetch-site", "same-origin".parse().unwrap());
+    let (status, _, body) = send(&app, same).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json_of(&body)["report"]["result"], 42);
+    emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_downloads_and_isolation() {
+    let Some((app, emulator)) = setup(64 * 1024).await else { return };
+    let alice = open_page(&app).await;
+    let bob = open_page(&app).await;
+    let binary: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    let (status, _, body) = send(&app, alice.upload(&[("data.csv", b"x,y\n1,2\n"), ("blob.bin", &binary)])).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let mut files = alice.files(&app).await;
+    files.sort();
+    assert_eq!(files, ["blob.bin", "data.csv"]);
+    assert!(bob.files(&app).await.is_empty(), "another browser sees none of it");
+    let (status, _, _) = send(&app, bob.get("/api/files/download?path=data.csv")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nor can it download it");
+
+    let (status, headers, body) = send(&app, alice.get("/api/files/download?path=blob.bin")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, binary, "byte-exact");
+    assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "application/octet-stream");
+    assert!(
+        headers
+            .get(header::CONTENT_DISPOSITION)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"blob.bin\"")
+    );
+
+    for hostile in ["../escape.txt", "/etc/passwd", "a/../../b", ""] {
+        let (status, _, body) = send(&app, alice.upload(&[(hostile, b"x")])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{hostile:?}: {}", String::from_utf8_lossy(&body));
+    }
+    let (status, _, body) = send(&app, alice.upload(&[("big.bin", &vec![0u8; 100 * 1024])])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(json_of(&body)["error"].as_str().unwrap().contains("upload limit"));
+    let mut files = alice.files(&app).await;
+    files.sort();
+    assert_eq!(files, ["blob.bin", "data.csv"], "neither hostile nor oversized uploads left anything");
+
+    let delete = Request::delete("/api/files?path=blob.bin")
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &alice.cookie)
+        .header("x-csrf-token", &alice.csrf)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, delete).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(alice.files(&app).await, ["data.csv"]);
+    let (status, _, _) = send(&app, alice.get("/api/files/download?path=..%2Fetc%2Fpasswd")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_cell_history_new_session_and_health() {
+    let Some((app, emulator)) = setup(1 << 20).await else { return };
+    let browser = open_page(&app).await;
+    let (status, _, body) = send(&app, browser.post_json("/api/chat", json!({"message": "hi"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no model: no chat");
+    assert!(json_of(&body)["error"].as_str().unwrap().contains("code cell"));
+
+    let (_, _, body) =
+        send(&app, browser.post_json("/api/run", json!({"code": "x = 5\nopen('out.txt', 'w').write('o')\nx * 2"})))
+            .await;
+    let result = json_of(&body);
+    assert_eq!(result["report"]["result"], 10);
+    assert_eq!(result["report"]["files_changed"][0]["path"], "out.txt");
+    let (_, _, body) = send(&app, browser.post_json("/api/run", json!({"code": "1/0"}))).await;
+    assert_eq!(json_of(&body)["report"]["status"], "Failed");
+    let (status, _, body) = send(&app, browser.post_json("/api/run", json!({"code": "  "}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+
+    let (_, _, body) = send(&app, browser.get("/api/history")).await;
+    let events = json_of(&body)["events"].as_array().unwrap().len();
+    assert_eq!(events, 4, "two cells, each a call and a result");
+
+    let (status, _, _) = send(&app, browser.post_json("/api/session/new", json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(browser.files(&app).await.is_empty(), "the old session's files are gone");
+    let (_, _, body) = send(&app, browser.post_json("/api/run", json!({"code": "x"}))).await;
+    assert!(json_of(&body)["report"]["stderr"].as_str().unwrap().contains("NameError"), "fresh state");
+    let (_, _, body) = send(&app, browser.get("/api/history")).await;
+    assert_eq!(json_of(&body)["events"].as_array().unwrap().len(), 2);
+
+    assert_eq!(send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await.0, StatusCode::OK);
+    assert_eq!(send(&app, Request::get("/readyz").body(Body::empty()).unwrap()).await.0, StatusCode::OK);
+    let (status, _, body) = send(&app, Request::get("/nope").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, json_of(&body)["error"].is_string()), (StatusCode::NOT_FOUND, true));
+    let (_, headers, body) = send(&app, Request::get("/static/app.js").body(Body::empty()).unwrap()).await;
+    assert!(headers.get(header::CONTENT_TYPE).unwrap().to_str().unwrap().starts_with("text/javascript"));
+    assert!(String::from_utf8(body).unwrap().contains("X-CSRF-Token"));
+    emulator.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_pool_is_unreachable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = SessionPoolClient::builder(format!("http://127.0.0.1:{port}"))
+        .retry_policy(dynamic_sessions::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let config = AppConfig {
+        secret: vec![7; 32],
+        model: None,
+        max_upload_bytes: 1024,
+        secure_cookies: true,
+        interpreter: InterpreterOptions::default(),
+    };
+    let app = app(AppState::new(client, config));
+    assert_eq!(
+        send(&app, Request::get("/readyz").body(Body::empty()).unwrap()).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let (_, headers, _) = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert!(headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().contains("; Secure"));
+}
