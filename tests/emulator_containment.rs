@@ -226,6 +226,9 @@ async fn the_landlock_tier_contains_sessions_without_namespaces() {
     assert_eq!(out["write_mnt_data"], json!("ok: 1"));
     assert_eq!(out["tempfile"], json!("ok: True"));
     assert_eq!(a.files().download("out.txt").await.unwrap().bytes().await.unwrap().as_ref(), b"x");
+    let chart = a.execute("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()").await.unwrap();
+    assert!(chart.is_success() && chart.stderr.is_empty(), "{chart:?}");
+    assert_eq!(chart.images.len(), 1);
     // Session B cannot reach A's directory, whatever its host path.
     let find_a = "import os\nroot = os.path.dirname(os.path.dirname(os.getcwd()))\n\
                   try:\n    siblings = os.listdir(root)\nexcept OSError:\n    siblings = []\n\

@@ -60,12 +60,11 @@ pub(crate) fn build(sandbox: &Sandbox, ws: &Workspace, cgroup: Option<&Cgroup>) 
             };
             env.push(("HOME", "/home/user".to_owned()));
             env.push(("TMPDIR", "/tmp".to_owned()));
-            if let Some(venv) = &runtime.venv {
+            if runtime.venv.is_some() {
                 env[0].1 = format!("{RUNTIME_MOUNT}/bin:/usr/local/bin:/usr/bin:/bin");
-                if venv.join("mpl").is_dir() {
-                    env.push(("MPLCONFIGDIR", format!("{RUNTIME_MOUNT}/mpl")));
-                }
             }
+            // matplotlib wants a writable config dir; its prebuilt font cache is mounted into it read-only.
+            env.push(("MPLCONFIGDIR", "/tmp/mpl".to_owned()));
             let mut c = Command::new(bwrap);
             c.env_clear();
             c.args(["--unshare-all", "--die-with-parent", "--new-session", "--seccomp", "3"]);
@@ -88,7 +87,23 @@ pub(crate) fn build(sandbox: &Sandbox, ws: &Workspace, cgroup: Option<&Cgroup>) 
             c.arg("--ro-bind").arg(sandbox.kernel_dir.join("passwd")).arg("/etc/passwd");
             c.arg("--ro-bind").arg(sandbox.kernel_dir.join("group")).arg("/etc/group");
             c.arg("--bind").arg(&ws.data).arg("/mnt/data");
-            c.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/home/user"]);
+            c.args([
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "--tmpfs",
+                "/tmp",
+                "--tmpfs",
+                "/home/user",
+                "--dir",
+                "/tmp/mpl",
+            ]);
+            for file in &sandbox.mpl_cache {
+                if let Some(name) = file.file_name() {
+                    c.arg("--ro-bind").arg(file).arg(Path::new("/tmp/mpl").join(name));
+                }
+            }
             c.args(["--chdir", "/mnt/data", "--hostname", "session", "--uid", "65534", "--gid", "65534"]);
             c.arg("--clearenv");
             for (k, v) in &env {
@@ -105,10 +120,20 @@ pub(crate) fn build(sandbox: &Sandbox, ws: &Workspace, cgroup: Option<&Cgroup>) 
             let python = runtime.venv.as_ref().map(|v| v.join("bin/python")).unwrap_or_else(|| runtime.python.clone());
             if let Some(venv) = &runtime.venv {
                 env[0].1 = format!("{}:/usr/local/bin:/usr/bin:/bin", venv.join("bin").display());
-                if venv.join("mpl").is_dir() {
-                    env.push(("MPLCONFIGDIR", venv.join("mpl").display().to_string()));
+            }
+            // A writable matplotlib config dir with a copy of the prebuilt font cache.
+            let mpl = ws.tmp.join("mpl");
+            if std::fs::create_dir_all(&mpl).is_ok() {
+                for file in &sandbox.mpl_cache {
+                    if let Some(name) = file.file_name() {
+                        let _ = std::fs::copy(file, mpl.join(name));
+                    }
+                }
+                if let Some(uid) = ws.uid {
+                    let _ = std::os::unix::fs::chown(&mpl, Some(uid), Some(uid));
                 }
             }
+            env.push(("MPLCONFIGDIR", mpl.display().to_string()));
             let mut c = Command::new(python);
             c.args(["-I", "-X", "frozen_modules=on"]).arg(sandbox.kernel_dir.join("kernel.py"));
             c.current_dir(&ws.data);

@@ -105,6 +105,8 @@ pub(crate) struct Sandbox {
     runtime: Arc<Runtime>,
     output_cap: u64,
     preimport: String,
+    /// matplotlib's prebuilt font cache files (in the runtime's `mpl/`), provided to each writable config dir.
+    mpl_cache: Vec<PathBuf>,
 }
 
 impl Sandbox {
@@ -171,7 +173,14 @@ impl Sandbox {
             uid_per_session: root && tier != Tier::None,
             disk_quota: root && tier != Tier::None,
         };
+        let mpl_cache = runtime
+            .venv
+            .as_ref()
+            .and_then(|v| std::fs::read_dir(v.join("mpl")).ok())
+            .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+            .unwrap_or_default();
         Ok(Sandbox {
+            mpl_cache,
             info,
             limits: config.limits.clone(),
             cgroups,

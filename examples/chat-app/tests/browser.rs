@@ -1,0 +1,268 @@
+//! The app in real headless Chromium (Debian's `chromium` and `chromium-driver`), on a real emulator, with a
+//! scripted OpenAI-compatible model: upload a CSV, ask for a chart, see the streamed answer, the tool step,
+//! the chart and the new files, download a file byte-exact; a second browser sees none of it. The same
+//! without a model, through the code cell. Screenshots go to `target/chat-app-screenshots/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chat_app::{AppConfig, AppState, app};
+use dynamic_sessions::{Auth, SessionPoolClient};
+use dynamic_sessions_agent_tools::InterpreterOptions;
+use dynamic_sessions_agent_tools::rig::ModelConfig;
+use dynamic_sessions_emulator::testing::{TestEmulator, in_ci};
+use dynamic_sessions_test_support::{Reply, ScriptedModel};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const SALES_CSV: &str = "month,sales\nJan,10\nFeb,20\nMar,30\n";
+
+/// Whether the browser is installed; under `CI=true` its absence is a failure, elsewhere a loud skip.
+fn browser_available() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    assert!(
+        !in_ci(),
+        "CI=true but chromium/chromium-driver are not installed (apt-get install chromium chromium-driver)"
+    );
+    eprintln!(
+        "\n*** SKIPPING browser test: install chromium and chromium-driver (apt-get install chromium chromium-driver) ***\n"
+    );
+    false
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("chat-app-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Driver {
+    _process: tokio::process::Child,
+    url: String,
+}
+
+async fn start_driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let process = tokio::process::Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Driver { _process: process, url: format!("http://127.0.0.1:{port}") }
+}
+
+/// A new browser with its own profile (so its own cookies) and download directory.
+async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,1000", format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": {"download.default_directory": downloads.display().to_string(), "download.prompt_for_download": false},
+        }
+    });
+    let capabilities = capabilities.as_object().unwrap().clone();
+    ClientBuilder::rustls().unwrap().capabilities(capabilities).connect(&driver.url).await.unwrap()
+}
+
+async fn serve(state: AppState) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    addr
+}
+
+fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState {
+    let client = SessionPoolClient::new(emulator.url(), Auth::none()).unwrap();
+    let config = AppConfig {
+        secret: b"browser-test-secret-0123456789abcdef".to_vec(),
+        model,
+        max_upload_bytes: 128 << 20,
+        secure_cookies: false,
+        interpreter: InterpreterOptions::default(),
+    };
+    AppState::new(client, config)
+}
+
+/// Polls a JavaScript expression until it is truthy.
+async fn wait_js(client: &Client, expression: &str, what: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let value = client.execute(&format!("return ({expression});"), vec![]).await.unwrap();
+        let truthy = match &value {
+            Value::Null | Value::Bool(false) => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            _ => true,
+        };
+        if truthy {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+fn file_rows_js() -> &'static str {
+    "Array.from(document.querySelectorAll('#file-table tbody tr')).map(r => r.dataset.path + (r.classList.contains('artifact') ? '*' : ''))"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_with_a_chart_upload_download_and_isolation() {
+    if !browser_available() {
+        return;
+    }
+    let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    let code = "import pandas as pd\nimport matplotlib.pyplot as plt\ndf = pd.read_csv('/mnt/data/sales.csv')\n\
+                df.plot(x='month', y='sales', kind='bar', legend=False)\nplt.title('Sales by month')\n\
+                plt.savefig('/mnt/data/sales_chart.png')\ndf.describe().to_csv('/mnt/data/summary.csv')\n\
+                print('total', df['sales'].sum())";
+    let model = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", json!({"code": code}).to_string())]),
+        Reply::ToolCalls(vec![(
+            "call_2",
+            "send_file_to_user",
+            json!({"path": "summary.csv", "description": "summary statistics"}).to_string(),
+        )]),
+        Reply::Text("Here is the **chart** of your sales. The total is 60. <script>window.pwned = true</script>"),
+    ])
+    .await;
+    let config = ModelConfig::OpenAi {
+        api_key: Some("sk-test".into()),
+        model: "gpt-4o".into(),
+        base_url: Some(model.base_url()),
+    };
+    let addr = serve(state(&emulator, Some(config))).await;
+    let url = format!("http://{addr}/");
+    let driver = start_driver().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (profile_a, downloads_a, profile_b) = (tmp.path().join("a"), tmp.path().join("dl-a"), tmp.path().join("b"));
+    for d in [&profile_a, &downloads_a, &profile_b] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let csv = tmp.path().join("sales.csv");
+    std::fs::write(&csv, SALES_CSV).unwrap();
+
+    let a = browser(&driver, &profile_a, &downloads_a).await;
+    a.goto(&url).await.unwrap();
+    a.find(Locator::Id("file-input")).await.unwrap().send_keys(&csv.display().to_string()).await.unwrap();
+    a.find(Locator::Id("upload")).await.unwrap().click().await.unwrap();
+    wait_js(&a, "document.querySelector('#file-table tr[data-path=\"sales.csv\"]')", "the uploaded file in the panel")
+        .await;
+    a.find(Locator::Id("prompt")).await.unwrap().send_keys("Plot my sales by month").await.unwrap();
+    a.find(Locator::Id("send")).await.unwrap().click().await.unwrap();
+
+    let answer = wait_js(&a, "Array.from(document.querySelectorAll('.msg.assistant .bubble:not(.streaming)')).map(b => b.innerHTML).join('')", "the answer").await;
+    let answer = answer.as_str().unwrap();
+    assert!(answer.contains("<strong>chart</strong>") && answer.contains("The total is 60."), "{answer}");
+    assert!(!answer.contains("<script"), "model output is sanitised: {answer}");
+    assert_eq!(a.execute("return window.pwned === undefined;", vec![]).await.unwrap(), json!(true));
+    let step_code =
+        a.execute("return document.querySelector('.tool-step pre.code').textContent;", vec![]).await.unwrap();
+    assert!(step_code.as_str().unwrap().contains("read_csv"), "{step_code}");
+    let stdout =
+        a.execute("return document.querySelector('.tool-step.ok pre.output').textContent;", vec![]).await.unwrap();
+    assert_eq!(stdout, json!("total 60\n"));
+    let chart = a.execute("const i = document.querySelector('.tool-step img.chart'); return i && i.naturalWidth > 50 ? i.src.slice(0, 22) : null;", vec![]).await.unwrap();
+    assert_eq!(chart, json!("data:image/png;base64,"), "the chart is shown inline");
+    let rows = wait_js(&a, &format!("(() => {{ const r = {}; return r.includes('summary.csv*') && r.includes('sales_chart.png') ? r : null; }})()", file_rows_js()), "the new files in the panel").await;
+    assert!(rows.as_array().unwrap().contains(&json!("sales_chart.png")), "{rows}");
+    screenshot(&a, "chat-with-chart").await;
+
+    // Download the new chart through the page's link and compare it with the session's copy.
+    a.find(Locator::Css("#file-table tr[data-path=\"sales_chart.png\"] a.download"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let downloaded = downloads_a.join("sales_chart.png");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(downloaded.exists() && std::fs::metadata(&downloaded).map(|m| m.len() > 0).unwrap_or(false)) {
+        assert!(Instant::now() < deadline, "the download did not arrive in {}", downloads_a.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pool = SessionPoolClient::new(emulator.url(), Auth::none()).unwrap();
+    let sessions = pool.list_sessions().await.unwrap();
+    assert_eq!(sessions.len(), 1, "browser A's session is the only one");
+    let id = dynamic_sessions::SessionId::new(sessions[0].identifier.clone()).unwrap();
+    let original = pool.session(id).files().download("sales_chart.png").await.unwrap().bytes().await.unwrap();
+    assert!(original.starts_with(b"\x89PNG"));
+    assert_eq!(std::fs::read(&downloaded).unwrap(), original.to_vec(), "byte-exact download");
+
+    // A second browser has its own identity and sees none of it.
+    let b = browser(&driver, &profile_b, &tmp.path().join("dl-b")).await;
+    b.goto(&url).await.unwrap();
+    wait_js(&b, "!document.getElementById('no-files').hidden", "B's empty file panel").await;
+    assert_eq!(b.execute(&format!("return {};", file_rows_js()), vec![]).await.unwrap(), json!([]));
+    assert_eq!(
+        b.execute("return document.querySelectorAll('#messages .msg').length;", vec![]).await.unwrap(),
+        json!(0)
+    );
+    screenshot(&b, "second-browser-isolated").await;
+
+    // A reload of A shows both sides of the conversation again.
+    a.goto(&url).await.unwrap();
+    let reloaded = wait_js(&a, "document.querySelectorAll('.msg.user').length && document.querySelector('.msg.assistant .bubble') ? document.body.innerText : null", "the history after a reload").await;
+    assert!(
+        reloaded.as_str().unwrap().contains("Plot my sales by month")
+            && reloaded.as_str().unwrap().contains("The total is 60.")
+    );
+
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_model_the_code_cell_runs_python() {
+    if !browser_available() {
+        return;
+    }
+    let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    let addr = serve(state(&emulator, None)).await;
+    let driver = start_driver().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let client = browser(&driver, &tmp.path().join("p"), &tmp.path().join("d")).await;
+    client.goto(&format!("http://{addr}/")).await.unwrap();
+    let notice = client.find(Locator::Id("no-model-notice")).await.unwrap();
+    assert!(notice.is_displayed().await.unwrap(), "the page says plainly that no model is configured");
+    assert!(!client.find(Locator::Id("chat-form")).await.unwrap().is_displayed().await.unwrap());
+    let code = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nopen('/mnt/data/cell.txt', 'w').write('from the cell')\nprint('cell ran')";
+    client.execute("document.getElementById('code').value = arguments[0];", vec![json!(code)]).await.unwrap();
+    client.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+    wait_js(&client, "document.querySelector('.msg.cell .tool-step.ok img.chart')", "the cell's result and chart")
+        .await;
+    let stdout =
+        client.execute("return document.querySelector('.msg.cell pre.output').textContent;", vec![]).await.unwrap();
+    assert_eq!(stdout, json!("cell ran\n"));
+    wait_js(&client, "document.querySelector('#file-table tr[data-path=\"cell.txt\"]')", "the new file in the panel")
+        .await;
+    screenshot(&client, "code-cell-without-model").await;
+    client.close().await.unwrap();
+    emulator.stop().await;
+}
