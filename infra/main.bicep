@@ -1,0 +1,145 @@
+// Everything the chat app needs on Azure: a Python code-interpreter session pool (no egress), Azure OpenAI with
+// a chat model, a registry, monitoring, and the app itself, all keyless: one user-assigned managed identity
+// holds the Session Executor, OpenAI User and AcrPull roles. No output carries a key or secret.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('Name of the azd environment; resources are named after it.')
+param environmentName string
+
+@minLength(1)
+@description('Region of the resources (one where dynamic sessions are available).')
+param location string
+
+@description('Region of the Azure OpenAI account (model availability differs by region).')
+param openAiLocation string = location
+
+@description('Chat model to deploy.')
+param chatModelName string = 'gpt-4o'
+
+@description('Version of the chat model.')
+param chatModelVersion string = '2024-08-06'
+
+@description('Capacity of the chat deployment, in thousands of tokens per minute.')
+param chatModelCapacity int = 30
+
+@description('Azure OpenAI data-plane api-version the app uses.')
+param openAiApiVersion string = '2024-10-21'
+
+@minValue(1)
+@maxValue(600)
+@description('Maximum concurrent sessions in the code-interpreter pool.')
+param maxSessions int = 100
+
+@description('Object id of the person running azd; gets the pool and OpenAI roles too, for running the app locally against Azure.')
+param principalId string = ''
+
+@description('Whether the web app exists already (azd sets this), so a provision keeps its deployed image.')
+param webAppExists bool = false
+
+@secure()
+@description('Key for the app\'s cookie signatures and session identifiers. Generated per deployment unless given.')
+param chatAppSecret string = '${newGuid()}${newGuid()}'
+
+var tags = { 'azd-env-name': environmentName }
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  scope: rg
+  name: 'monitoring'
+  params: { name: 'log-${token}', location: location, tags: tags }
+}
+
+module identity 'modules/identity.bicep' = {
+  scope: rg
+  name: 'identity'
+  params: { name: 'id-${token}', location: location, tags: tags }
+}
+
+module registry 'modules/registry.bicep' = {
+  scope: rg
+  name: 'registry'
+  params: { name: 'cr${token}', location: location, tags: tags }
+}
+
+module environment 'modules/container-apps-environment.bicep' = {
+  scope: rg
+  name: 'container-apps-environment'
+  params: { name: 'cae-${token}', location: location, tags: tags, logAnalyticsWorkspaceId: monitoring.outputs.workspaceId }
+}
+
+module openAi 'modules/openai.bicep' = {
+  scope: rg
+  name: 'openai'
+  params: {
+    name: 'oai-${token}'
+    location: openAiLocation
+    tags: tags
+    deploymentName: chatModelName
+    modelName: chatModelName
+    modelVersion: chatModelVersion
+    capacity: chatModelCapacity
+  }
+}
+
+module sessionPool 'modules/session-pool.bicep' = {
+  scope: rg
+  name: 'session-pool'
+  params: { name: 'sp-${token}', location: location, tags: tags, maxSessions: maxSessions }
+}
+
+module roles 'modules/role-assignments.bicep' = {
+  scope: rg
+  name: 'role-assignments'
+  params: {
+    principalId: identity.outputs.principalId
+    userPrincipalId: principalId
+    registryName: registry.outputs.name
+    openAiName: openAi.outputs.name
+    sessionPoolName: sessionPool.outputs.name
+  }
+}
+
+module web 'modules/chat-app.bicep' = {
+  scope: rg
+  name: 'chat-app'
+  dependsOn: [roles]
+  params: {
+    name: 'ca-web-${token}'
+    location: location
+    tags: tags
+    environmentId: environment.outputs.id
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    registryServer: registry.outputs.loginServer
+    exists: webAppExists
+    poolManagementEndpoint: sessionPool.outputs.poolManagementEndpoint
+    openAiEndpoint: openAi.outputs.endpoint
+    openAiDeployment: openAi.outputs.deploymentName
+    openAiApiVersion: openAiApiVersion
+    chatAppSecret: chatAppSecret
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = registry.outputs.loginServer
+output AZURE_CONTAINER_REGISTRY_NAME string = registry.outputs.name
+output AZURE_CONTAINER_ENVIRONMENT_ID string = environment.outputs.id
+output AZURE_CONTAINER_ENVIRONMENT_NAME string = environment.outputs.name
+output AZURE_MANAGED_IDENTITY_ID string = identity.outputs.id
+output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output POOL_MANAGEMENT_ENDPOINT string = sessionPool.outputs.poolManagementEndpoint
+output AZURE_OPENAI_ENDPOINT string = openAi.outputs.endpoint
+output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
+output AZURE_OPENAI_API_VERSION string = openAiApiVersion
+output SERVICE_WEB_NAME string = web.outputs.name
+output SERVICE_WEB_URI string = web.outputs.uri

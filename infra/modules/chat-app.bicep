@@ -1,0 +1,71 @@
+// The chat app: external ingress on port 8000, the managed identity for the pool, Azure OpenAI and the
+// registry; every variable the app reads is set here. One replica: conversations live in memory.
+param name string
+param location string
+param tags object
+param environmentId string
+param identityId string
+param identityClientId string
+param registryServer string
+param exists bool
+param poolManagementEndpoint string
+param openAiEndpoint string
+param openAiDeployment string
+param openAiApiVersion string
+
+@secure()
+param chatAppSecret string
+
+var port = 8000
+
+resource existingApp 'Microsoft.App/containerApps@2024-03-01' existing = if (exists) {
+  name: name
+}
+
+resource app 'Microsoft.App/containerApps@2024-03-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'web' })
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    environmentId: environmentId
+    workloadProfileName: 'Consumption'
+    configuration: {
+      ingress: { external: true, targetPort: port, transport: 'auto', allowInsecure: false }
+      registries: [{ server: registryServer, identity: identityId }]
+      secrets: [{ name: 'chat-app-secret', value: chatAppSecret }]
+    }
+    template: {
+      containers: [
+        {
+          name: 'web'
+          image: exists ? existingApp!.properties.template.containers[0].image : 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest'
+          resources: { cpu: json('1.0'), memory: '2Gi' }
+          env: [
+            { name: 'CHAT_APP_BIND', value: '0.0.0.0:${port}' }
+            { name: 'POOL_MANAGEMENT_ENDPOINT', value: poolManagementEndpoint }
+            { name: 'AZURE_CLIENT_ID', value: identityClientId }
+            { name: 'AZURE_OPENAI_ENDPOINT', value: openAiEndpoint }
+            { name: 'AZURE_OPENAI_DEPLOYMENT', value: openAiDeployment }
+            { name: 'AZURE_OPENAI_API_VERSION', value: openAiApiVersion }
+            { name: 'CHAT_APP_SECRET', secretRef: 'chat-app-secret' }
+            { name: 'CHAT_APP_SECURE_COOKIES', value: 'true' }
+            { name: 'CHAT_APP_LOG_FORMAT', value: 'json' }
+            { name: 'RUST_LOG', value: 'chat_app=info,dynamic_sessions=info,tower_http=info' }
+          ]
+          probes: [
+            { type: 'Liveness', httpGet: { path: '/healthz', port: port }, periodSeconds: 30 }
+            { type: 'Readiness', httpGet: { path: '/readyz', port: port }, periodSeconds: 15 }
+          ]
+        }
+      ]
+      scale: { minReplicas: 1, maxReplicas: 1 }
+    }
+  }
+}
+
+output name string = app.name
+output uri string = 'https://${app.properties.configuration.ingress.fqdn}'
