@@ -72,12 +72,11 @@ fn variables_the_app_reads() -> BTreeSet<String> {
             None => text.clone(),
         };
         for line in block.lines() {
-            if let Some(rest) = line.trim().strip_prefix("pub const ") {
-                if rest.contains(": &str = \"")
-                    && rest.split(':').next().unwrap().chars().all(|c| c.is_ascii_uppercase() || c == '_')
-                {
-                    names.insert(rest.split('"').nth(1).unwrap().to_owned());
-                }
+            if let Some(rest) = line.trim().strip_prefix("pub const ")
+                && rest.contains(": &str = \"")
+                && rest.split(':').next().unwrap().chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            {
+                names.insert(rest.split('"').nth(1).unwrap().to_owned());
             }
         }
     }
