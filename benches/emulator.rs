@@ -66,34 +66,17 @@ async fn ready_count(client: &reqwest::Client, url: &str) -> u64 {
     health["readySessions"].as_u64().unwrap_or(0)
 }
 
-/// Sum of PSS (kB) of processes running as the emulator's session uids.
+/// Sum of PSS (kB) of processes running as the emulator's session uids, and their number.
 fn session_pss_kb() -> (u64, usize) {
-    let mut total = 0;
-    let mut processes = 0;
-    let Ok(entries) = std::fs::read_dir("/proc") else { return (0, 0) };
-    for entry in entries.flatten() {
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let uid: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|u| u.parse().ok())
-            .unwrap_or(0);
-        if !(1_000_000..10_000_000).contains(&uid) {
-            continue;
-        }
-        let rollup = std::fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
-        if let Some(pss) = rollup
-            .lines()
-            .find_map(|l| l.strip_prefix("Pss:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            total += pss;
-            processes += 1;
-        }
-    }
-    (total, processes)
+    let processes = testing::session_processes();
+    let total = processes
+        .iter()
+        .filter_map(|(pid, _)| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .filter_map(|rollup| {
+            rollup.lines().find_map(|l| l.strip_prefix("Pss:"))?.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum();
+    (total, processes.len())
 }
 
 fn warm_round_trip(c: &mut Criterion, rt: &tokio::runtime::Runtime, client: &SessionPoolClient) {

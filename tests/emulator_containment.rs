@@ -19,6 +19,14 @@ async fn contained() -> Option<Harness> {
     .await
 }
 
+/// A file on the host, outside every session: `(its directory, its path)`.
+fn host_secret() -> (tempfile::TempDir, std::path::PathBuf) {
+    let outside = tempfile::tempdir().unwrap();
+    let path = outside.path().join("host-secret.txt");
+    std::fs::write(&path, "host secret").unwrap();
+    (outside, path)
+}
+
 /// Runs code that prints one JSON object and returns it.
 async fn probe(session: &Session, code: &str) -> Value {
     let run = session.execute(code).timeout(Duration::from_secs(60)).send().await.unwrap();
@@ -64,9 +72,7 @@ async fn no_network_egress_and_no_host_loopback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_and_other_sessions_are_invisible_and_the_root_is_read_only() {
     let Some(h) = contained().await else { return };
-    let outside = tempfile::tempdir().unwrap();
-    let host_secret = outside.path().join("host-secret.txt");
-    std::fs::write(&host_secret, "host secret").unwrap();
+    let (_outside, host_secret) = host_secret();
     let client = h.client();
     let a = client.session(new_id());
     let b = client.session(new_id());
@@ -120,9 +126,7 @@ async fn host_and_other_sessions_are_invisible_and_the_root_is_read_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_symlinks_cannot_reach_host_files() {
     let Some(h) = contained().await else { return };
-    let outside = tempfile::tempdir().unwrap();
-    let host_secret = outside.path().join("host-secret.txt");
-    std::fs::write(&host_secret, "host secret").unwrap();
+    let (outside, host_secret) = host_secret();
     let session = h.client().session(new_id());
     let plant = format!(
         "import os\nos.symlink({:?}, '/mnt/data/evil.txt')\nos.symlink('/etc/passwd', '/mnt/data/passwd')\n\
@@ -200,9 +204,7 @@ async fn the_landlock_tier_contains_sessions_without_namespaces() {
     let Some(h) = start(|c| c.sandbox = dynamic_sessions_emulator::config::SandboxMode::Landlock).await else { return };
     assert_eq!(h.emulator.emulator.sandbox().tier, dynamic_sessions_emulator::Tier::Landlock);
     assert!(h.emulator.emulator.sandbox().landlock_abi > 0);
-    let outside = tempfile::tempdir().unwrap();
-    let host_secret = outside.path().join("host-secret.txt");
-    std::fs::write(&host_secret, "host secret").unwrap();
+    let (_outside, host_secret) = host_secret();
     let client = h.client();
     let a = client.session(new_id());
     let b = client.session(new_id());

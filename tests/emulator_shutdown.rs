@@ -8,25 +8,11 @@ use std::path::Path;
 
 use common::{new_id, start};
 
-/// Live processes running as one of the emulator's session uids (they start at 1,000,000). Zombies are
-/// already dead: they only wait for the host's init to reap them.
 fn session_processes() -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let uid: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|u| u.parse().ok())
-            .unwrap_or(0);
-        let zombie =
-            status.lines().any(|l| l.starts_with("State:") && (l.contains("Z (zombie)") || l.contains("X (dead)")));
-        if (1_000_000..10_000_000).contains(&uid) && !zombie {
-            found.push(format!("{} uid {uid}", entry.file_name().to_string_lossy()));
-        }
-    }
-    found
+    dynamic_sessions_emulator::testing::session_processes()
+        .into_iter()
+        .map(|(pid, uid)| format!("{pid} uid {uid}"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -174,16 +174,8 @@ impl Error {
     /// The HTTP status of the service's answer, when there was one.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            Error::Unauthorized(e)
-            | Error::Forbidden(e)
-            | Error::PoolFull(e)
-            | Error::NotFound(e)
-            | Error::Service(e)
-            | Error::Throttled { error: e, .. } => Some(e.status),
-            Error::PayloadTooLarge { service: Some(e), .. } => Some(e.status),
-            Error::PayloadTooLarge { service: None, .. } => None,
             Error::Transport { source, .. } => source.status(),
-            _ => None,
+            other => other.service_error().map(|e| e.status),
         }
     }
 

@@ -48,12 +48,9 @@ async fn token_is_refreshed_ahead_of_expiry() {
     assert_eq!(requests[1].headers.get("authorization").unwrap(), "Bearer tok-1");
 }
 
-#[tokio::test]
-async fn fifty_concurrent_calls_share_one_refresh() {
-    let server = ok_server().await;
-    let credential = FakeCredential::new(Duration::from_secs(3600), Duration::from_millis(100));
-    let client = client_with(&server, CURRENT, Auth::credential(credential.clone()));
-    let tasks: Vec<_> = (0..50)
+/// `n` file listings at once, each on its own task.
+async fn list_concurrently(client: &dynamic_sessions::SessionPoolClient, n: usize) {
+    let tasks: Vec<_> = (0..n)
         .map(|_| {
             let files = client.session(session_id()).files();
             tokio::spawn(async move { files.list().await })
@@ -62,6 +59,14 @@ async fn fifty_concurrent_calls_share_one_refresh() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
+}
+
+#[tokio::test]
+async fn fifty_concurrent_calls_share_one_refresh() {
+    let server = ok_server().await;
+    let credential = FakeCredential::new(Duration::from_secs(3600), Duration::from_millis(100));
+    let client = client_with(&server, CURRENT, Auth::credential(credential.clone()));
+    list_concurrently(&client, 50).await;
     assert_eq!(credential.calls(), 1);
     assert_eq!(server.received_requests().await.unwrap().len(), 50);
 }
@@ -72,15 +77,7 @@ async fn concurrent_calls_near_expiry_use_the_old_token_while_one_refreshes() {
     let credential = FakeCredential::new(Duration::from_secs(240), Duration::from_millis(100));
     let client = client_with(&server, CURRENT, Auth::credential(credential.clone()));
     client.session(session_id()).files().list().await.unwrap(); // tok-0, inside the margin
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let files = client.session(session_id()).files();
-            tokio::spawn(async move { files.list().await })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap().unwrap();
-    }
+    list_concurrently(&client, 50).await;
     // One refresh for the whole burst (the others kept using the still-valid tok-0).
     assert_eq!(credential.calls(), 2);
 }

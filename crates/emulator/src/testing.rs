@@ -48,6 +48,24 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Live processes (not zombies) running as one of the emulator's per-session host uids (which start at
+/// 1,000,000), as `(pid, uid)`: for checking that sessions are cleaned up, and for measuring their memory.
+pub fn session_processes() -> Vec<(u32, u32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            let uid: u32 =
+                status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()?;
+            let dead =
+                status.lines().any(|l| l.starts_with("State:") && (l.contains("(zombie)") || l.contains("(dead)")));
+            ((1_000_000..10_000_000).contains(&uid) && !dead).then_some((pid, uid))
+        })
+        .collect()
+}
+
 /// A running emulator for a test, with the temporary directory holding its sessions.
 #[derive(Debug)]
 pub struct TestEmulator {

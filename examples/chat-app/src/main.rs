@@ -48,7 +48,12 @@ async fn serve() -> Result<(), String> {
         None => {
             tracing::info!("no POOL_MANAGEMENT_ENDPOINT: starting the embedded session-pool emulator");
             let config = EmulatorConfig { bind: ([127, 0, 0, 1], 0).into(), ..EmulatorConfig::default() };
-            let emulator = RunningEmulator::start(config).await.map_err(|e| e.to_string())?;
+            let emulator = RunningEmulator::start(config).await.map_err(|e| {
+                format!(
+                    "the embedded session-pool emulator did not start: {e}\n(install bubblewrap and python3-venv, \
+                     or set POOL_MANAGEMENT_ENDPOINT to use an Azure session pool)"
+                )
+            })?;
             let client = SessionPoolClient::new(emulator.url(), Auth::none()).map_err(|e| e.to_string())?;
             (client, Some(emulator))
         }

@@ -180,6 +180,7 @@ async fn chat_with_a_chart_upload_download_and_isolation() {
     assert!(answer.contains("<strong>chart</strong>") && answer.contains("The total is 60."), "{answer}");
     assert!(!answer.contains("<script"), "model output is sanitised: {answer}");
     assert_eq!(a.execute("return window.pwned === undefined;", vec![]).await.unwrap(), json!(true));
+    assert_eq!(model.script.bodies()[0]["stream"], json!(true), "the answer was streamed");
     let step_code =
         a.execute("return document.querySelector('.tool-step pre.code').textContent;", vec![]).await.unwrap();
     assert!(step_code.as_str().unwrap().contains("read_csv"), "{step_code}");
