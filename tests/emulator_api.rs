@@ -79,6 +79,9 @@ async fn matplotlib_figure_is_an_image_result() {
     let png = run.images[0].decode().unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(png.len() > 1000);
+    // A trailing plotting expression (an Axes repr) does not hide the image.
+    let run = session.execute("plt.figure()\nplt.bar([1, 2], [3, 4])").await.unwrap();
+    assert_eq!((run.images.len(), run.result.clone()), (1, None), "{run:?}");
     // Figures are closed after each execution.
     let run = session.execute("plt.get_fignums()").await.unwrap();
     assert_eq!(run.result, Some(json!("[]")));

@@ -173,3 +173,43 @@ async fn streaming_runs_tools_and_streams_the_answer() {
     assert_eq!(report["stdout"], "45\n");
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_reports_failures_images_and_bad_arguments_too() {
+    let Some(emu) = emulator().await else { return };
+    let interpreter = interpreter(&emu);
+    let server = model_server(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", r#"{"cod": 1}"#.to_owned())]),
+        Reply::ToolCalls(vec![("call_2", "run_python", call("raise ValueError('bad input')"))]),
+        Reply::ToolCalls(vec![(
+            "call_3",
+            "run_python",
+            call("import matplotlib.pyplot as plt\nplt.bar([1, 2], [3, 4])"),
+        )]),
+        Reply::Text("Handled."),
+    ])
+    .await;
+    let agent = agent_builder(model(&server).completion_model().unwrap(), &interpreter).build();
+    let mut stream = agent.prompt("Try things").stream();
+    let mut results = Vec::new();
+    let mut final_text = None;
+    while let Some(item) = stream.next().await {
+        match item.unwrap() {
+            MultiTurnStreamItem::ToolResult { tool_result } => results.push(tool_result),
+            MultiTurnStreamItem::FinalResponse(response) => final_text = Some(response.output()),
+            _ => {}
+        }
+    }
+    assert_eq!(final_text.as_deref(), Some("Handled."));
+    assert_eq!(results.len(), 3);
+    assert!(results[0].is_error, "malformed arguments are an error result the model sees");
+    let bodies = server.script.bodies();
+    assert!(bodies.iter().all(|b| b["stream"] == true));
+    let messages = tool_messages(&bodies[3]);
+    assert!(messages[0].contains("code"), "{}", messages[0]);
+    let failed: Value = serde_json::from_str(&messages[1]).unwrap();
+    assert_eq!(failed["status"], "Failed");
+    assert!(failed["stderr"].as_str().unwrap().contains("ValueError: bad input"));
+    assert!(!image_urls(&bodies[3]).is_empty(), "the chart reaches the model as an image part when streaming too");
+    emu.stop().await;
+}

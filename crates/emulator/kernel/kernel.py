@@ -330,7 +330,9 @@ def execute(request):
             sys.stderr.write("could not render figures: %s\n" % e)
     images = list(_pending_images)
     _pending_images.clear()
-    if result is None and images:
+    if images:
+        # As on the service: a cell that draws returns the image as its result (the trailing value of a
+        # plotting call is an Axes or container repr, of no use to anyone).
         result = images[0]
     return {
         "op": "result",
