@@ -46,6 +46,21 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| "[]".into())
 }
 
+/// The methods every tool shares: its description, the schema of its arguments, and the error mapping.
+macro_rules! common_methods {
+    ($args:ty, $description:expr) => {
+        fn description(&self) -> String {
+            $description.to_owned()
+        }
+        fn parameters(&self) -> Value {
+            parameters_schema::<$args>()
+        }
+        fn map_error(&self, error: ToolError) -> ToolExecutionError {
+            map_error(error)
+        }
+    };
+}
+
 macro_rules! tool_struct {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -90,15 +105,7 @@ impl Tool for RunPython {
     type Output = ToolOutput;
     type Error = ToolError;
 
-    fn description(&self) -> String {
-        descriptions::RUN_PYTHON.to_owned()
-    }
-    fn parameters(&self) -> Value {
-        parameters_schema::<RunPythonArgs>()
-    }
-    fn map_error(&self, error: ToolError) -> ToolExecutionError {
-        map_error(error)
-    }
+    common_methods!(RunPythonArgs, descriptions::RUN_PYTHON);
     async fn call(&self, _context: &mut ToolContext, args: RunPythonArgs) -> Result<ToolOutput, ToolError> {
         let outcome = self.interpreter.run_python(&args.code).await?;
         let text = outcome.report.to_text();
@@ -116,15 +123,7 @@ impl Tool for ListFiles {
     type Output = String;
     type Error = ToolError;
 
-    fn description(&self) -> String {
-        descriptions::LIST_FILES.to_owned()
-    }
-    fn parameters(&self) -> Value {
-        parameters_schema::<ListFilesArgs>()
-    }
-    fn map_error(&self, error: ToolError) -> ToolExecutionError {
-        map_error(error)
-    }
+    common_methods!(ListFilesArgs, descriptions::LIST_FILES);
     async fn call(&self, _context: &mut ToolContext, args: ListFilesArgs) -> Result<String, ToolError> {
         let files = self.interpreter.list_files(args.path.as_deref(), args.recursive.unwrap_or(false)).await?;
         Ok(if files.is_empty() { "No files.".to_owned() } else { json_text(&files) })
@@ -137,15 +136,7 @@ impl Tool for ReadFile {
     type Output = String;
     type Error = ToolError;
 
-    fn description(&self) -> String {
-        descriptions::READ_FILE.to_owned()
-    }
-    fn parameters(&self) -> Value {
-        parameters_schema::<ReadFileArgs>()
-    }
-    fn map_error(&self, error: ToolError) -> ToolExecutionError {
-        map_error(error)
-    }
+    common_methods!(ReadFileArgs, descriptions::READ_FILE);
     async fn call(&self, _context: &mut ToolContext, args: ReadFileArgs) -> Result<String, ToolError> {
         self.interpreter.read_file(&args.path, args.max_bytes.map(|b| b as usize)).await
     }
@@ -157,15 +148,7 @@ impl Tool for SendFileToUser {
     type Output = String;
     type Error = ToolError;
 
-    fn description(&self) -> String {
-        descriptions::SEND_FILE.to_owned()
-    }
-    fn parameters(&self) -> Value {
-        parameters_schema::<SendFileArgs>()
-    }
-    fn map_error(&self, error: ToolError) -> ToolExecutionError {
-        map_error(error)
-    }
+    common_methods!(SendFileArgs, descriptions::SEND_FILE);
     async fn call(&self, _context: &mut ToolContext, args: SendFileArgs) -> Result<String, ToolError> {
         self.interpreter.send_file_to_user(&args.path, args.description).await
     }
@@ -177,15 +160,7 @@ impl Tool for ResetSession {
     type Output = String;
     type Error = ToolError;
 
-    fn description(&self) -> String {
-        descriptions::RESET_SESSION.to_owned()
-    }
-    fn parameters(&self) -> Value {
-        parameters_schema::<ResetArgs>()
-    }
-    fn map_error(&self, error: ToolError) -> ToolExecutionError {
-        map_error(error)
-    }
+    common_methods!(ResetArgs, descriptions::RESET_SESSION);
     async fn call(&self, _context: &mut ToolContext, _args: ResetArgs) -> Result<String, ToolError> {
         self.interpreter.reset().await
     }
