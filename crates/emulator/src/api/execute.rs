@@ -30,7 +30,7 @@ pub(crate) async fn legacy(
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let request = ExecuteRequest::parse(&body)?;
-    let session = state.pool().acquire(query.identifier()?)?;
+    let session = state.pool().acquire(query.identifier()?).await?;
     let result = run(&state, &session, &request).await?;
     Ok(match query.family() {
         Family::Legacy => axum::Json(render::legacy_execution(&result)).into_response(),
@@ -52,7 +52,7 @@ pub(crate) async fn current(
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let request = ExecuteRequest::parse(&body)?;
-    let session = state.pool().acquire(query.identifier()?)?;
+    let session = state.pool().acquire(query.identifier()?).await?;
     let id = operation_id(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     if query.family() == Family::Legacy {
         let result = run(&state, &session, &request).await?;

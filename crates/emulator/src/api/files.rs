@@ -93,7 +93,7 @@ pub(crate) async fn upload(
             format!("Uploads are multipart/form-data with a part named 'file': {e}"),
         )
     })?;
-    let session = state.pool().acquire(query.identifier()?)?;
+    let session = state.pool().acquire(query.identifier()?).await?;
     let dir = directory(&query)?;
     let mut saved = Vec::new();
     loop {
@@ -132,7 +132,7 @@ pub(crate) async fn upload(
 /// `GET files?path=&recursive=`.
 pub(crate) async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
-    let session = state.pool().acquire(query.identifier()?)?;
+    let session = state.pool().acquire(query.identifier()?).await?;
     let dir = directory(&query)?;
     let recursive = query.recursive && query.has_directory_field();
     let fs = session.fs.clone();
@@ -148,7 +148,7 @@ pub(crate) struct NamePath {
 }
 
 async fn stat(state: &AppState, query: &Query, name: &str) -> Result<Entry, ApiError> {
-    let session = state.pool().acquire(query.identifier()?)?;
+    let session = state.pool().acquire(query.identifier()?).await?;
     let path = directory(query)?.join(&RelPath::parse(name).map_err(fs_error)?);
     let fs = session.fs.clone();
     blocking(move || fs.stat(&path)).await
@@ -190,7 +190,7 @@ pub(crate) async fn delete(
     Path(p): Path<NamePath>,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
-    let session = state.pool().acquire(query.identifier()?)?;
+    let session = state.pool().acquire(query.identifier()?).await?;
     let path = directory(&query)?.join(&RelPath::parse(&p.name).map_err(fs_error)?);
     let fs = session.fs.clone();
     blocking(move || fs.delete(&path)).await?;
@@ -206,7 +206,7 @@ pub(crate) async fn delete_upload(state: State<AppState>, raw: RawQuery) -> Resu
 }
 
 async fn download(state: &AppState, query: &Query, path: RelPath) -> Result<Response, ApiError> {
-    let session = state.pool().acquire(query.identifier()?)?;
+    let session = state.pool().acquire(query.identifier()?).await?;
     let fs = session.fs.clone();
     let (file, entry) = blocking(move || fs.open_read(&path)).await?;
     let body = Body::from_stream(ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024));

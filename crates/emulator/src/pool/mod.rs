@@ -27,6 +27,15 @@ pub(crate) enum PoolError {
     Internal(String),
 }
 
+/// Where a freshly made workspace ended up.
+enum Placement {
+    Inserted(Arc<Session>),
+    /// Another request created the session meanwhile; the workspace is not needed.
+    Existing(Arc<Session>, Workspace),
+    /// The pool filled up meanwhile; the workspace is not needed.
+    Full(Workspace),
+}
+
 /// A ready sandbox: a workspace with a running kernel.
 #[derive(Debug)]
 struct Prepared {
@@ -94,32 +103,73 @@ impl SessionPool {
         Some(session)
     }
 
-    /// The session for `identifier`, created on first use from a ready sandbox when one is available.
-    pub(crate) fn acquire(&self, identifier: &str) -> Result<Arc<Session>, PoolError> {
+    /// The session for `identifier`, created on first use from a ready sandbox when one is available. A new
+    /// workspace (when none is ready) is made on a blocking thread, outside the lock.
+    pub(crate) async fn acquire(&self, identifier: &str) -> Result<Arc<Session>, PoolError> {
         if self.inner.closing.load(Ordering::Acquire) {
             return Err(PoolError::Closing);
         }
-        let mut sessions = self.inner.sessions.lock().map_err(|_| PoolError::Internal("lock poisoned".into()))?;
-        if let Some(session) = sessions.get(identifier) {
-            session.touch();
-            return Ok(session.clone());
+        {
+            let mut sessions = self.lock_sessions()?;
+            if let Some(session) = sessions.get(identifier) {
+                session.touch();
+                return Ok(session.clone());
+            }
+            if sessions.len() >= self.inner.config.max_sessions {
+                return Err(PoolError::Full(sessions.len()));
+            }
+            let prepared = self.inner.ready.lock().ok().and_then(|mut r| r.pop_front());
+            if let Some(p) = prepared {
+                let session = self.insert(&mut sessions, identifier, p.workspace, Some(p.kernel))?;
+                self.inner.wake.notify_one();
+                return Ok(session);
+            }
         }
-        if sessions.len() >= self.inner.config.max_sessions {
-            return Err(PoolError::Full(sessions.len()));
-        }
-        let prepared = self.inner.ready.lock().ok().and_then(|mut r| r.pop_front());
-        let (workspace, kernel) = match prepared {
-            Some(p) => (p.workspace, Some(p.kernel)),
-            None => (self.inner.sandbox.create_workspace().map_err(|e| PoolError::Internal(e.to_string()))?, None),
+        let sandbox = self.inner.sandbox.clone();
+        let workspace = tokio::task::spawn_blocking(move || sandbox.create_workspace())
+            .await
+            .map_err(|e| PoolError::Internal(e.to_string()))?
+            .map_err(|e| PoolError::Internal(e.to_string()))?;
+        // Another request may have created the session, or filled the pool, meanwhile. (The guard lives in
+        // this block only: it must not be held across an `.await`.)
+        let placement = {
+            let mut sessions = self.lock_sessions()?;
+            match sessions.get(identifier).cloned() {
+                Some(existing) => Placement::Existing(existing, workspace),
+                None if sessions.len() >= self.inner.config.max_sessions => Placement::Full(workspace),
+                None => Placement::Inserted(self.insert(&mut sessions, identifier, workspace, None)?),
+            }
         };
-        let session = match Session::new(identifier.to_owned(), workspace, kernel) {
-            Ok(s) => Arc::new(s),
-            Err(e) => return Err(PoolError::Internal(format!("cannot open the session directory: {e}"))),
+        let (result, unused) = match placement {
+            Placement::Inserted(session) => {
+                self.inner.wake.notify_one();
+                return Ok(session);
+            }
+            Placement::Existing(session, workspace) => (Ok(session), workspace),
+            Placement::Full(workspace) => (Err(PoolError::Full(self.inner.config.max_sessions)), workspace),
         };
+        let sandbox = self.inner.sandbox.clone();
+        let _ = tokio::task::spawn_blocking(move || sandbox.destroy_workspace(&unused)).await;
+        result
+    }
+
+    fn lock_sessions(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>>, PoolError> {
+        self.inner.sessions.lock().map_err(|_| PoolError::Internal("lock poisoned".into()))
+    }
+
+    fn insert(
+        &self,
+        sessions: &mut HashMap<String, Arc<Session>>,
+        identifier: &str,
+        workspace: Workspace,
+        kernel: Option<Kernel>,
+    ) -> Result<Arc<Session>, PoolError> {
+        let session = Arc::new(
+            Session::new(identifier.to_owned(), workspace, kernel)
+                .map_err(|e| PoolError::Internal(format!("cannot open the session directory: {e}")))?,
+        );
         sessions.insert(identifier.to_owned(), session.clone());
-        drop(sessions);
         tracing::info!(session = %identifier, "session allocated");
-        self.inner.wake.notify_one();
         Ok(session)
     }
 
