@@ -332,6 +332,11 @@ impl SessionProvider {
         Ok(SessionProvider { client, secret: Arc::new(secret), options })
     }
 
+    /// An interpreter on a random session (when no identity is at hand).
+    pub fn random_interpreter(&self) -> CodeInterpreter {
+        CodeInterpreter::with_options(self.client.session(SessionId::random()), self.options.clone())
+    }
+
     /// The interpreter of one user's conversation.
     ///
     /// # Errors
@@ -346,6 +351,25 @@ impl SessionProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn providers_give_each_user_and_conversation_its_own_stable_session() -> Result<(), ToolError> {
+        let client = SessionPoolClient::new("http://127.0.0.1:9", dynamic_sessions::Auth::none())
+            .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+        let provider = SessionProvider::new(client.clone(), vec![5u8; 32], InterpreterOptions::default())?;
+        let id = |user: &str, conversation: &str| -> Result<String, ToolError> {
+            Ok(provider.interpreter(user, conversation)?.session().id().to_string())
+        };
+        assert_eq!(id("alice", "c1")?, id("alice", "c1")?);
+        assert_ne!(id("alice", "c1")?, id("alice", "c2")?);
+        assert_ne!(id("alice", "c1")?, id("bob", "c1")?);
+        assert!(!id("alice", "c1")?.contains("alice"), "the identifier does not reveal the user");
+        assert!(
+            SessionProvider::new(client, vec![5u8; 8], InterpreterOptions::default()).is_err(),
+            "short secrets are refused"
+        );
+        Ok(())
+    }
 
     #[test]
     fn diff_reports_new_and_modified_files() {

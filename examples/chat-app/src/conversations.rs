@@ -6,8 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use dynamic_sessions::{SessionId, SessionPoolClient};
-use dynamic_sessions_agent_tools::{CodeInterpreter, InterpreterOptions};
+use dynamic_sessions_agent_tools::{CodeInterpreter, SessionProvider};
 use rig_core::message::Message;
 use serde_json::Value;
 
@@ -58,23 +57,27 @@ impl Conversation {
 /// All conversations, by browser identity.
 #[derive(Debug)]
 pub struct Conversations {
-    client: SessionPoolClient,
-    secret: Arc<Vec<u8>>,
-    options: InterpreterOptions,
+    sessions: SessionProvider,
     /// `std` mutex: lookups only, never held across `.await`.
     map: Mutex<HashMap<String, Arc<Conversation>>>,
 }
 
 impl Conversations {
-    /// An empty store.
-    pub fn new(client: SessionPoolClient, secret: Arc<Vec<u8>>, options: InterpreterOptions) -> Self {
-        Conversations { client, secret, options, map: Mutex::new(HashMap::new()) }
+    /// An empty store; sessions come from `sessions` (identity and a per-conversation nonce, HMAC-derived).
+    pub fn new(sessions: SessionProvider) -> Self {
+        Conversations { sessions, map: Mutex::new(HashMap::new()) }
     }
 
+    /// A new conversation's interpreter: the nonce changes with every "new session".
     fn interpreter_for(&self, identity: &str) -> CodeInterpreter {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let id = SessionId::derive(&self.secret, identity, &nonce).unwrap_or_else(|_| SessionId::random());
-        CodeInterpreter::with_options(self.client.session(id), self.options.clone())
+        match self.sessions.interpreter(identity, &nonce) {
+            Ok(interpreter) => interpreter,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot derive a session identifier");
+                self.sessions.random_interpreter()
+            }
+        }
     }
 
     /// The conversation of `identity`, created on first use.

@@ -27,8 +27,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use dynamic_sessions::SessionPoolClient;
-use dynamic_sessions_agent_tools::InterpreterOptions;
 use dynamic_sessions_agent_tools::rig::ModelConfig;
+use dynamic_sessions_agent_tools::{InterpreterOptions, SessionProvider};
 use serde_json::json;
 
 use conversations::Conversations;
@@ -67,10 +67,15 @@ pub struct AppState {
 
 impl AppState {
     /// State over a session pool.
-    pub fn new(client: SessionPoolClient, config: AppConfig) -> Self {
+    ///
+    /// # Errors
+    /// When the secret is shorter than 32 bytes.
+    pub fn new(client: SessionPoolClient, config: AppConfig) -> Result<Self, String> {
         let secret = Arc::new(config.secret.clone());
-        let conversations = Conversations::new(client.clone(), secret.clone(), config.interpreter.clone());
-        AppState { inner: Arc::new(Inner { client, config, secret, conversations }) }
+        let provider = SessionProvider::new(client.clone(), config.secret.clone(), config.interpreter.clone())
+            .map_err(|e| format!("the app secret cannot derive session identifiers: {e}"))?;
+        let conversations = Conversations::new(provider);
+        Ok(AppState { inner: Arc::new(Inner { client, config, secret, conversations }) })
     }
 
     /// The HMAC key.

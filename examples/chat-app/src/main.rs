@@ -58,6 +58,16 @@ async fn serve() -> Result<(), String> {
             (client, Some(emulator))
         }
     };
+    let served = run_app(client, bind).await;
+    // Whatever happened, the embedded emulator removes its sessions.
+    if let Some(emulator) = emulator {
+        emulator.shutdown().await;
+    }
+    served
+}
+
+/// Configures and serves the app until a shutdown signal.
+async fn run_app(client: SessionPoolClient, bind: SocketAddr) -> Result<(), String> {
     let secret = match var("CHAT_APP_SECRET") {
         Some(s) if s.len() >= 32 => s.into_bytes(),
         Some(_) => return Err("CHAT_APP_SECRET must be at least 32 characters".into()),
@@ -87,12 +97,8 @@ async fn serve() -> Result<(), String> {
     };
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!("chat app listening on http://{bind}");
-    let served =
-        axum::serve(listener, app(AppState::new(client, config))).with_graceful_shutdown(shutdown_signal()).await;
-    if let Some(emulator) = emulator {
-        emulator.shutdown().await;
-    }
-    served.map_err(|e| e.to_string())
+    let state = AppState::new(client, config)?;
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 #[tokio::main]

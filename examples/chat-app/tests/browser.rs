@@ -99,7 +99,7 @@ fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState {
         secure_cookies: false,
         interpreter: InterpreterOptions::default(),
     };
-    AppState::new(client, config)
+    AppState::new(client, config).unwrap()
 }
 
 /// Polls a JavaScript expression until it is truthy.

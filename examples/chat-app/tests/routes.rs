@@ -26,7 +26,7 @@ async fn setup(max_upload: u64) -> Option<(Router, TestEmulator)> {
         secure_cookies: false,
         interpreter: InterpreterOptions::default(),
     };
-    Some((app(AppState::new(client, config)), emulator))
+    Some((app(AppState::new(client, config).unwrap()), emulator))
 }
 
 /// A browser: its cookie and CSRF token, from loading the page.
@@ -242,13 +242,13 @@ async fn readiness_fails_when_the_pool_is_unreachable() {
         .build()
         .unwrap();
     let config = AppConfig {
-        secret: vec![7; 32],
+        secret: vec![7; 40],
         model: None,
         max_upload_bytes: 1024,
         secure_cookies: true,
         interpreter: InterpreterOptions::default(),
     };
-    let app = app(AppState::new(client, config));
+    let app = app(AppState::new(client, config).unwrap());
     assert_eq!(
         send(&app, Request::get("/readyz").body(Body::empty()).unwrap()).await.0,
         StatusCode::SERVICE_UNAVAILABLE
