@@ -123,26 +123,14 @@ impl Sandbox {
         }
         let bwrap = which("bwrap");
         let landlock_abi = landlock_rules::abi_version();
-        let tier = match config.sandbox {
-            SandboxMode::InsecureNoSandbox => Tier::None,
-            SandboxMode::Bubblewrap => match &bwrap {
-                Some(b) if command::probe_bwrap(b, root) => Tier::Bubblewrap,
-                Some(_) => return Err(SandboxError::Unavailable("bubblewrap cannot create namespaces here".into())),
-                None => return Err(SandboxError::Unavailable("bwrap is not on PATH".into())),
-            },
-            SandboxMode::Landlock if landlock_abi > 0 => Tier::Landlock,
-            SandboxMode::Landlock => return Err(SandboxError::Unavailable("the kernel has no Landlock".into())),
-            _ => match &bwrap {
-                Some(b) if command::probe_bwrap(b, root) => Tier::Bubblewrap,
-                _ if landlock_abi > 0 => Tier::Landlock,
-                Some(_) => {
-                    return Err(SandboxError::Unavailable(
-                        "bubblewrap cannot create namespaces and the kernel has no Landlock".into(),
-                    ));
-                }
-                None => return Err(SandboxError::Unavailable("no bwrap on PATH and no Landlock".into())),
-            },
+        // Probe bubblewrap only when the mode may use it (the probe starts a process).
+        let bwrap_state = match (&bwrap, config.sandbox) {
+            (_, SandboxMode::InsecureNoSandbox | SandboxMode::Landlock) => BwrapState::Unused,
+            (None, _) => BwrapState::Missing,
+            (Some(b), _) if command::probe_bwrap(b, root) => BwrapState::Works,
+            (Some(_), _) => BwrapState::NoNamespaces,
         };
+        let tier = choose_tier(config.sandbox, bwrap_state, landlock_abi)?;
         let (cgroups, cgroups_unavailable) = if tier == Tier::None {
             (None, Some("no sandbox".to_owned()))
         } else if !root {
@@ -242,6 +230,38 @@ impl Sandbox {
     }
 }
 
+/// What probing bubblewrap found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BwrapState {
+    /// Not probed: the mode does not use it.
+    Unused,
+    /// Not on `PATH`.
+    Missing,
+    /// Installed, but cannot create namespaces here.
+    NoNamespaces,
+    /// Installed and working.
+    Works,
+}
+
+/// The tier for `mode` on a host with this bubblewrap and Landlock ABI; refuses when no isolation is possible
+/// and none was explicitly waived.
+fn choose_tier(mode: SandboxMode, bwrap: BwrapState, landlock_abi: i64) -> Result<Tier, SandboxError> {
+    let unavailable = |why: &str| Err(SandboxError::Unavailable(why.to_owned()));
+    match (mode, bwrap) {
+        (SandboxMode::InsecureNoSandbox, _) => Ok(Tier::None),
+        (SandboxMode::Landlock, _) if landlock_abi > 0 => Ok(Tier::Landlock),
+        (SandboxMode::Landlock, _) => unavailable("the kernel has no Landlock"),
+        (_, BwrapState::Works) => Ok(Tier::Bubblewrap),
+        (SandboxMode::Bubblewrap, BwrapState::Missing) => unavailable("bwrap is not on PATH"),
+        (SandboxMode::Bubblewrap, _) => unavailable("bubblewrap cannot create namespaces here"),
+        (_, _) if landlock_abi > 0 => Ok(Tier::Landlock),
+        (_, BwrapState::NoNamespaces) => {
+            unavailable("bubblewrap cannot create namespaces and the kernel has no Landlock")
+        }
+        (_, _) => unavailable("no bwrap on PATH and no Landlock"),
+    }
+}
+
 /// Finds an executable on `PATH`.
 pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
@@ -251,4 +271,38 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tier(mode: SandboxMode, bwrap: BwrapState, landlock: i64) -> Option<Tier> {
+        choose_tier(mode, bwrap, landlock).ok()
+    }
+
+    #[test]
+    fn auto_prefers_bubblewrap_then_landlock() {
+        assert_eq!(tier(SandboxMode::Auto, BwrapState::Works, 7), Some(Tier::Bubblewrap));
+        assert_eq!(tier(SandboxMode::Auto, BwrapState::NoNamespaces, 7), Some(Tier::Landlock));
+        assert_eq!(tier(SandboxMode::Auto, BwrapState::Missing, 3), Some(Tier::Landlock));
+    }
+
+    #[test]
+    fn refuses_to_run_code_without_isolation_unless_waived() {
+        for bwrap in [BwrapState::Missing, BwrapState::NoNamespaces] {
+            let err = choose_tier(SandboxMode::Auto, bwrap, 0).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("no sandbox is available") && err.contains("--insecure-no-sandbox"), "{err}");
+        }
+        assert_eq!(tier(SandboxMode::InsecureNoSandbox, BwrapState::Unused, 0), Some(Tier::None));
+    }
+
+    #[test]
+    fn explicit_modes_do_not_fall_back() {
+        assert_eq!(tier(SandboxMode::Bubblewrap, BwrapState::Missing, 7), None);
+        assert_eq!(tier(SandboxMode::Bubblewrap, BwrapState::NoNamespaces, 7), None);
+        assert_eq!(tier(SandboxMode::Bubblewrap, BwrapState::Works, 0), Some(Tier::Bubblewrap));
+        assert_eq!(tier(SandboxMode::Landlock, BwrapState::Unused, 0), None);
+        assert_eq!(tier(SandboxMode::Landlock, BwrapState::Unused, 1), Some(Tier::Landlock));
+    }
 }
