@@ -67,8 +67,9 @@ async fn ready_count(client: &reqwest::Client, url: &str) -> u64 {
 }
 
 /// Sum of PSS (kB) of processes running as the emulator's session uids, and their number.
-fn session_pss_kb() -> (u64, usize) {
-    let processes = testing::session_processes();
+fn session_pss_kb(emulator: &RunningEmulator) -> (u64, usize) {
+    let Some(uids) = emulator.footprint().session_uids.clone() else { return (0, 0) };
+    let processes = testing::session_processes(uids);
     let total = processes
         .iter()
         .filter_map(|(pid, _)| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
@@ -168,7 +169,7 @@ fn main() {
         let _ = rt.block_on(client.session(id.clone()).execute("1").send());
     }
     std::thread::sleep(Duration::from_millis(500));
-    let (pss_kb, processes) = session_pss_kb();
+    let (pss_kb, processes) = session_pss_kb(&emu);
     for id in &ids {
         let _ = rt.block_on(client.session(id.clone()).delete());
     }

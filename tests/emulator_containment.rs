@@ -97,13 +97,14 @@ async fn host_and_other_sessions_are_invisible_and_the_root_is_read_only() {
          t('mount', lambda: __import__('ctypes').CDLL(None).mount(b'none', b'/tmp', b'tmpfs', 0, None) == 0 or 1/0)\n\
          print(json.dumps(out))",
         host_secret.display().to_string(),
-        h.emulator.emulator.runtime().python.display().to_string().replace("/usr/bin/python3.11", "/tmp"),
+        h.data_dir().display().to_string(),
     );
     let out = probe(&b, &code).await;
     for key in [
         "host_file",
         "etc_shadow",
         "root_home",
+        "emulator_data",
         "a_tmp",
         "write_usr",
         "write_etc",

@@ -7,10 +7,10 @@
 //! that appeared or changed, and a plain statement when a timeout cost the session its state. Images reach the
 //! model as image content and the application as [`Artifact`]s. Uploading stays an application action.
 //!
-//! Integrations:
-//! * [`rig`](mod@rig): the tools as `rig_core::tool::Tool`s and an agent builder for Azure OpenAI
+//! Integrations (cargo features, both on by default; without them the crate needs neither rig nor rmcp):
+//! * `rig` — the `rig` module: the tools as `rig_core::tool::Tool`s and an agent builder for Azure OpenAI
 //!   (API key, or Entra ID with a fresh token per request), OpenAI and OpenAI-compatible servers;
-//! * [`mcp`]: an MCP server (the `dynamic-sessions-mcp` binary, stdio or streamable HTTP);
+//! * `mcp` — the `mcp` module: an MCP server (the `dynamic-sessions-mcp` binary, stdio or streamable HTTP);
 //! * [`openai_tools`]: the schemas as OpenAI function-calling JSON, for any other framework.
 //!
 //! ```no_run
@@ -29,8 +29,10 @@
 
 mod error;
 mod interpreter;
+#[cfg(feature = "mcp")]
 pub mod mcp;
 mod report;
+#[cfg(feature = "rig")]
 pub mod rig;
 mod sanitize;
 pub mod tools;

@@ -9,6 +9,7 @@ use dynamic_sessions_agent_tools::{Artifact, CodeInterpreter};
 use dynamic_sessions_test_support::{Reply, ScriptedModel, image_urls, tool_messages};
 use futures_util::StreamExt;
 use rig_agent::agent::MultiTurnStreamItem;
+use rig_core::streaming::{Item, StreamEvent};
 use serde_json::{Value, json};
 
 fn call(code: &str) -> String {
@@ -155,15 +156,14 @@ async fn streaming_runs_tools_and_streams_the_answer() {
         match item.unwrap() {
             MultiTurnStreamItem::ToolResult { tool_result } => tool_results.push(tool_result),
             MultiTurnStreamItem::FinalResponse(response) => final_text = Some(response.output()),
-            MultiTurnStreamItem::StreamAssistantItem(item) => {
-                if let Some(delta) = format!("{item:?}").split("Text(\"").nth(1).and_then(|s| s.split('"').next()) {
-                    text.push_str(delta);
-                }
+            MultiTurnStreamItem::StreamAssistantItem(Item::Event(StreamEvent::Text { text: delta, .. })) => {
+                text.push_str(&delta);
             }
             _ => {}
         }
     }
     assert_eq!(final_text.as_deref(), Some("The sum is 45."));
+    assert_eq!(text, "The sum is 45.", "the answer arrives as text deltas, in order, with nothing else mixed in");
     assert_eq!(tool_results.len(), 1);
     let rendered = format!("{:?}", tool_results[0]);
     assert!(rendered.contains("45"), "{rendered}");

@@ -118,21 +118,25 @@ impl FromStr for ApiVersion {
     }
 }
 
+/// `YYYY-MM-DD` optionally followed by `-suffix` (ASCII letters and digits). Works on bytes, so no input,
+/// however malformed (multi-byte characters included), can cut a character in two.
 fn parse_date(value: &str) -> Option<(u16, u8, u8)> {
     let bytes = value.as_bytes();
-    if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
-        return None;
-    }
-    if bytes.len() > 10 {
-        let rest = &value[10..];
-        let suffix = rest.strip_prefix('-')?;
-        if suffix.is_empty() || !suffix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    let (date, rest) = (bytes.get(..10)?, &bytes[10.min(bytes.len())..]);
+    if !rest.is_empty() {
+        let suffix = rest.strip_prefix(b"-")?;
+        if suffix.is_empty() || !suffix.iter().all(u8::is_ascii_alphanumeric) {
             return None;
         }
     }
-    let year: u16 = value.get(0..4)?.parse().ok()?;
-    let month: u8 = value.get(5..7)?.parse().ok()?;
-    let day: u8 = value.get(8..10)?.parse().ok()?;
+    let number = |range: std::ops::Range<usize>| -> Option<u16> {
+        let digits = date.get(range)?;
+        digits.iter().all(u8::is_ascii_digit).then(|| digits.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')))
+    };
+    if date[4] != b'-' || date[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, u8::try_from(number(5..7)?).ok()?, u8::try_from(number(8..10)?).ok()?);
     ((1..=12).contains(&month) && (1..=31).contains(&day)).then_some((year, month, day))
 }
 
@@ -160,7 +164,18 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "latest", "2024-13-01", "2024-02-02-", "2024/02/02", "2024-02-02-pre view"] {
+        for bad in [
+            "",
+            "latest",
+            "2024-13-01",
+            "2024-02-02-",
+            "2024/02/02",
+            "2024-02-02-pre view",
+            "2024-02-0é-preview",
+            "2024-02-02é",
+            "é024-02-02",
+            "+024-02-02",
+        ] {
             assert!(ApiVersion::new(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -67,6 +67,7 @@ pub mod env;
 mod error;
 pub mod execution;
 pub mod files;
+mod paging;
 mod pool;
 mod raw;
 mod remote_path;

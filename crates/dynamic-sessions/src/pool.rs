@@ -2,16 +2,13 @@
 
 use serde_json::Value;
 use time::OffsetDateTime;
-use url::Url;
 
 use crate::error::Error;
+use crate::paging;
 use crate::retry::Replay;
 use crate::session_id::SessionId;
 use crate::transport::{Transport, read_json};
 use crate::wire;
-
-/// The most `nextLink` pages followed, against a service that keeps answering with one.
-const MAX_PAGES: usize = 1000;
 
 /// A session as the service reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,26 +106,14 @@ pub(crate) async fn delete_session(t: &Transport, id: &SessionId) -> Result<(), 
 
 pub(crate) async fn list_sessions(t: &Transport) -> Result<Vec<SessionInfo>, Error> {
     let op = t.op("pool.list_sessions", Replay::Idempotent, false);
-    let mut url = t.url(&["listSessions"], &t.management_version(), None, &[]);
-    let mut sessions = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let response = t.send(op, None, |http| Ok(http.get(url.clone()))).await?;
-        let page: Value = read_json(op, response).await?;
-        sessions.extend(
-            wire::items(wire::field(&page, &["sessions", "value"]).unwrap_or(&Value::Null))
-                .into_iter()
-                .map(SessionInfo::from_json),
-        );
-        match next_link(t, &page)? {
-            Some(next) => url = next,
-            None => return Ok(sessions),
-        }
-    }
-    Err(Error::Decode {
-        operation: op.name,
-        message: format!("the service returned more than {MAX_PAGES} pages"),
-        body_snippet: String::new(),
+    let first = t.url(&["listSessions"], &t.management_version(), None, &[]);
+    paging::collect(t, op, None, first, |page| {
+        wire::items(wire::field(page, &["sessions", "value"]).unwrap_or(&Value::Null))
+            .into_iter()
+            .map(SessionInfo::from_json)
+            .collect()
     })
+    .await
 }
 
 pub(crate) async fn metadata(t: &Transport) -> Result<PoolMetadata, Error> {
@@ -136,29 +121,4 @@ pub(crate) async fn metadata(t: &Transport) -> Result<PoolMetadata, Error> {
     let url = t.url(&["metadata"], &t.management_version(), None, &[]);
     let response = t.send(op, None, |http| Ok(http.get(url.clone()))).await?;
     Ok(PoolMetadata::from_json(read_json(op, response).await?))
-}
-
-/// The page's `nextLink`, resolved against the endpoint. A link to another origin is refused: following it
-/// would send the pool token elsewhere.
-pub(crate) fn next_link(t: &Transport, page: &Value) -> Result<Option<Url>, Error> {
-    let Some(link) = wire::string(page, &["nextLink", "@odata.nextLink"]).filter(|l| !l.is_empty()) else {
-        return Ok(None);
-    };
-    let url = t.endpoint.join(&link).map_err(|e| Error::Decode {
-        operation: "nextLink",
-        message: e.to_string(),
-        body_snippet: link.clone(),
-    })?;
-    if !t.same_origin(&url) {
-        return Err(Error::Decode {
-            operation: "nextLink",
-            message: "the next page is on another host; refusing to send the pool token there".to_owned(),
-            body_snippet: link,
-        });
-    }
-    let mut url = url;
-    if !url.query_pairs().any(|(k, _)| k == "api-version") {
-        url.query_pairs_mut().append_pair("api-version", t.management_version().as_str());
-    }
-    Ok(Some(url))
 }

@@ -1,9 +1,10 @@
-//! Token handling: refresh ahead of expiry, one refresh under contention, 401 invalidation, no leaks.
+//! Token handling: refresh ahead of expiry, one refresh under contention, 401 invalidation.
+//! (That tokens never reach logs is checked in `log_redaction.rs`, a binary of its own.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use common::*;
@@ -118,53 +119,4 @@ async fn no_auth_sends_no_header() {
             .get("user-agent")
             .is_some_and(|v| v.to_str().unwrap().starts_with("dynamic-sessions-rust/"))
     );
-}
-
-/// A writer that collects everything the tracing subscriber prints.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn tokens_and_bodies_never_reach_logs_debug_or_errors() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(route("executions")))
-        .respond_with(
-            ResponseTemplate::new(403).set_body_json(json!({"error": {"code": "Forbidden", "message": "denied"}})),
-        )
-        .mount(&server)
-        .await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let secret = "eyJ0eXAiOiJKV1QiLCJzZWNyZXQiOnRydWV9";
-    let client = client_with(&server, CURRENT, Auth::bearer(secret));
-    let err = client.session(session_id()).execute("print('my secret code')").await.unwrap_err();
-
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("dynamic_sessions.request"), "no request span in:\n{logs}");
-    assert!(logs.contains("op=\"execute\"") || logs.contains("op=execute"), "{logs}");
-    assert!(logs.contains("session-1"), "{logs}");
-    assert!(logs.contains("403"), "{logs}");
-    for text in [logs.as_str(), &format!("{client:?}"), &format!("{err:?}"), &err.to_string()] {
-        assert!(!text.contains(secret), "token leaked: {text}");
-        assert!(!text.contains("my secret code"), "request body leaked: {text}");
-    }
 }

@@ -61,7 +61,8 @@ impl Default for Limits {
 /// Everything the emulator can be told.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
-    /// Where `run_default` binds (127.0.0.1:8484 by default).
+    /// Where the `dynamic-sessions-emulator` binary and [`crate::RunningEmulator::start`] listen (127.0.0.1:8484
+    /// by default; port 0 picks a free port). [`crate::run`] takes a bound listener instead.
     pub bind: SocketAddr,
     /// Idle time after which a session and its files are destroyed (default 300 s).
     pub cooldown: Duration,

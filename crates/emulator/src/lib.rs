@@ -30,6 +30,7 @@ mod runtime;
 mod safefs;
 mod sandbox;
 mod server;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::fs;
@@ -78,6 +79,16 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
     move |source| StartError::Io { context, source }
 }
 
+/// Where one emulator instance leaves traces on the host (beyond its data directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Footprint {
+    /// The host uids its sessions run as, when each session has its own (as root). No other emulator on the
+    /// host uses them.
+    pub session_uids: Option<std::ops::Range<u32>>,
+    /// Its cgroup directories (empty without cgroups).
+    pub cgroup_dirs: Vec<std::path::PathBuf>,
+}
+
 /// A started emulator: the Python runtime is prepared, the sandbox chosen, the pool running.
 #[derive(Debug)]
 pub struct Emulator {
@@ -106,7 +117,7 @@ impl Emulator {
             runtime::prepare(config.python.as_deref(), &config.runtime_dir(), config.setup_runtime, &config.packages)
                 .await?,
         );
-        let instance = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let instance = sandbox::instance::new_name();
         let sandbox = Arc::new(Sandbox::detect(&config, runtime.clone(), &instance, kernel_dir)?);
         let info = &sandbox.info;
         match info.tier {
@@ -124,7 +135,7 @@ impl Emulator {
             ),
         }
         tracing::info!(python = %runtime.version, venv = runtime.venv.is_some(), packages = runtime.packages.len(), "python runtime");
-        let token = config.token.clone();
+        let token = config.token.as_deref().map(api::TokenCheck::new);
         let pool = SessionPool::start(config, sandbox.clone());
         let state = AppState {
             inner: Arc::new(api::StateInner { pool, runtime, token, started: time::OffsetDateTime::now_utc() }),
@@ -145,6 +156,11 @@ impl Emulator {
     /// The Python runtime sessions get.
     pub fn runtime(&self) -> &Runtime {
         &self.state.inner.runtime
+    }
+
+    /// Where this instance leaves traces on the host, for checking that a shutdown removed them all.
+    pub fn footprint(&self) -> Footprint {
+        Footprint { session_uids: self.sandbox.session_uids(), cgroup_dirs: self.sandbox.cgroup_dirs() }
     }
 
     /// Destroys every session (kernels, cgroups, directories) and the instance's directories.

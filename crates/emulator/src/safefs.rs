@@ -371,4 +371,30 @@ mod tests {
         assert!(matches!(fs.stat(&path), Err(FsError::NotFound(_))));
         Ok(())
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+            /// File names and paths from URLs, `path` parameters and multipart file names: no panic; accepted
+            /// paths never leave the session directory and round-trip.
+            #[test]
+            fn client_paths(raw in prop_oneof![
+                any::<String>(),
+                "(/mnt/data|/|\\.\\.|\\.|[a-zé]{1,3}|\\x00|//|\\\\|/etc)*",
+            ]) {
+                match RelPath::parse(&raw) {
+                    Ok(p) => {
+                        prop_assert!(p.segments.iter().all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0')));
+                        prop_assert_eq!(RelPath::parse(&p.as_string()).ok(), Some(p.clone()));
+                    }
+                    Err(FsError::InvalidPath(message)) => prop_assert!(!message.is_empty()),
+                    Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+                }
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::EmulatorConfig;
-use crate::{Emulator, Runtime, SandboxInfo, StartError, router};
+use crate::{Emulator, Footprint, Runtime, SandboxInfo, StartError, router};
 
 /// An emulator serving in a background task. Call [`RunningEmulator::shutdown`] to stop it and remove every
 /// session; dropping it also starts the shutdown, but nothing waits for it to finish.
@@ -15,6 +15,7 @@ pub struct RunningEmulator {
     addr: SocketAddr,
     sandbox: SandboxInfo,
     runtime: Runtime,
+    footprint: Footprint,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -34,6 +35,7 @@ impl RunningEmulator {
         let emulator = Emulator::start(config).await?;
         let sandbox = emulator.sandbox().clone();
         let runtime = emulator.runtime().clone();
+        let footprint = emulator.footprint();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, router(emulator.state()))
@@ -44,7 +46,7 @@ impl RunningEmulator {
             emulator.shutdown().await;
             served
         });
-        Ok(RunningEmulator { addr, sandbox, runtime, stop: Some(stop), task: Some(task) })
+        Ok(RunningEmulator { addr, sandbox, runtime, footprint, stop: Some(stop), task: Some(task) })
     }
 
     /// The base URL, e.g. `http://127.0.0.1:40123`: the pool management endpoint for clients.
@@ -65,6 +67,11 @@ impl RunningEmulator {
     /// The Python runtime sessions get.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// Where the emulator leaves traces on the host (session uids, cgroups).
+    pub fn footprint(&self) -> &Footprint {
+        &self.footprint
     }
 
     /// Stops serving and destroys every session: no kernel, cgroup or session directory is left.

@@ -48,9 +48,11 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// Live processes (not zombies) running as one of the emulator's per-session host uids (which start at
-/// 1,000,000), as `(pid, uid)`: for checking that sessions are cleaned up, and for measuring their memory.
-pub fn session_processes() -> Vec<(u32, u32)> {
+/// Live processes (not zombies) running as one of `uids` (an emulator's [`Footprint::session_uids`]), as
+/// `(pid, uid)`: for checking that sessions are cleaned up, and for measuring their memory.
+///
+/// [`Footprint::session_uids`]: crate::Footprint::session_uids
+pub fn session_processes(uids: std::ops::Range<u32>) -> Vec<(u32, u32)> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .flatten()
@@ -61,7 +63,7 @@ pub fn session_processes() -> Vec<(u32, u32)> {
                 status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()?;
             let dead =
                 status.lines().any(|l| l.starts_with("State:") && (l.contains("(zombie)") || l.contains("(dead)")));
-            ((1_000_000..10_000_000).contains(&uid) && !dead).then_some((pid, uid))
+            (uids.contains(&uid) && !dead).then_some((pid, uid))
         })
         .collect()
 }

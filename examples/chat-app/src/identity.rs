@@ -18,19 +18,37 @@ pub const COOKIE: &str = "dsc_identity";
 /// The header the page's JavaScript sends the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-fn mac(secret: &[u8], purpose: &str, id: &str) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
+/// Bytes of the HMAC kept in cookies and CSRF tokens (160 bits).
+const TAG_BYTES: usize = 20;
+
+fn keyed(secret: &[u8], purpose: &str, id: &str) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
     mac.update(purpose.as_bytes());
     mac.update(b"\0");
     mac.update(id.as_bytes());
-    mac.finalize().into_bytes().iter().take(20).map(|b| format!("{b:02x}")).collect()
+    Some(mac)
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The hex tag of `id` for `purpose`.
+fn mac(secret: &[u8], purpose: &str, id: &str) -> String {
+    keyed(secret, purpose, id)
+        .map(|m| m.finalize().into_bytes().iter().take(TAG_BYTES).map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_default()
+}
+
+/// Whether `presented` (hex) is the tag of `id` for `purpose`, checked in constant time by `hmac` itself.
+fn verify(secret: &[u8], purpose: &str, id: &str, presented: &str) -> bool {
+    let Some(tag) = decode_hex(presented).filter(|t| t.len() == TAG_BYTES) else { return false };
+    keyed(secret, purpose, id).is_some_and(|m| m.verify_truncated_left(&tag).is_ok())
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    let nibble = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    bytes.chunks(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
 }
 
 /// A browser, identified by a verified cookie.
@@ -57,7 +75,7 @@ impl Visitor {
             .find_map(|value| {
                 let (id, signature) = value.split_once('.')?;
                 let valid = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
-                (valid && constant_time_eq(signature, &mac(secret, "cookie", id)))
+                (valid && verify(secret, "cookie", id, signature))
                     .then(|| Visitor { id: id.to_owned() })
             })
     }
@@ -111,7 +129,7 @@ impl FromRequestParts<AppState> for Visitor {
                 return Err(AppError::forbidden("Cross-site requests are not allowed."));
             }
             let token = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if !constant_time_eq(token, &visitor.csrf_token(secret)) {
+            if !verify(secret, "csrf", &visitor.id, token) {
                 return Err(AppError::forbidden("The request's CSRF token is missing or wrong. Reload the page."));
             }
         }

@@ -33,9 +33,6 @@ use serde_json::json;
 
 use conversations::Conversations;
 
-/// The service's upload limit, 128 MiB.
-pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 128 * 1024 * 1024;
-
 /// How the app is set up.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -43,7 +40,7 @@ pub struct AppConfig {
     pub secret: Vec<u8>,
     /// The chat model; `None` leaves the code cell only.
     pub model: Option<ModelConfig>,
-    /// The largest file a user may upload.
+    /// The largest file a user may upload (at most the service's [`dynamic_sessions::MAX_UPLOAD_BYTES`]).
     pub max_upload_bytes: u64,
     /// Mark the identity cookie `Secure` (behind https).
     pub secure_cookies: bool,

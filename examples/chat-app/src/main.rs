@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use chat_app::{AppConfig, AppState, DEFAULT_MAX_UPLOAD_BYTES, app};
-use dynamic_sessions::{Auth, SessionPoolClient};
+use chat_app::{AppConfig, AppState, app};
+use dynamic_sessions::{Auth, MAX_UPLOAD_BYTES, SessionPoolClient};
 use dynamic_sessions_agent_tools::InterpreterOptions;
 use dynamic_sessions_agent_tools::rig::ModelConfig;
 use dynamic_sessions_emulator::RunningEmulator;
@@ -91,7 +91,7 @@ async fn run_app(client: SessionPoolClient, bind: SocketAddr) -> Result<(), Stri
     let config = AppConfig {
         secret,
         model,
-        max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+        max_upload_bytes: MAX_UPLOAD_BYTES,
         secure_cookies,
         interpreter: InterpreterOptions::default(),
     };

@@ -20,7 +20,7 @@ use upload::Source;
 
 use crate::api_version::ApiFamily;
 use crate::error::{Error, ServiceError};
-use crate::pool::next_link;
+use crate::paging;
 use crate::remote_path::{self, IntoRemotePath, RemotePath};
 use crate::retry::Replay;
 use crate::session::Session;
@@ -28,8 +28,6 @@ use crate::transport::{Op, Timing, Transport, read_json};
 
 /// How deep a client-side recursive listing goes (versions without server-side `recursive`).
 const MAX_WALK_DEPTH: usize = 32;
-/// The most `nextLink` pages followed for one directory.
-const MAX_PAGES: usize = 1000;
 
 /// The files of one session. Obtain with [`Session::files`].
 #[derive(Debug, Clone)]
@@ -223,27 +221,19 @@ impl Files {
         }
         // A 404 on a top-level listing means no session could be allocated.
         let op = t.op("files.list", Replay::Idempotent, dir.is_none());
-        let mut url = t.url(&["files"], &t.api_version, Some(id), &query);
-        let mut files = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let response = t.send(op, Some(id), |http| Ok(http.get(url.clone()))).await?;
-            let page: Value = read_json(op, response).await?;
-            files.extend(RemoteFile::list_from_json(&page).into_iter().map(|mut f| {
-                if f.directory.is_none() {
-                    f.directory = dir.map(str::to_owned);
-                }
-                f
-            }));
-            match next_link(t, &page)? {
-                Some(next) => url = next,
-                None => return Ok(files),
-            }
-        }
-        Err(Error::Decode {
-            operation: op.name,
-            message: format!("more than {MAX_PAGES} pages"),
-            body_snippet: String::new(),
+        let first = t.url(&["files"], &t.api_version, Some(id), &query);
+        paging::collect(t, op, Some(id), first, |page| {
+            RemoteFile::list_from_json(page)
+                .into_iter()
+                .map(|mut f| {
+                    if f.directory.is_none() {
+                        f.directory = dir.map(str::to_owned);
+                    }
+                    f
+                })
+                .collect()
         })
+        .await
     }
 
     async fn list_dir(&self, dir: Option<&str>) -> Result<Vec<RemoteFile>, Error> {

@@ -5,6 +5,7 @@ mod files;
 mod params;
 mod render;
 mod sessions;
+mod token;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use time::OffsetDateTime;
 use crate::error::ApiError;
 use crate::pool::{PoolError, SessionPool};
 use crate::runtime::Runtime;
+pub(crate) use token::TokenCheck;
 
 /// The largest JSON body accepted (code to execute).
 const JSON_BODY_LIMIT: usize = 32 << 20;
@@ -34,7 +36,7 @@ pub struct AppState {
 pub(crate) struct StateInner {
     pub(crate) pool: SessionPool,
     pub(crate) runtime: Arc<Runtime>,
-    pub(crate) token: Option<String>,
+    pub(crate) token: Option<token::TokenCheck>,
     pub(crate) started: OffsetDateTime,
 }
 
@@ -86,7 +88,7 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .unwrap_or("");
-        if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        if !expected.matches(presented) {
             let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
@@ -98,10 +100,6 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         }
     }
     next.run(request).await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn health(State(state): State<AppState>) -> Response {

@@ -250,4 +250,69 @@ mod tests {
             assert!(ExecuteRequest::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text(shapes: &'static [&'static str]) -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                proptest::sample::select(shapes).prop_flat_map(|s| {
+                    ("\\PC{0,4}", "\\PC{0,4}").prop_map(move |(a, b)| format!("{a}{s}{b}"))
+                }),
+                proptest::sample::select(shapes).prop_map(str::to_owned),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            /// Query strings: no panic; a 400 with a code, or parameters that keep their promises.
+            #[test]
+            fn query_strings(raw in text(&[
+                "api-version=2025-10-02-preview&identifier=", "api-version=2024-0é-02", "&skip=", "%", "%ff",
+                "recursive=true", "path=/mnt/data/../x", "identifier=%00",
+            ])) {
+                match Query::parse(Some(&raw)) {
+                    Ok(q) => {
+                        prop_assert!(parse_date(&q.api_version).is_some());
+                        if let Ok(id) = q.identifier() {
+                            prop_assert!(!id.is_empty() && !id.chars().any(char::is_control));
+                        }
+                    }
+                    Err(e) => prop_assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST),
+                }
+            }
+
+            /// Execute bodies: no panic; a 400, or a request with code and a timeout within the ceiling.
+            #[test]
+            fn execute_bodies(raw in prop_oneof![
+                any::<Vec<u8>>(),
+                text(&[
+                    r#"{"code":"1"}"#, r#"{"properties":{"code":"1","timeoutInSeconds":-1}}"#,
+                    r#"{"codeInputType":"InlineBase64","code":"%%%"}"#, r#"{"timeoutInSeconds":1e308,"code":"x"}"#,
+                    r#"{"executionType":"é","code":"x"}"#, r#"{"shellCommand":"ls"}"#,
+                ]).prop_map(String::into_bytes),
+            ]) {
+                match ExecuteRequest::parse(&raw) {
+                    Ok(r) => prop_assert!(!r.timeout.is_zero() && r.timeout <= MAX_EXECUTION_TIMEOUT),
+                    Err(e) => prop_assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST),
+                }
+            }
+
+            /// `operation-id` headers: accepted ids are short and safe to echo in a header and a URL.
+            #[test]
+            fn operation_ids(raw in any::<Vec<u8>>()) {
+                let mut headers = HeaderMap::new();
+                if let Ok(value) = axum::http::HeaderValue::from_bytes(&raw) {
+                    headers.insert("operation-id", value);
+                }
+                if let Some(id) = operation_id(&headers) {
+                    prop_assert!(!id.is_empty() && id.len() <= 128);
+                    prop_assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+                }
+            }
+        }
+    }
 }

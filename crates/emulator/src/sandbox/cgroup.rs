@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,16 @@ use crate::config::Limits;
 
 const ROOT: &str = "/sys/fs/cgroup";
 const V1_CONTROLLERS: [&str; 3] = ["pids", "memory", "cpu"];
+/// The directory every emulator's cgroups live in, under each v1 controller or the v2 root.
+const EMULATOR_DIR: &str = "dynamic-sessions-emulator";
+
+/// Where emulator instances' cgroups can be: one directory per v1 controller, and the v2 one.
+pub(crate) fn emulator_dirs() -> Vec<PathBuf> {
+    let root = Path::new(ROOT);
+    let mut dirs: Vec<PathBuf> = V1_CONTROLLERS.iter().map(|c| root.join(c).join(EMULATOR_DIR)).collect();
+    dirs.push(root.join(EMULATOR_DIR));
+    dirs
+}
 
 /// Which cgroup hierarchy this host offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +56,7 @@ impl CgroupManager {
             if !(has("pids") && has("memory") && has("cpu")) {
                 return Err(format!("cgroup v2 lacks pids/memory/cpu controllers (has: {})", controllers.trim()));
             }
-            let top = root.join("dynamic-sessions-emulator");
+            let top = root.join(EMULATOR_DIR);
             let base = top.join(instance);
             let setup = || -> io::Result<()> {
                 fs::create_dir_all(&base)?;
@@ -60,7 +70,7 @@ impl CgroupManager {
         }
         let mut bases = Vec::new();
         for controller in V1_CONTROLLERS {
-            let base = root.join(controller).join("dynamic-sessions-emulator").join(instance);
+            let base = root.join(controller).join(EMULATOR_DIR).join(instance);
             fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
             bases.push(base);
         }
@@ -104,6 +114,11 @@ impl CgroupManager {
         Ok(Cgroup { version: self.version, dirs, procs })
     }
 
+    /// The instance's base directories.
+    pub(crate) fn bases(&self) -> &[PathBuf] {
+        &self.bases
+    }
+
     /// Removes the instance's base directories (after every session's cgroup is gone).
     pub(crate) fn remove(&self) {
         for base in &self.bases {
@@ -121,9 +136,9 @@ pub(crate) struct Cgroup {
 }
 
 impl Cgroup {
-    /// The open `cgroup.procs` files; the child writes "0" to each to join before it execs.
-    pub(crate) fn procs_fds(&self) -> Vec<RawFd> {
-        self.procs.iter().map(AsRawFd::as_raw_fd).collect()
+    /// Copies of the open `cgroup.procs` files, for a child to join (it writes "0" to each before it execs).
+    pub(crate) fn procs_files(&self) -> io::Result<Vec<OwnedFd>> {
+        self.procs.iter().map(OwnedFd::try_clone).collect()
     }
 
     fn pids(&self) -> Vec<i32> {

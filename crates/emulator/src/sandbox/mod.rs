@@ -9,12 +9,15 @@
 
 mod cgroup;
 mod command;
+pub(crate) mod instance;
 mod landlock_rules;
 mod seccomp;
 mod spawner;
 mod stale;
+pub(crate) mod uids;
 mod workspace;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,7 +30,7 @@ use crate::config::{EmulatorConfig, Limits, SandboxMode};
 use crate::runtime::Runtime;
 use cgroup::CgroupManager;
 use spawner::Spawner;
-use workspace::UidPool;
+use uids::UidPool;
 
 /// The isolation tier in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,7 +99,8 @@ pub(crate) struct Sandbox {
     seccomp: Arc<Vec<u8>>,
     seccomp_program: Arc<seccompiler::BpfProgram>,
     spawner: Spawner,
-    uids: UidPool,
+    /// Session uids, when each session gets its own (running as root).
+    uids: Option<UidPool>,
     bwrap: Option<PathBuf>,
     /// `<data>/sessions/<instance>`.
     sessions_dir: PathBuf,
@@ -148,6 +152,12 @@ impl Sandbox {
         }
         let program = seccomp::program(tier == Tier::Landlock)
             .map_err(|e| SandboxError::Unavailable(format!("cannot build the seccomp filter: {e}")))?;
+        let uid_per_session = root && tier != Tier::None;
+        let uids = if uid_per_session {
+            Some(UidPool::claim(config.max_sessions + config.ready_sessions + 8).map_err(SandboxError::Unavailable)?)
+        } else {
+            None
+        };
         let sessions_dir = config.data_dir.join("sessions").join(instance);
         workspace::prepare_dir(&sessions_dir, root)?;
         let spawner =
@@ -158,7 +168,7 @@ impl Sandbox {
             cgroups_unavailable,
             seccomp: tier != Tier::None,
             landlock_abi: if tier == Tier::Landlock { landlock_abi } else { 0 },
-            uid_per_session: root && tier != Tier::None,
+            uid_per_session,
             disk_quota: root && tier != Tier::None,
         };
         let mpl_cache = runtime
@@ -175,7 +185,7 @@ impl Sandbox {
             seccomp: Arc::new(seccomp::to_bytes(&program)),
             seccomp_program: Arc::new(program),
             spawner,
-            uids: UidPool::new(config.max_sessions + config.ready_sessions + 8),
+            uids,
             bwrap,
             sessions_dir,
             kernel_dir,
@@ -192,12 +202,12 @@ impl Sandbox {
 
     /// A fresh, empty session directory with its own uid (and disk quota, as root).
     pub(crate) fn create_workspace(&self) -> Result<Workspace, SandboxError> {
-        Workspace::create(&self.sessions_dir, &self.uids, self.info.uid_per_session, self.info.disk_quota, &self.limits)
+        Workspace::create(&self.sessions_dir, self.uids.as_ref(), self.info.disk_quota, &self.limits)
     }
 
     /// Removes a workspace: unmounts, deletes its files, frees its uid.
     pub(crate) fn destroy_workspace(&self, workspace: &Workspace) {
-        workspace.destroy(&self.uids);
+        workspace.destroy(self.uids.as_ref());
     }
 
     /// Creates the session's cgroup, when cgroups are in use.
@@ -219,6 +229,16 @@ impl Sandbox {
     ) -> Result<tokio::process::Child, SandboxError> {
         let command = command::build(self, workspace, cgroup)?;
         self.spawner.spawn(command).await.map_err(io_err("cannot start the sandboxed kernel"))
+    }
+
+    /// The host uids this instance gives sessions, when each session has its own.
+    pub(crate) fn session_uids(&self) -> Option<Range<u32>> {
+        self.uids.as_ref().map(UidPool::range)
+    }
+
+    /// The instance's cgroup directories (none without cgroups).
+    pub(crate) fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        self.cgroups.as_ref().map(|c| c.bases().to_vec()).unwrap_or_default()
     }
 
     /// Removes the instance's session directory and cgroup bases (at shutdown).

@@ -1,24 +1,12 @@
 //! Cleans up after emulator instances that died without shutting down (killed, crashed): their session
-//! tmpfs mounts, session directories and cgroups. Instances are named `<pid>-<8 hex>`; an instance whose
-//! pid is gone is stale.
+//! tmpfs mounts, session directories and cgroups (see [`super::instance`] for how a dead instance is told).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-/// The pid of an instance directory name like `12345-0a1b2c3d`.
-fn instance_pid(name: &str) -> Option<u32> {
-    let (pid, suffix) = name.split_once('-')?;
-    (suffix.len() == 8 && suffix.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())?;
-    pid.parse().ok()
-}
-
-fn alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
-}
-
 fn stale(name: &str) -> bool {
-    instance_pid(name).is_some_and(|pid| !alive(pid))
+    super::instance::is_stale(name)
 }
 
 /// `/proc/self/mounts` escapes spaces and other bytes as `\ooo`.
@@ -76,12 +64,7 @@ fn remove_stale_dirs(sessions: &Path) {
 }
 
 fn remove_stale_cgroups() {
-    let mut bases: Vec<PathBuf> = ["pids", "memory", "cpu"]
-        .iter()
-        .map(|c| Path::new("/sys/fs/cgroup").join(c).join("dynamic-sessions-emulator"))
-        .collect();
-    bases.push(PathBuf::from("/sys/fs/cgroup/dynamic-sessions-emulator"));
-    for base in bases {
+    for base in super::cgroup::emulator_dirs() {
         let Ok(instances) = fs::read_dir(&base) else { continue };
         for instance in instances.flatten() {
             if !instance.path().is_dir() || !instance.file_name().to_str().is_some_and(stale) {
@@ -109,11 +92,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn instance_names() {
-        assert_eq!(instance_pid("123-0a1b2c3d"), Some(123));
-        assert_eq!(instance_pid("123-0a1b2c3"), None);
-        assert_eq!(instance_pid("x-0a1b2c3d"), None);
+    fn mount_fields_are_unescaped() {
         assert_eq!(unescape("/tmp/a\\040b"), "/tmp/a b");
-        assert!(!stale(&format!("{}-0a1b2c3d", std::process::id())), "this process is alive");
+        assert_eq!(unescape("/tmp/\\04"), "/tmp/\\04");
     }
 }

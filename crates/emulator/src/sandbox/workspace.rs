@@ -4,42 +4,15 @@ use std::ffi::CString;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
+use super::uids::UidPool;
 use super::{SandboxError, io_err};
 use crate::config::Limits;
-
-/// Host uids handed to sessions: `base + slot`, one slot per live sandbox. The base is random per emulator
-/// instance, so two emulators on one host do not share uids.
-#[derive(Debug)]
-pub(crate) struct UidPool {
-    base: u32,
-    free: Mutex<Vec<usize>>,
-}
-
-impl UidPool {
-    pub(crate) fn new(slots: usize) -> Self {
-        let spread = (uuid::Uuid::new_v4().as_u128() % 2000) as u32;
-        UidPool { base: 1_000_000 + spread * 4096, free: Mutex::new((0..slots).rev().collect()) }
-    }
-
-    fn take(&self) -> Option<(usize, u32)> {
-        let slot = self.free.lock().ok()?.pop()?;
-        Some((slot, self.base + slot as u32))
-    }
-
-    fn give_back(&self, slot: usize) {
-        if let Ok(mut free) = self.free.lock() {
-            free.push(slot);
-        }
-    }
-}
 
 /// One sandbox's directories: `<sessions>/<id>/data` (the session's `/mnt/data`) and `<sessions>/<id>/tmp`.
 #[derive(Debug)]
 pub(crate) struct Workspace {
     pub(crate) id: uuid::Uuid,
-    slot: Option<usize>,
     /// The host uid the sandbox runs as (when the emulator is root).
     pub(crate) uid: Option<u32>,
     root: PathBuf,
@@ -51,25 +24,23 @@ pub(crate) struct Workspace {
 }
 
 impl Workspace {
+    /// A fresh workspace; with `uids` (running as root) it gets its own uid.
     pub(crate) fn create(
         sessions: &Path,
-        uids: &UidPool,
-        own_uid: bool,
+        uids: Option<&UidPool>,
         disk_quota: bool,
         limits: &Limits,
     ) -> Result<Workspace, SandboxError> {
         let id = uuid::Uuid::new_v4();
-        let (slot, uid) = if own_uid {
-            let (slot, uid) = uids
-                .take()
-                .ok_or_else(|| SandboxError::Unavailable("no free session uid (too many sandboxes)".into()))?;
-            (Some(slot), Some(uid))
-        } else {
-            (None, None)
+        let uid = match uids {
+            Some(pool) => Some(
+                pool.take()
+                    .ok_or_else(|| SandboxError::Unavailable("no free session uid (too many sandboxes)".into()))?,
+            ),
+            None => None,
         };
         let root = sessions.join(id.simple().to_string());
-        let mut workspace =
-            Workspace { id, slot, uid, data: root.join("data"), tmp: root.join("tmp"), root, tmpfs: false };
+        let mut workspace = Workspace { id, uid, data: root.join("data"), tmp: root.join("tmp"), root, tmpfs: false };
         if let Err(e) = workspace.populate(disk_quota, limits) {
             workspace.destroy(uids);
             return Err(e);
@@ -101,7 +72,7 @@ impl Workspace {
         self.id.simple().to_string()
     }
 
-    pub(crate) fn destroy(&self, uids: &UidPool) {
+    pub(crate) fn destroy(&self, uids: Option<&UidPool>) {
         if self.tmpfs
             && let Ok(path) = CString::new(self.data.as_os_str().as_encoded_bytes())
         {
@@ -114,8 +85,8 @@ impl Workspace {
         {
             tracing::warn!(dir = %self.root.display(), error = %e, "could not remove a session directory");
         }
-        if let Some(slot) = self.slot {
-            uids.give_back(slot);
+        if let (Some(uid), Some(pool)) = (self.uid, uids) {
+            pool.give_back(uid);
         }
     }
 }

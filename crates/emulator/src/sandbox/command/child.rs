@@ -1,0 +1,71 @@
+//! What the child does between fork and exec, on data prepared before the fork.
+//!
+//! The emulator is multi-threaded, so the child may only make raw system calls: no allocation, no locks.
+//! Everything here goes through rustix's, landlock's and seccompiler's safe wrappers of single system calls.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use rustix::io::{FdFlags, fcntl_setfd};
+use rustix::process::{Resource, Rlimit, Signal, set_parent_process_death_signal, setrlimit};
+use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+use rustix::process::{Gid, Uid};
+
+/// The steps of one child.
+pub(super) struct ChildPlan {
+    /// `cgroup.procs` of each controller; the child writes "0" to each to join before it execs.
+    pub(super) cgroup_procs: Option<Vec<OwnedFd>>,
+    pub(super) rlimits: Vec<(Resource, u64)>,
+    /// A descriptor the exec'd program reads (bubblewrap's seccomp filter): kept open across exec.
+    pub(super) inherit: Option<OwnedFd>,
+    /// The unprivileged host uid to become (running as root).
+    pub(super) uid: Option<u32>,
+    /// The Landlock tier's ruleset.
+    pub(super) landlock: Option<::landlock::RulesetCreated>,
+    /// The Landlock tier's seccomp filter (bubblewrap installs its own from `inherit`).
+    pub(super) seccomp: Option<Arc<seccompiler::BpfProgram>>,
+}
+
+impl ChildPlan {
+    pub(super) fn run(&mut self) -> io::Result<()> {
+        for fd in self.cgroup_procs.iter().flatten() {
+            if rustix::io::write(fd, b"0")? != 1 {
+                return Err(io::Error::other("short write to cgroup.procs"));
+            }
+        }
+        for (resource, value) in &self.rlimits {
+            setrlimit(*resource, Rlimit { current: Some(*value), maximum: Some(*value) })?;
+        }
+        set_parent_process_death_signal(Some(Signal::KILL))?;
+        if let Some(fd) = &self.inherit {
+            fcntl_setfd(fd.as_fd(), FdFlags::empty())?;
+        }
+        if let Some(uid) = self.uid {
+            drop_privileges(uid)?;
+        }
+        if let Some(ruleset) = self.landlock.take() {
+            ruleset.restrict_self().map_err(io::Error::other)?;
+        }
+        if let Some(program) = &self.seccomp {
+            seccompiler::apply_filter(program).map_err(io::Error::other)?;
+        }
+        Ok(())
+    }
+}
+
+/// Drops every group and switches real, effective and saved ids to `uid`: bubblewrap then runs
+/// unprivileged, and the payload is that host uid, never root. (The child has a single thread, so the
+/// per-thread system calls change the whole process.)
+pub(super) fn drop_privileges(uid: u32) -> io::Result<()> {
+    set_thread_groups(&[])?;
+    let (u, g) = (Uid::from_raw(uid), Gid::from_raw(uid));
+    set_thread_res_gid(g, g, g)?;
+    set_thread_res_uid(u, u, u)?;
+    Ok(())
+}
+
+/// The number of a descriptor, for a command line (`--seccomp 5`).
+pub(super) fn raw_fd(fd: &OwnedFd) -> RawFd {
+    fd.as_raw_fd()
+}

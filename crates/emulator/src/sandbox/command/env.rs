@@ -1,0 +1,48 @@
+//! The kernel's environment: nothing from the emulator's own (it may hold credentials), only these.
+
+use std::path::Path;
+
+use crate::sandbox::Sandbox;
+
+/// The variables a kernel starts with.
+pub(super) struct Environment {
+    vars: Vec<(&'static str, String)>,
+}
+
+impl Environment {
+    /// The variables every tier sets.
+    pub(super) fn new(sandbox: &Sandbox) -> Environment {
+        let vars = vec![
+            ("LANG", "C.UTF-8".to_owned()),
+            ("PYTHONUNBUFFERED", "1".to_owned()),
+            ("MPLBACKEND", "Agg".to_owned()),
+            ("OPENBLAS_NUM_THREADS", "1".to_owned()),
+            ("OMP_NUM_THREADS", "1".to_owned()),
+            ("MKL_NUM_THREADS", "1".to_owned()),
+            ("MALLOC_ARENA_MAX", "2".to_owned()),
+            ("DS_OUTPUT_CAP", sandbox.output_cap.to_string()),
+            ("DS_PREIMPORT", sandbox.preimport.clone()),
+            ("USER", "user".to_owned()),
+        ];
+        Environment { vars }
+    }
+
+    /// `PATH`, with the runtime's `bin` first when there is a virtual environment.
+    pub(super) fn path(&mut self, venv_bin: Option<&Path>) {
+        let base = "/usr/local/bin:/usr/bin:/bin";
+        let path = match venv_bin {
+            Some(bin) => format!("{}:{base}", bin.display()),
+            None => base.to_owned(),
+        };
+        self.set("PATH", path);
+    }
+
+    pub(super) fn set(&mut self, name: &'static str, value: impl Into<String>) {
+        self.vars.retain(|(n, _)| *n != name);
+        self.vars.push((name, value.into()));
+    }
+
+    pub(super) fn vars(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.vars.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+}

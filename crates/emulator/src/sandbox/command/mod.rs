@@ -1,0 +1,97 @@
+//! The command that starts a sandboxed kernel, for each tier, and what the child does between fork and exec.
+//!
+//! * [`env`]: the kernel's environment (the same facts for every tier);
+//! * [`bwrap`]: the bubblewrap command line;
+//! * [`plain`]: a plain child process for the Landlock tier (and the explicit no-sandbox mode);
+//! * [`child`]: the steps the child takes between fork and exec (cgroups, rlimits, uid, Landlock, seccomp).
+
+mod bwrap;
+mod child;
+mod env;
+mod plain;
+
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+pub(crate) use bwrap::probe as probe_bwrap;
+use child::ChildPlan;
+
+use super::{Cgroup, Sandbox, SandboxError, Tier, Workspace, io_err};
+
+/// A tier's command, before the child's steps are attached.
+struct Prepared {
+    command: Command,
+    /// The seccomp filter bubblewrap reads (`--seccomp FD`).
+    seccomp_fd: Option<OwnedFd>,
+    /// The Landlock ruleset the child restricts itself with (Landlock tier).
+    landlock: Option<::landlock::RulesetCreated>,
+}
+
+/// Builds the kernel command for the sandbox's tier.
+pub(crate) fn build(sandbox: &Sandbox, ws: &Workspace, cgroup: Option<&Cgroup>) -> Result<Command, SandboxError> {
+    let tier = sandbox.tier();
+    let env = env::Environment::new(sandbox);
+    let Prepared { mut command, seccomp_fd, landlock } = match tier {
+        Tier::Bubblewrap => bwrap::command(sandbox, ws, env)?,
+        Tier::Landlock | Tier::None => plain::command(sandbox, ws, env, tier == Tier::Landlock)?,
+    };
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut plan = ChildPlan {
+        cgroup_procs: cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?,
+        rlimits: rlimits(sandbox, tier),
+        inherit: seccomp_fd,
+        uid: ws.uid,
+        landlock,
+        seccomp: (tier == Tier::Landlock).then(|| sandbox.seccomp_program.clone()),
+    };
+    // SAFETY: `ChildPlan::run` makes only raw system calls (through rustix, landlock and seccompiler) on data
+    // built before the fork: no allocation, no locks, as required between fork and exec in a threaded process.
+    unsafe {
+        command.pre_exec(move || plan.run());
+    }
+    Ok(command)
+}
+
+/// The limits every tier's child sets on itself before exec.
+fn rlimits(sandbox: &Sandbox, tier: Tier) -> Vec<(rustix::process::Resource, u64)> {
+    use rustix::process::Resource;
+    let limits = &sandbox.limits;
+    let mut out = vec![
+        (Resource::Core, 0),
+        (Resource::Nofile, 1024),
+        (Resource::Fsize, limits.disk_bytes),
+        (Resource::Cpu, 4 * 3600),
+    ];
+    if tier != Tier::None {
+        out.push((Resource::As, limits.memory_bytes));
+        if sandbox.info.uid_per_session {
+            // Per host uid: with one uid per session this bounds each session's processes.
+            out.push((Resource::Nproc, u64::from(limits.max_processes) + 16));
+        }
+    }
+    out
+}
+
+/// A memfd holding the seccomp filter, for bubblewrap's `--seccomp FD`.
+fn seccomp_memfd(bytes: &[u8]) -> Result<OwnedFd, SandboxError> {
+    use rustix::fs::{MemfdFlags, SeekFrom, memfd_create, seek};
+    let fd = memfd_create("seccomp", MemfdFlags::CLOEXEC).map_err(|e| io_err("memfd_create")(e.into()))?;
+    let mut written = 0;
+    while written < bytes.len() {
+        written +=
+            rustix::io::write(&fd, &bytes[written..]).map_err(|e| io_err("writing the seccomp filter")(e.into()))?;
+    }
+    seek(&fd, SeekFrom::Start(0)).map_err(|e| io_err("seeking the seccomp filter")(e.into()))?;
+    Ok(fd)
+}
+
+/// Where the Python interpreter is, inside or outside the sandbox.
+fn python(sandbox: &Sandbox, venv_mount: Option<&Path>) -> std::path::PathBuf {
+    match (&sandbox.runtime.venv, venv_mount) {
+        (Some(_), Some(mount)) => mount.join("bin/python"),
+        (Some(venv), None) => venv.join("bin/python"),
+        (None, _) => sandbox.runtime.python.clone(),
+    }
+}
