@@ -91,6 +91,18 @@ impl ApiVersion {
     pub fn has_recursive_listing(&self) -> bool {
         self.date >= (2025, 10, 2)
     }
+
+    /// Whether executions take `outputStreamsMaxLength`, `useEmptyKernel`, the Jupyter-format flag, and
+    /// shell commands with `stdin` or `execCommandAndArgs` (2025-10-02 and later). From this version on the
+    /// service cuts stdout and stderr at 4,096 characters unless told otherwise.
+    pub fn has_execution_options(&self) -> bool {
+        self.date >= (2025, 10, 2)
+    }
+
+    /// Whether `executions` takes a `shellCommand` (Shell pools, 2025-02-02 and later).
+    pub fn has_shell_commands(&self) -> bool {
+        self.date >= (2025, 2, 2)
+    }
 }
 
 impl Default for ApiVersion {

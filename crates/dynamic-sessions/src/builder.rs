@@ -44,6 +44,7 @@ pub struct ClientBuilder {
     user_agent_suffix: Option<String>,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
+    root_certificates: Vec<reqwest::Certificate>,
 }
 
 impl ClientBuilder {
@@ -61,6 +62,7 @@ impl ClientBuilder {
             user_agent_suffix: None,
             retry: RetryPolicy::default(),
             http: None,
+            root_certificates: Vec::new(),
         }
     }
 
@@ -144,6 +146,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Also trusts this PEM certificate (besides the system's roots): the CA of an emulator started with
+    /// `--tls`, or a private CA. Ignored with [`ClientBuilder::http_client`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the PEM holds no certificate.
+    pub fn ca_certificate_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        let certificate = reqwest::Certificate::from_pem(pem)
+            .map_err(|e| Error::config(format!("the CA certificate is not a PEM certificate: {e}")))?;
+        self.root_certificates.push(certificate);
+        Ok(self)
+    }
+
     /// Validates the options and builds the client.
     ///
     /// # Errors
@@ -169,6 +183,7 @@ impl ClientBuilder {
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
                 .read_timeout(self.idle_timeout)
+                .tls_certs_merge(self.root_certificates)
                 .build()
                 .map_err(|e| Error::config(format!("could not create the HTTP client: {e}")))?,
         };
@@ -198,6 +213,12 @@ pub(crate) fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Client
     let mut builder = ClientBuilder::new(endpoint.clone());
     if let Some(version) = lookup(env::DYNAMIC_SESSIONS_API_VERSION) {
         builder = builder.api_version(ApiVersion::new(version)?);
+    }
+    if let Some(path) = lookup(env::DYNAMIC_SESSIONS_CA_CERT) {
+        let pem = std::fs::read(&path).map_err(|e| {
+            Error::config(format!("{}={path}: cannot read the CA certificate: {e}", env::DYNAMIC_SESSIONS_CA_CERT))
+        })?;
+        builder = builder.ca_certificate_pem(&pem)?;
     }
     Ok(builder.auth(auth_for(&url, lookup)?))
 }

@@ -9,6 +9,7 @@ use crate::api_version::ApiVersion;
 use crate::auth::Auth;
 use crate::builder::{self, ClientBuilder};
 use crate::error::Error;
+use crate::management::Management;
 use crate::pool::{self, PoolMetadata, SessionInfo};
 use crate::raw::RawRequest;
 use crate::session::Session;
@@ -104,6 +105,11 @@ impl SessionPoolClient {
     /// Service and transport errors; [`Error::Decode`] for an unreadable answer.
     pub async fn metadata(&self) -> Result<PoolMetadata, Error> {
         pool::metadata(&self.transport).await
+    }
+
+    /// The `.management` calls: `stopSession`, and `getSession` / `listSessions` of custom-container pools.
+    pub fn management(&self) -> Management {
+        Management::new(self.clone())
     }
 
     /// An authenticated request to any path under the endpoint, for custom-container pools whose routes the

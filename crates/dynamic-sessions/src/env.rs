@@ -6,6 +6,9 @@ pub const POOL_MANAGEMENT_ENDPOINT: &str = "POOL_MANAGEMENT_ENDPOINT";
 pub const DYNAMIC_SESSIONS_API_VERSION: &str = "DYNAMIC_SESSIONS_API_VERSION";
 /// Optional static bearer token (for an emulator started with `--token`). Takes precedence over Entra ID.
 pub const DYNAMIC_SESSIONS_TOKEN: &str = "DYNAMIC_SESSIONS_TOKEN";
+/// Optional path of a PEM CA certificate to trust besides the system's (an emulator started with `--tls`
+/// prints the path of its CA).
+pub const DYNAMIC_SESSIONS_CA_CERT: &str = "DYNAMIC_SESSIONS_CA_CERT";
 /// Client (application) id: a user-assigned managed identity, a service principal or a workload identity.
 pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
 /// Tenant id for a service principal or workload identity.

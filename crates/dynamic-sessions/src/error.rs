@@ -70,15 +70,22 @@ pub enum Error {
     )]
     Forbidden(Box<ServiceError>),
 
-    /// HTTP 404 for a request that would allocate a new session: the pool is at its maximum number of sessions.
+    /// HTTP 404 for a request that would allocate a new session, saying that the pool is at its maximum number
+    /// of sessions. (A plain 404 is [`Error::NotFound`]: most often a wrong endpoint or pool name.)
     #[error(
         "the session pool is full (404 on a new session identifier): wait for idle sessions to expire, delete unused sessions, or raise maxConcurrentSessions{}",
         suffix(.0)
     )]
     PoolFull(Box<ServiceError>),
 
-    /// HTTP 404: the file, execution or session does not exist.
-    #[error("not found (404){}", suffix(.0))]
+    /// HTTP 404 (or an error code naming a missing resource): the file, execution or session does not exist,
+    /// or the endpoint, pool name or api-version does not name anything the service knows.
+    #[error(
+        "not found ({}){}{}",
+        .0.status.as_u16(),
+        suffix(.0),
+        if .0.code.is_none() && .0.message.is_none() { ": check the pool management endpoint and the api-version" } else { "" }
+    )]
     NotFound(Box<ServiceError>),
 
     /// The payload is larger than the service accepts (checked before sending, or HTTP 413).

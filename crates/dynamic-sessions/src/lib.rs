@@ -67,6 +67,7 @@ pub mod env;
 mod error;
 pub mod execution;
 pub mod files;
+mod management;
 mod paging;
 mod pool;
 mod raw;
@@ -85,8 +86,12 @@ pub use builder::{
 };
 pub use client::SessionPoolClient;
 pub use error::{Error, Result, ServiceError};
-pub use execution::{ExecuteBuilder, Execution, ExecutionError, ExecutionStatus, Image, MAX_EXECUTION_TIMEOUT};
+pub use execution::{
+    DEFAULT_OUTPUT_STREAMS_MAX_LENGTH, ExecuteBuilder, Execution, ExecutionError, ExecutionStatus, Image, JupyterFlag,
+    MAX_EXECUTION_TIMEOUT, MAX_SHELL_TIMEOUT, ShellBuilder, ShellExecution,
+};
 pub use files::{Download, FileKind, Files, ListFiles, MAX_UPLOAD_BYTES, RemoteFile};
+pub use management::Management;
 pub use pool::{NameVersion, PoolMetadata, SessionInfo};
 pub use raw::RawRequest;
 pub use remote_path::{IntoRemotePath, MOUNT_POINT, RemotePath};

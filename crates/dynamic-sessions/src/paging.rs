@@ -11,10 +11,12 @@ use crate::wire;
 /// The most `nextLink` pages followed for one listing, against a service that keeps answering with one.
 pub(crate) const MAX_PAGES: usize = 1000;
 
-/// Requests `first` and every page its `nextLink`s lead to, collecting what `items` reads from each page.
+/// Requests `first` (with `method`) and every page its `nextLink`s lead to, collecting what `items` reads
+/// from each page.
 pub(crate) async fn collect<T>(
     t: &Transport,
     op: Op,
+    method: reqwest::Method,
     session: Option<&SessionId>,
     first: Url,
     mut items: impl FnMut(&Value) -> Vec<T>,
@@ -22,7 +24,7 @@ pub(crate) async fn collect<T>(
     let mut url = first;
     let mut out = Vec::new();
     for _ in 0..MAX_PAGES {
-        let response = t.send(op, session, |http| Ok(http.get(url.clone()))).await?;
+        let response = t.send(op, session, |http| Ok(http.request(method.clone(), url.clone()))).await?;
         let page: Value = read_json(op, response).await?;
         out.extend(items(&page));
         match next_link(t, &page)? {

@@ -107,7 +107,7 @@ pub(crate) async fn delete_session(t: &Transport, id: &SessionId) -> Result<(), 
 pub(crate) async fn list_sessions(t: &Transport) -> Result<Vec<SessionInfo>, Error> {
     let op = t.op("pool.list_sessions", Replay::Idempotent, false);
     let first = t.url(&["listSessions"], &t.management_version(), None, &[]);
-    paging::collect(t, op, None, first, |page| {
+    paging::collect(t, op, reqwest::Method::GET, None, first, |page| {
         wire::items(wire::field(page, &["sessions", "value"]).unwrap_or(&Value::Null))
             .into_iter()
             .map(SessionInfo::from_json)

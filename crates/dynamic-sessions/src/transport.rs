@@ -187,10 +187,13 @@ impl Transport {
                 Error::Unauthorized(error)
             }
             StatusCode::FORBIDDEN => Error::Forbidden(error),
-            // A 404 on a call that allocates a session means the pool is full, unless the service names a
-            // missing resource (`FileNotFound`, `DirectoryNotFound`, ...).
-            StatusCode::NOT_FOUND if op.allocates && !names_missing_resource(&error) => Error::PoolFull(error),
+            // The service answers a full pool with 404 on a call that would allocate a session, but a 404 is far
+            // more often a wrong endpoint, pool name or route: only an answer that says so is a full pool.
+            StatusCode::NOT_FOUND if op.allocates && says_pool_is_full(&error) => Error::PoolFull(error),
             StatusCode::NOT_FOUND => Error::NotFound(error),
+            // Expired sessions can be reported as 400 `SessionWithIdentifierNotFound` (seen on `.management`
+            // routes): a missing resource, whatever the status.
+            _ if names_missing_resource(&error) => Error::NotFound(error),
             StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge {
                 message: "the service rejected the upload (413); the documented limit is 128 MB".to_owned(),
                 service: Some(error),
@@ -201,8 +204,21 @@ impl Transport {
     }
 }
 
+/// A code such as `FileNotFound`, `DirectoryNotFound`, `SessionWithIdentifierNotFound`.
 fn names_missing_resource(error: &ServiceError) -> bool {
     error.code.as_deref().is_some_and(|c| c.to_ascii_lowercase().ends_with("notfound"))
+}
+
+/// Whether a 404 says that no session can be allocated (the pool is at its maximum), by its code or message.
+fn says_pool_is_full(error: &ServiceError) -> bool {
+    let code = error.code.as_deref().unwrap_or("").to_ascii_lowercase();
+    let message = format!("{} {}", error.message.as_deref().unwrap_or(""), error.raw_body).to_ascii_lowercase();
+    code.contains("poolfull")
+        || code.contains("maxconcurrentsessions")
+        || code.contains("capacity")
+        || ["pool is full", "no more sessions", "maximum number of sessions", "max concurrent sessions"]
+            .iter()
+            .any(|phrase| message.contains(phrase))
 }
 
 fn transport_error(op: Op, limit: Duration, e: reqwest::Error) -> Error {

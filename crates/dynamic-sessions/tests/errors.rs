@@ -138,7 +138,9 @@ async fn throttling_honours_retry_after() {
         .await;
     Mock::given(method("GET"))
         .and(path(route("metadata")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("metadata.json")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(spec_body("2025-10-02-preview", "SessionPoolMetadata_Get.json")),
+        )
         .expect(1)
         .mount(&server)
         .await;

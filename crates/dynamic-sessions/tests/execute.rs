@@ -77,7 +77,10 @@ async fn current_execute_sends_flat_body_and_operation_id() {
         .and(body_json(json!({
             "codeInputType": "Inline", "executionType": "Synchronous", "code": "print(7*9)", "timeoutInSeconds": 30
         })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("current_execute_success.json")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(spec_body("2025-10-02-preview", "CodeExecution_Execute_Sync.json")),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -89,9 +92,11 @@ async fn current_execute_sends_flat_body_and_operation_id() {
         .send()
         .await
         .unwrap();
-    assert_eq!(run.id.as_deref(), Some("exec-1"));
-    assert_eq!(run.stdout, "63\n");
-    assert_eq!(run.result, Some(json!("2024-05-04 13:54:09")));
+    // The service's example answer (its stdout really is the four characters `63/n`).
+    assert_eq!(run.id.as_deref(), Some("testExecutionId"));
+    assert_eq!(run.stdout, "63/n");
+    assert_eq!(run.result, None, "an empty executionResult is no result");
+    assert_eq!(run.output_limit, Some(4096), "2025-10-02-preview cuts output at 4,096 characters by default");
 }
 
 #[tokio::test]
@@ -130,7 +135,10 @@ async fn identifier_is_url_encoded() {
         .and(path(route("executions")))
         .and(query_param("identifier", "user|42{a}&b=c"))
         .and(|req: &wiremock::Request| req.url.query().unwrap_or("").contains("identifier=user%7C42%7Ba%7D%26b%3Dc"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("current_execute_success.json")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(spec_body("2025-10-02-preview", "CodeExecution_Execute_Sync.json")),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -146,26 +154,29 @@ async fn async_execution_polls_until_done() {
         .and(wiremock::matchers::header_exists("operation-id"))
         .respond_with(
             ResponseTemplate::new(202)
-                .set_body_json(fixture("current_execute_running.json"))
-                .insert_header("Operation-Location", "/executions/exec-async?api-version=2025-10-02-preview"),
+                .set_body_json(spec_body("2025-10-02-preview", "CodeExecution_Execute_Async_Running.json"))
+                .insert_header("Operation-Location", "/executions/testExecutionId?api-version=2025-10-02-preview"),
         )
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(route("executions/exec-async")))
+        .and(path(route("executions/testExecutionId")))
         .and(query_param("identifier", "session-1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("current_execute_running.json")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(spec_body("2025-10-02-preview", "CodeExecution_Execute_Async_Running.json")),
+        )
         .up_to_n_times(2)
         .expect(2)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(route("executions/exec-async")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "exec-async", "identifier": "session-1", "executionType": "Asynchronous", "status": "Succeeded",
-            "result": {"stdout": "done\n", "stderr": "", "executionResult": 3}
-        })))
+        .and(path(route("executions/testExecutionId")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(spec_body("2025-10-02-preview", "CodeExecution_Get_Completed.json")),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -178,8 +189,8 @@ async fn async_execution_polls_until_done() {
         .await
         .unwrap();
     assert_eq!(run.status, ExecutionStatus::Succeeded);
-    assert_eq!(run.result, Some(json!(3)));
-    assert_eq!(run.id.as_deref(), Some("exec-async"));
+    assert_eq!(run.stdout, "63/n");
+    assert_eq!(run.id.as_deref(), Some("testExecutionId"));
 }
 
 #[tokio::test]
@@ -190,30 +201,52 @@ async fn async_on_legacy_is_refused_before_sending() {
     assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
 }
 
+fn properties_missing() -> ResponseTemplate {
+    ResponseTemplate::new(400)
+        .insert_header("x-ms-error-code", "SessionPropertiesMissing")
+        .set_body_json(json!({"error": {"code": "SessionPropertiesMissing", "message": "Properties are missing"}}))
+}
+
+/// `SessionPropertiesMissing` means "send it flat": a wrapped (legacy) body is sent once more, flat.
 #[tokio::test]
-async fn session_properties_missing_falls_back_to_wrapped_body() {
+async fn session_properties_missing_resends_a_wrapped_body_flat() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(route("code/execute")))
+        .and(body_json(json!({
+            "codeInputType": "Inline", "executionType": "Synchronous", "code": "1+1", "timeoutInSeconds": 100
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("legacy_execute_success.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(route("code/execute")))
+        .and(wiremock::matchers::body_partial_json(json!({"properties": {"code": "1+1"}})))
+        .respond_with(properties_missing())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let run = client(&server, LEGACY).session(session_id()).execute("1+1").await.unwrap();
+    assert!(run.is_success());
+}
+
+/// A flat body refused with `SessionPropertiesMissing` is never re-sent wrapped (that is the shape the
+/// service refuses): the error comes back, saying what the service said.
+#[tokio::test]
+async fn session_properties_missing_on_a_flat_body_is_not_retried_wrapped() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(route("executions")))
-        .and(body_json(json!({"properties": {
-            "codeInputType": "inline", "executionType": "synchronous", "code": "1+1", "timeoutInSeconds": 100
-        }})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("current_execute_success.json")))
+        .respond_with(properties_missing())
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(route("executions")))
-        .respond_with(
-            ResponseTemplate::new(400).insert_header("x-ms-error-code", "SessionPropertiesMissing").set_body_json(
-                json!({"error": {"code": "SessionPropertiesMissing", "message": "Properties are missing"}}),
-            ),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let run = client(&server, CURRENT).session(session_id()).execute("1+1").await.unwrap();
-    assert!(run.is_success());
+    let err = client(&server, CURRENT).session(session_id()).execute("1+1").await.unwrap_err();
+    assert!(matches!(&err, Error::Service(e) if e.code.as_deref() == Some("SessionPropertiesMissing")), "{err:?}");
+    let bodies: Vec<serde_json::Value> =
+        server.received_requests().await.unwrap().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    assert!(bodies.iter().all(|b| b.get("properties").is_none()), "{bodies:?}");
 }
 
 #[tokio::test]

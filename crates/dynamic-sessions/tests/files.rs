@@ -212,9 +212,11 @@ async fn recursive_listing_walks_directories_on_2024_10() {
 async fn current_metadata_download_delete_routes() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .and(path(route("files/chart.png")))
-        .and(query_param("path", "out"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("current_file.json")))
+        .and(path(route("files/testfile")))
+        .and(query_param("path", "test-directory"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(spec_body("2025-10-02-preview", "SessionResourceFiles_Get.json")),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -237,8 +239,10 @@ async fn current_metadata_download_delete_routes() {
         .mount(&server)
         .await;
     let files = client(&server, CURRENT).session(session_id()).files();
-    let meta = files.metadata("out/chart.png").await.unwrap();
-    assert_eq!((meta.path(), meta.size), ("out/chart.png".to_owned(), Some(4)));
+    // The service's example: asked for `testfile` in `test-directory`, it names `testfile.yaml` without a
+    // directory; the file is in the directory that was asked about.
+    let meta = files.metadata("test-directory/testfile").await.unwrap();
+    assert_eq!((meta.path(), meta.size), ("test-directory/testfile.yaml".to_owned(), Some(4)));
 
     let download = files.download("out/my chart #1.png").await.unwrap();
     assert_eq!(download.content_type(), Some("image/png"));

@@ -14,7 +14,8 @@ fn text(shapes: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
         "\\PC{0,40}",
-        proptest::sample::select(shapes).prop_flat_map(|s| ("\\PC{0,3}", "\\PC{0,3}").prop_map(move |(a, b)| format!("{a}{s}{b}"))),
+        proptest::sample::select(shapes)
+            .prop_flat_map(|s| ("\\PC{0,3}", "\\PC{0,3}").prop_map(move |(a, b)| format!("{a}{s}{b}"))),
         proptest::sample::select(shapes).prop_map(str::to_owned),
     ]
 }
@@ -32,9 +33,31 @@ fn json() -> impl Strategy<Value = Value> {
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         let keys = proptest::sample::select(vec![
-            "id", "status", "result", "stdout", "stderr", "executionResult", "properties", "value", "name",
-            "filename", "directory", "type", "sizeInBytes", "size", "lastModifiedAt", "error", "code", "message",
-            "base64_data", "format", "identifier", "createdAt", "nextLink", "$values", "x",
+            "id",
+            "status",
+            "result",
+            "stdout",
+            "stderr",
+            "executionResult",
+            "properties",
+            "value",
+            "name",
+            "filename",
+            "directory",
+            "type",
+            "sizeInBytes",
+            "size",
+            "lastModifiedAt",
+            "error",
+            "code",
+            "message",
+            "base64_data",
+            "format",
+            "identifier",
+            "createdAt",
+            "nextLink",
+            "$values",
+            "x",
         ]);
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),

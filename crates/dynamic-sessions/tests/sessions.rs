@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use dynamic_sessions::Error;
 use reqwest::Method;
 use serde_json::json;
 use wiremock::matchers::{body_string, header, method, path, query_param, query_param_is_missing};
@@ -16,7 +17,9 @@ async fn session_info_and_delete() {
         .and(path(route("session")))
         .and(query_param("api-version", CURRENT))
         .and(query_param("identifier", "session-1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("session.json")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(spec_body("2025-10-02-preview", "SessionManagement_Get.json")),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -31,7 +34,8 @@ async fn session_info_and_delete() {
     let info = session.info().await.unwrap();
     assert_eq!(info.identifier, "testid1");
     assert_eq!(info.etag.as_deref(), Some("9334cb07-aafd-45a0-90bd-448080a91f57"));
-    assert!(info.expire_at > info.created_at);
+    // (The service's example expires before it was created: only the parsing is checked.)
+    assert!(info.expire_at.is_some() && info.created_at.is_some() && info.last_accessed_at.is_some());
     session.delete().await.unwrap();
 }
 
@@ -45,6 +49,28 @@ async fn deleting_a_gone_session_succeeds() {
         .mount(&server)
         .await;
     client(&server, CURRENT).session(session_id()).delete().await.unwrap();
+}
+
+/// An expired session can be answered with 400 `SessionWithIdentifierNotFound` (seen on `.management` routes);
+/// it is gone all the same.
+#[tokio::test]
+async fn deleting_an_expired_session_answered_with_400_succeeds() {
+    let server = MockServer::start().await;
+    let gone = ResponseTemplate::new(400).set_body_json(json!({"error": {
+        "code": "SessionWithIdentifierNotFound", "message": "Session with identifier session-1 not found."}}));
+    Mock::given(method("DELETE")).and(path(route("session"))).respond_with(gone.clone()).expect(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path(route(".management/stopSession")))
+        .respond_with(gone.clone())
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(path(route("session"))).respond_with(gone).expect(1).mount(&server).await;
+    let session = client(&server, CURRENT).session(session_id());
+    session.delete().await.unwrap();
+    session.stop().await.unwrap();
+    let err = session.info().await.unwrap_err();
+    assert!(matches!(&err, Error::NotFound(e) if e.status.as_u16() == 400), "{err:?}");
 }
 
 #[tokio::test]
@@ -92,16 +118,18 @@ async fn pool_metadata() {
     Mock::given(method("GET"))
         .and(path(route("metadata")))
         .and(query_param_is_missing("identifier"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("metadata.json")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(spec_body("2025-10-02-preview", "SessionPoolMetadata_Get.json")),
+        )
         .expect(1)
         .mount(&server)
         .await;
     let meta = client(&server, CURRENT).metadata().await.unwrap();
-    assert_eq!(meta.runtimes[0].name, "python");
-    assert_eq!(meta.runtimes[0].version.as_deref(), Some("3.12.4"));
-    assert_eq!(meta.preinstalled_packages.len(), 2);
-    assert_eq!(meta.jupyter_kernel.map(|k| k.name), Some("python3".to_owned()));
-    assert!(meta.last_updated_at > meta.created_at);
+    assert_eq!(meta.runtimes[0].name, "node");
+    assert_eq!(meta.runtimes[0].version.as_deref(), Some("20.2.4"));
+    assert_eq!(meta.preinstalled_packages.len(), 1);
+    assert_eq!(meta.jupyter_kernel.map(|k| k.name), Some("IJavascript".to_owned()));
+    assert_eq!(meta.last_updated_at, meta.created_at);
 }
 
 #[tokio::test]

@@ -75,8 +75,7 @@ impl Visitor {
             .find_map(|value| {
                 let (id, signature) = value.split_once('.')?;
                 let valid = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
-                (valid && verify(secret, "cookie", id, signature))
-                    .then(|| Visitor { id: id.to_owned() })
+                (valid && verify(secret, "cookie", id, signature)).then(|| Visitor { id: id.to_owned() })
             })
     }
 

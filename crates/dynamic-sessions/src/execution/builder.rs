@@ -4,20 +4,14 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
-use reqwest::header::HeaderValue;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::MAX_EXECUTION_TIMEOUT;
 use super::model::{Execution, ExecutionStatus};
-use crate::api_version::ApiFamily;
+use super::submit::{self, is_properties_missing};
+use super::{DEFAULT_OUTPUT_STREAMS_MAX_LENGTH, MAX_EXECUTION_TIMEOUT};
+use crate::api_version::{ApiFamily, ApiVersion};
 use crate::error::Error;
-use crate::retry::Replay;
 use crate::session::Session;
-use crate::transport::{Op, Timing, Transport, read_json};
-
-/// The longest pause between two polls of an asynchronous execution.
-const MAX_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Options for one execution. Await it directly, or call [`ExecuteBuilder::send`].
 #[derive(Debug)]
@@ -29,6 +23,30 @@ pub struct ExecuteBuilder {
     operation_id: Option<String>,
     asynchronous: bool,
     poll_interval: Duration,
+    output_streams_max_length: Option<u32>,
+    use_empty_kernel: Option<bool>,
+    jupyter_format: Option<(bool, JupyterFlag)>,
+}
+
+/// How the Jupyter-format flag is spelled on the wire. The swagger and most published examples say
+/// `returnJupyterFormatExecutionResult`; the examples in the TypeSpec sources say `returnJupyterFormat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum JupyterFlag {
+    /// `returnJupyterFormatExecutionResult` (the swagger's name; the default).
+    #[default]
+    ReturnJupyterFormatExecutionResult,
+    /// `returnJupyterFormat`.
+    ReturnJupyterFormat,
+}
+
+impl JupyterFlag {
+    fn field(self) -> &'static str {
+        match self {
+            JupyterFlag::ReturnJupyterFormatExecutionResult => "returnJupyterFormatExecutionResult",
+            JupyterFlag::ReturnJupyterFormat => "returnJupyterFormat",
+        }
+    }
 }
 
 impl ExecuteBuilder {
@@ -40,6 +58,9 @@ impl ExecuteBuilder {
             operation_id: None,
             asynchronous: false,
             poll_interval: Duration::from_millis(250),
+            output_streams_max_length: None,
+            use_empty_kernel: None,
+            jupyter_format: None,
         }
     }
 
@@ -68,6 +89,33 @@ impl ExecuteBuilder {
         self
     }
 
+    /// `outputStreamsMaxLength`: the most characters of stdout and of stderr the service returns
+    /// (2025-10-02-preview and later). Without it the service cuts each stream at 4,096 characters, silently;
+    /// [`Execution::output_may_be_truncated`] tells when that may have happened.
+    pub fn output_streams_max_length(mut self, characters: u32) -> Self {
+        self.output_streams_max_length = Some(characters);
+        self
+    }
+
+    /// `useEmptyKernel`: run in a kernel without the preloaded libraries (2025-10-02-preview and later).
+    pub fn use_empty_kernel(mut self, empty: bool) -> Self {
+        self.use_empty_kernel = Some(empty);
+        self
+    }
+
+    /// `returnJupyterFormatExecutionResult`: the result of a primitive value (bool, int, float, str, None)
+    /// comes back as Jupyter shows it, a string such as `'nan'` (quotes included) or `nan`, or null for
+    /// `None` (2025-10-02-preview and later). Without it the result keeps its JSON type.
+    pub fn jupyter_format(self, jupyter: bool) -> Self {
+        self.jupyter_format_as(jupyter, JupyterFlag::default())
+    }
+
+    /// [`ExecuteBuilder::jupyter_format`] with the flag spelled `spelling` on the wire.
+    pub fn jupyter_format_as(mut self, jupyter: bool, spelling: JupyterFlag) -> Self {
+        self.jupyter_format = Some((jupyter, spelling));
+        self
+    }
+
     /// Runs the code.
     ///
     /// Returns `Ok` with [`ExecutionStatus::Failed`](super::ExecutionStatus::Failed) when the Python code
@@ -75,21 +123,19 @@ impl ExecuteBuilder {
     /// reached the service, so code never runs twice.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for empty code or a timeout outside 1–220 s (or an asynchronous execution on
-    /// a legacy api-version); [`Error::Timeout`] when no answer came within the limit (the code may have
-    /// run); [`Error::PoolFull`] when no session can be allocated; auth, service and transport errors.
+    /// [`Error::InvalidInput`] for empty code, a timeout outside 1–220 s, an asynchronous execution on a
+    /// legacy api-version, or an option the api-version does not have; [`Error::Timeout`] when no answer came
+    /// within the limit (the code may have run); [`Error::PoolFull`] when no session can be allocated; auth,
+    /// service and transport errors.
     pub async fn send(self) -> Result<Execution, Error> {
         let t = &self.session.client.transport;
+        let version = &t.api_version;
         let limit = self.timeout.unwrap_or(t.execution_timeout);
         validate(&self.code, limit)?;
-        let family = t.api_version.family();
-        if self.asynchronous && family == ApiFamily::Legacy {
-            return Err(Error::invalid(format!(
-                "asynchronous execution needs api-version {} or later; this client uses {}",
-                crate::ApiVersion::V2024_10_02_PREVIEW,
-                t.api_version
-            )));
+        if self.asynchronous && version.family() == ApiFamily::Legacy {
+            return Err(needs(version, ApiVersion::V2024_10_02_PREVIEW, "asynchronous execution"));
         }
+        let options = self.options_json()?;
         let seconds = limit.as_secs().max(1);
         let deadline = Instant::now() + limit + t.execution_grace;
         let operation_id = match (&self.operation_id, self.asynchronous) {
@@ -98,122 +144,94 @@ impl ExecuteBuilder {
             (None, false) => None,
         };
         let execution_type = if self.asynchronous { "Asynchronous" } else { "Synchronous" };
-        let mut execution = match family {
+        let mut flat = json!({
+            "codeInputType": "Inline",
+            "executionType": execution_type,
+            "code": self.code,
+            "timeoutInSeconds": seconds,
+        });
+        if let Some(body) = flat.as_object_mut() {
+            body.extend(options);
+        }
+        let answer = match version.family() {
             ApiFamily::Legacy => {
-                let body = wrapped(&self.code, "synchronous", seconds);
-                self.post(t, &["code", "execute"], &body, None, limit).await?
-            }
-            _ => {
-                let flat = json!({
-                    "codeInputType": "Inline",
-                    "executionType": execution_type,
+                let wrapped = json!({"properties": {
+                    "codeInputType": "inline",
+                    "executionType": "synchronous",
                     "code": self.code,
                     "timeoutInSeconds": seconds,
-                });
-                match self.post(t, &["executions"], &flat, operation_id.as_deref(), limit).await {
-                    // Some regions want the legacy `properties` wrapper even on current versions; a 400 means
-                    // the code did not run, so sending it again wrapped is safe.
-                    Err(Error::Service(e))
-                        if e.status == StatusCode::BAD_REQUEST
-                            && e.code.as_deref() == Some("SessionPropertiesMissing") =>
-                    {
-                        tracing::debug!("service asked for a wrapped body (SessionPropertiesMissing); resending");
-                        let body = wrapped(&self.code, execution_type, seconds);
-                        self.post(t, &["executions"], &body, operation_id.as_deref(), limit).await?
+                }});
+                match submit::post(&self.session, &["code", "execute"], &wrapped, None, limit).await {
+                    // `SessionPropertiesMissing` means "send it flat" (a 400: the code did not run, so sending
+                    // it again is safe). The reverse never helps: a flat body is never re-sent wrapped.
+                    Err(e) if is_properties_missing(&e) => {
+                        tracing::debug!("the pool wants a flat body (SessionPropertiesMissing); resending flat");
+                        submit::post(&self.session, &["code", "execute"], &flat, None, limit).await?
                     }
                     other => other?,
                 }
             }
+            _ => submit::post(&self.session, &["executions"], &flat, operation_id.as_deref(), limit).await?,
         };
-        if execution.id.is_none() {
-            execution.id = operation_id;
-        }
+        let mut execution = checked(&answer.body)?;
+        execution.id = execution.id.or(answer.operation_id).or(operation_id);
         if !execution.status.is_terminal() {
-            execution = self.poll(t, execution, deadline).await?;
-        }
-        Ok(execution)
-    }
-
-    async fn post(
-        &self,
-        t: &Transport,
-        route: &[&str],
-        body: &Value,
-        operation_id: Option<&str>,
-        limit: Duration,
-    ) -> Result<Execution, Error> {
-        let id = &self.session.id;
-        let url = t.url(route, &t.api_version, Some(id), &[]);
-        let op = Op {
-            name: "execute",
-            replay: Replay::IfNotSent,
-            allocates: true,
-            timing: Timing::Total(limit + t.execution_grace),
-        };
-        let operation_header = operation_id
-            .map(|o| {
-                HeaderValue::from_str(o)
-                    .map_err(|_| Error::invalid(format!("operation id {o:?} is not a valid header value")))
-            })
-            .transpose()?;
-        let response = t
-            .send(op, Some(id), |http| {
-                let mut request = http.post(url.clone()).json(body);
-                if let Some(value) = &operation_header {
-                    request = request.header("operation-id", value.clone());
-                }
-                Ok(request)
-            })
-            .await?;
-        let header_id = response.headers().get("operation-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let v: Value = read_json(op, response).await?;
-        let mut execution = checked(op, &v)?;
-        if execution.id.is_none() {
-            execution.id = header_id;
-        }
-        Ok(execution)
-    }
-
-    async fn poll(&self, t: &Transport, started: Execution, deadline: Instant) -> Result<Execution, Error> {
-        let Some(exec_id) = started.id.clone() else {
-            return Err(Error::Decode {
+            let exec_id = execution.id.clone().ok_or_else(|| Error::Decode {
                 operation: "execute",
-                message: format!("the execution is {} but the service sent no id to poll", started.status),
+                message: format!("the execution is {} but the service sent no id to poll", execution.status),
                 body_snippet: String::new(),
-            });
-        };
-        let id = &self.session.id;
-        let url = t.url(&["executions", &exec_id], &t.api_version, Some(id), &[]);
-        let op = t.op("execute.poll", Replay::Idempotent, false);
-        let mut interval = self.poll_interval;
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::Timeout {
-                    operation: "execute",
-                    after: self.timeout.unwrap_or(t.execution_timeout) + t.execution_grace,
-                    may_have_run: true,
-                });
+            })?;
+            let after = limit + t.execution_grace;
+            let done = |v: &Value| checked(v).map(|e| e.status.is_terminal());
+            let finished = submit::poll(&self.session, &exec_id, self.poll_interval, deadline, after, done).await?;
+            execution = checked(&finished)?;
+            execution.id.get_or_insert(exec_id);
+        }
+        execution.output_limit = self.output_limit(version);
+        Ok(execution)
+    }
+
+    /// The options of 2025-10-02-preview that were set, as body fields; refused on older versions (silently
+    /// dropping them would make code behave differently from what the caller asked).
+    fn options_json(&self) -> Result<Map<String, Value>, Error> {
+        let version = &self.session.client.transport.api_version;
+        let mut fields = Map::new();
+        let jupyter = self.jupyter_format.map(|(on, spelling)| (spelling.field(), Value::from(on)));
+        let options = [
+            ("outputStreamsMaxLength", self.output_streams_max_length.map(Value::from)),
+            ("useEmptyKernel", self.use_empty_kernel.map(Value::from)),
+            jupyter.map(|(field, on)| (field, Some(on))).unwrap_or(("returnJupyterFormatExecutionResult", None)),
+        ];
+        for (name, value) in options {
+            if let Some(value) = value {
+                if !version.has_execution_options() {
+                    return Err(needs(version, ApiVersion::V2025_10_02_PREVIEW, name));
+                }
+                fields.insert(name.to_owned(), value);
             }
-            tokio::time::sleep(interval.min(deadline - now)).await;
-            interval = (interval.mul_f32(1.5)).min(MAX_POLL_INTERVAL);
-            let response = t.send(op, Some(id), |http| Ok(http.get(url.clone()))).await?;
-            let v: Value = read_json(op, response).await?;
-            let mut execution = checked(op, &v)?;
-            if execution.status.is_terminal() {
-                execution.id.get_or_insert(exec_id);
-                return Ok(execution);
-            }
+        }
+        Ok(fields)
+    }
+
+    fn output_limit(&self, version: &ApiVersion) -> Option<usize> {
+        match self.output_streams_max_length {
+            Some(n) => Some(n as usize),
+            None => version.has_execution_options().then_some(DEFAULT_OUTPUT_STREAMS_MAX_LENGTH),
         }
     }
 }
 
+/// "`what` needs api-version `from` or later".
+pub(crate) fn needs(version: &ApiVersion, from: &str, what: &str) -> Error {
+    Error::invalid(format!("{what} needs api-version {from} or later; this client uses {version}"))
+}
+
 /// Reads an execution, refusing an answer without a status (it would look like neither success nor failure).
-fn checked(op: Op, v: &Value) -> Result<Execution, Error> {
+pub(crate) fn checked(v: &Value) -> Result<Execution, Error> {
     let execution = Execution::from_json(v);
     if execution.status == ExecutionStatus::Other(String::new()) {
         return Err(Error::Decode {
-            operation: op.name,
+            operation: "execute",
             message: "the answer has no execution status".to_owned(),
             body_snippet: v.to_string().chars().take(256).collect(),
         });
@@ -232,15 +250,6 @@ fn validate(code: &str, limit: Duration) -> Result<(), Error> {
         )));
     }
     Ok(())
-}
-
-fn wrapped(code: &str, execution_type: &str, seconds: u64) -> Value {
-    json!({"properties": {
-        "codeInputType": "inline",
-        "executionType": execution_type.to_ascii_lowercase(),
-        "code": code,
-        "timeoutInSeconds": seconds,
-    }})
 }
 
 impl IntoFuture for ExecuteBuilder {

@@ -140,12 +140,26 @@ pub struct Execution {
     pub duration: Option<Duration>,
     /// The service's error object, when it sent one.
     pub error: Option<ExecutionError>,
+    /// The most characters of stdout and of stderr the service returns for this execution: the
+    /// `outputStreamsMaxLength` that was sent, or the service's default of 4,096 on 2025-10-02-preview and
+    /// later. `None` when the api-version has no such limit. See [`Execution::output_may_be_truncated`].
+    pub output_limit: Option<usize>,
 }
 
 impl Execution {
     /// Whether the code ran to completion without an exception.
     pub fn is_success(&self) -> bool {
         self.status == ExecutionStatus::Succeeded
+    }
+
+    /// Whether stdout or stderr may have been cut at [`Execution::output_limit`]. The service cuts without a
+    /// word (no marker, the status unchanged), so a stream that reaches the limit is reported as possibly
+    /// cut; raise the limit with [`ExecuteBuilder::output_streams_max_length`](super::ExecuteBuilder::output_streams_max_length)
+    /// or write large output to a file in `/mnt/data`.
+    pub fn output_may_be_truncated(&self) -> bool {
+        // The limit is documented in characters; a measured Shell pool cut at bytes. Either reaches it first
+        // through the byte length, so that is the conservative test.
+        self.output_limit.is_some_and(|limit| self.stdout.len() >= limit || self.stderr.len() >= limit)
     }
 
     /// Reads an execution from either family's JSON:
@@ -171,12 +185,18 @@ impl Execution {
         let (result, images) = split_images(value);
         let millis = wire::float(container, &["executionTimeInMilliseconds"])
             .or_else(|| wire::float(props, &["executionTimeInMilliseconds"]));
-        let error = wire::field(props, &["error"]).filter(|e| e.is_object()).map(|e| ExecutionError {
-            code: wire::string(e, &["code", "name"]),
-            message: wire::string(e, &["message"]),
+        let error = wire::field(props, &["error"]).filter(|e| e.is_object()).map(|e| {
+            // The schema nests it: `error` is an Azure.Core ErrorResponse, `{"error": {"code", "message"}}`.
+            // A flat `{"code", "message"}` is read too.
+            let inner = wire::field(e, &["error"]).filter(|inner| inner.is_object()).unwrap_or(e);
+            ExecutionError {
+                code: wire::string(inner, &["code", "name"]).or_else(|| wire::string(e, &["code", "name"])),
+                message: wire::string(inner, &["message"]).or_else(|| wire::string(e, &["message"])),
+            }
         });
         Execution {
-            id: wire::string(props, &["id", "operationId"]),
+            // An empty id (the service's own example sends `"id": ""`) is no id: the `operation-id` header has it.
+            id: wire::string(props, &["id", "operationId"]).filter(|id| !id.is_empty()),
             status: ExecutionStatus::parse(&wire::string(props, &["status"]).unwrap_or_default()),
             stdout: text("stdout"),
             stderr: text("stderr"),
@@ -184,6 +204,7 @@ impl Execution {
             images,
             duration: millis.filter(|m| m.is_finite() && *m >= 0.0).map(|m| Duration::from_secs_f64(m / 1000.0)),
             error,
+            output_limit: None,
         }
     }
 }
@@ -252,6 +273,17 @@ mod tests {
         assert_eq!(e.images[0].decode().ok().map(|b| b.len()), Some(8));
         assert_eq!(e.images[0].mime_type(), "image/png");
         assert!(!format!("{:?}", e.images[0]).contains("iVBOR"));
+    }
+
+    #[test]
+    fn nested_errors_and_empty_ids() {
+        let v = json!({"id": "", "status": "Failed", "error": {"error": {"code": "ExecutionTimeout", "message": "too slow"}}});
+        let e = Execution::from_json(&v);
+        assert_eq!(e.id, None);
+        let error = e.error.unwrap_or(ExecutionError { code: None, message: None });
+        assert_eq!((error.code.as_deref(), error.message.as_deref()), (Some("ExecutionTimeout"), Some("too slow")));
+        let flat = Execution::from_json(&json!({"status": "Failed", "error": {"code": "KernelDied", "message": "m"}}));
+        assert_eq!(flat.error.and_then(|e| e.code).as_deref(), Some("KernelDied"));
     }
 
     #[test]

@@ -108,7 +108,8 @@ impl Files {
             other => other?,
         };
         let v: Value = read_json(op, response).await?;
-        let uploaded = RemoteFile::list_from_json(&v);
+        // The answer names the file without its directory: it is the one the file was uploaded to.
+        let uploaded = RemoteFile::list_from_json_in(&v, remote.directory());
         Ok(uploaded
             .iter()
             .find(|f| f.path() == remote.as_str())
@@ -150,7 +151,7 @@ impl Files {
         let op = t.op("files.metadata", Replay::Idempotent, false);
         let response = t.send(op, Some(&self.session.id), |http| Ok(http.get(url.clone()))).await?;
         let v: Value = read_json(op, response).await?;
-        RemoteFile::from_json(&v).ok_or_else(|| Error::Decode {
+        RemoteFile::from_json_in(&v, remote.directory()).ok_or_else(|| Error::Decode {
             operation: op.name,
             message: "the answer names no file".to_owned(),
             body_snippet: v.to_string().chars().take(256).collect(),
@@ -222,18 +223,8 @@ impl Files {
         // A 404 on a top-level listing means no session could be allocated.
         let op = t.op("files.list", Replay::Idempotent, dir.is_none());
         let first = t.url(&["files"], &t.api_version, Some(id), &query);
-        paging::collect(t, op, Some(id), first, |page| {
-            RemoteFile::list_from_json(page)
-                .into_iter()
-                .map(|mut f| {
-                    if f.directory.is_none() {
-                        f.directory = dir.map(str::to_owned);
-                    }
-                    f
-                })
-                .collect()
-        })
-        .await
+        paging::collect(t, op, reqwest::Method::GET, Some(id), first, |page| RemoteFile::list_from_json_in(page, dir))
+            .await
     }
 
     async fn list_dir(&self, dir: Option<&str>) -> Result<Vec<RemoteFile>, Error> {

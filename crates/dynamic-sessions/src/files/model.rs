@@ -60,15 +60,33 @@ impl RemoteFile {
     }
 
     /// Reads one file resource of either family (`{"properties":{"filename","size","lastModifiedTime"}}` or
-    /// `{"name","type","sizeInBytes","lastModifiedAt","directory"}`). `None` when it names no file.
+    /// `{"name","type","sizeInBytes","lastModifiedAt","directory"}`), as listed at the top of `/mnt/data`.
+    /// `None` when it names no file. See [`RemoteFile::from_json_in`] for answers about a subdirectory.
     pub fn from_json(v: &Value) -> Option<RemoteFile> {
+        Self::from_json_in(v, None)
+    }
+
+    /// Reads one file resource from an answer about the directory `base` (relative to `/mnt/data`): the
+    /// directory that was listed, or that a file was uploaded to or looked up in.
+    ///
+    /// The service names files by their base name. Its upload and metadata answers carry no directory at all,
+    /// and the `directory` of a listing entry (2025-10-02-preview) is relative to the listed directory
+    /// (`""` for its direct entries). Both are resolved against `base`, so [`RemoteFile::path`] is always the
+    /// full path under `/mnt/data`, ready to pass back to download or delete. A name that is itself absolute
+    /// (`/mnt/data/out/a.png`, as legacy answers may send) is taken as is.
+    pub fn from_json_in(v: &Value, base: Option<&str>) -> Option<RemoteFile> {
         let p = wire::properties(v);
         let raw_name = wire::string(p, &["name", "filename", "fileName", "file_name"])?;
-        let directory = wire::string(p, &["directory", "path"]).unwrap_or_default();
-        let joined = if directory.is_empty() || raw_name.starts_with('/') {
+        let relative_dir = wire::string(p, &["directory"]).unwrap_or_default();
+        let joined = if raw_name.starts_with('/') {
             raw_name
         } else {
-            format!("{}/{}", directory.trim_end_matches('/'), raw_name)
+            [base.unwrap_or(""), relative_dir.as_str(), raw_name.as_str()]
+                .iter()
+                .map(|part| strip_mount(part))
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join("/")
         };
         let relative = strip_mount(&joined);
         if relative.is_empty() {
@@ -93,19 +111,27 @@ impl RemoteFile {
                 p,
                 &["lastModifiedAt", "lastModifiedTime", "last_modified_time", "lastModified"],
             ),
-            content_type: wire::string(p, &["contentType", "content_type"]),
+            content_type: wire::string(p, &["contentType", "content_type", "mime_type", "mimeType"]),
         })
     }
 
-    /// Reads every file of a list or upload answer: an object with `value` (or `$values`), an array, or a
-    /// single resource.
+    /// Reads every file of a list or upload answer about the top of `/mnt/data`: an object with `value` (or
+    /// `$values`), an array, or a single resource.
     pub fn list_from_json(v: &Value) -> Vec<RemoteFile> {
-        wire::items(v).into_iter().filter_map(RemoteFile::from_json).collect()
+        Self::list_from_json_in(v, None)
+    }
+
+    /// Reads every file of an answer about the directory `base`; see [`RemoteFile::from_json_in`].
+    pub fn list_from_json_in(v: &Value, base: Option<&str>) -> Vec<RemoteFile> {
+        wire::items(v).into_iter().filter_map(|item| RemoteFile::from_json_in(item, base)).collect()
     }
 }
 
+/// The path relative to `/mnt/data`: without the mount point and surrounding slashes. `/` alone (the
+/// service's way of naming `/mnt/data` in some answers) is the mount point too.
 fn strip_mount(path: &str) -> &str {
-    let trimmed = path.strip_prefix(MOUNT_POINT).unwrap_or(path);
+    let trimmed =
+        path.strip_prefix(MOUNT_POINT).filter(|rest| rest.is_empty() || rest.starts_with('/')).unwrap_or(path);
     trimmed.trim_matches('/')
 }
 
@@ -132,6 +158,25 @@ mod tests {
         let f = RemoteFile::from_json(&v);
         assert_eq!(f.as_ref().map(RemoteFile::path).as_deref(), Some("level1/level2/testfile.yaml"));
         assert_eq!(f.as_ref().and_then(|f| f.content_type.clone()).as_deref(), Some("application/yaml"));
+    }
+
+    #[test]
+    fn directories_are_relative_to_the_listed_one() {
+        let v = json!({"name": "testfile.yaml", "directory": "directory-level1/directory-level2", "type": "File"});
+        let f = RemoteFile::from_json_in(&v, Some("test-directory"));
+        assert_eq!(
+            f.map(|f| f.path()).as_deref(),
+            Some("test-directory/directory-level1/directory-level2/testfile.yaml")
+        );
+        let top = json!({"name": "directory-level1", "directory": "", "type": "directory"});
+        let d = RemoteFile::from_json_in(&top, Some("/mnt/data/test-directory/"));
+        assert_eq!(d.map(|d| (d.is_dir(), d.path())), Some((true, "test-directory/directory-level1".to_owned())));
+        let upload = json!({"name": "testfile.yaml", "type": "File", "sizeInBytes": 4});
+        let u = RemoteFile::from_json_in(&upload, Some("test-directory"));
+        assert_eq!(u.map(|u| u.path()).as_deref(), Some("test-directory/testfile.yaml"));
+        let legacy = json!({"properties": {"filename": "a.txt", "mime_type": "text/plain"}});
+        let l = RemoteFile::from_json_in(&legacy, Some("/"));
+        assert_eq!(l.map(|l| (l.path(), l.content_type)), Some(("a.txt".to_owned(), Some("text/plain".to_owned()))));
     }
 
     #[test]

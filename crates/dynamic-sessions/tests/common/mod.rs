@@ -17,6 +17,18 @@ pub fn route(suffix: &str) -> String {
     format!("{POOL_PATH}/{suffix}")
 }
 
+/// The response body of one of the service's published examples (`fixtures/spec/<version>/<file>`, copied
+/// verbatim; see `fixtures/spec/SOURCES.md`).
+pub fn spec_body(version: &str, file: &str) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/spec/{version}/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("example {path}: {e}"));
+    let example: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("example {path}: {e}"));
+    let responses = example["responses"].as_object().unwrap_or_else(|| panic!("{path}: no responses"));
+    responses.values().next().map(|r| r["body"].clone()).unwrap_or_default()
+}
+
+/// A hand-written fixture (`fixtures/*.json`), for shapes no published example shows; `fixtures/SOURCES.md`
+/// says where each comes from.
 pub fn fixture(name: &str) -> serde_json::Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));

@@ -258,9 +258,8 @@ mod tests {
         fn text(shapes: &'static [&'static str]) -> impl Strategy<Value = String> {
             prop_oneof![
                 any::<String>(),
-                proptest::sample::select(shapes).prop_flat_map(|s| {
-                    ("\\PC{0,4}", "\\PC{0,4}").prop_map(move |(a, b)| format!("{a}{s}{b}"))
-                }),
+                proptest::sample::select(shapes)
+                    .prop_flat_map(|s| { ("\\PC{0,4}", "\\PC{0,4}").prop_map(move |(a, b)| format!("{a}{s}{b}")) }),
                 proptest::sample::select(shapes).prop_map(str::to_owned),
             ]
         }

@@ -44,7 +44,11 @@ impl UidPool {
             };
             if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
                 let base = SESSION_UIDS.start + n * BLOCK;
-                return Ok(UidPool { base, free: Mutex::new((base..base + slots).rev().collect()), _claim: Some(file) });
+                return Ok(UidPool {
+                    base,
+                    free: Mutex::new((base..base + slots).rev().collect()),
+                    _claim: Some(file),
+                });
             }
         }
         Err(format!("every block of session uids is claimed by a running emulator (see {CLAIM_DIR})"))

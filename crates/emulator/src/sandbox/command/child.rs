@@ -8,9 +8,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use rustix::io::{FdFlags, fcntl_setfd};
+use rustix::process::{Gid, Uid};
 use rustix::process::{Resource, Rlimit, Signal, set_parent_process_death_signal, setrlimit};
 use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
-use rustix::process::{Gid, Uid};
 
 /// The steps of one child.
 pub(super) struct ChildPlan {

@@ -9,8 +9,19 @@ use super::{Prepared, python};
 use crate::sandbox::{Sandbox, SandboxError, Workspace, landlock_rules};
 
 /// Paths a Landlock-confined kernel may read (besides the runtime and the kernel itself).
-const READ_ONLY: [&str; 11] =
-    ["/usr", "/etc", "/lib", "/lib64", "/bin", "/sbin", "/dev/urandom", "/dev/null", "/proc", "/dev/zero", "/dev/random"];
+const READ_ONLY: [&str; 11] = [
+    "/usr",
+    "/etc",
+    "/lib",
+    "/lib64",
+    "/bin",
+    "/sbin",
+    "/dev/urandom",
+    "/dev/null",
+    "/proc",
+    "/dev/zero",
+    "/dev/random",
+];
 
 pub(super) fn command(
     sandbox: &Sandbox,
