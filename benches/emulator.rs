@@ -40,7 +40,7 @@ async fn emulator(
         }
     };
     let client =
-        SessionPoolClient::builder(emulator.url()).auth(Auth::none()).retry_policy(RetryPolicy::none()).build().ok()?;
+        SessionPoolClient::builder(emulator.url()).auth(Auth::bearer(emulator.token())).retry_policy(RetryPolicy::none()).build().ok()?;
     Some((emulator, client))
 }
 

@@ -91,6 +91,7 @@ const NOT_SET_ON_AZURE: &[(&str, &str)] = &[
     ("OPENAI_BASE_URL", "another model provider"),
     ("DYNAMIC_SESSIONS_TOKEN", "emulator bearer token; Azure uses Entra ID"),
     ("DYNAMIC_SESSIONS_API_VERSION", "the client's default api-version is right for Azure"),
+    ("DYNAMIC_SESSIONS_CA_CERT", "an emulator's own CA; Azure endpoints have public certificates"),
     ("AZURE_TENANT_ID", "service-principal and workload-identity credentials; the app uses the managed identity"),
     ("AZURE_CLIENT_SECRET", "service-principal credential; the app uses the managed identity"),
     ("AZURE_FEDERATED_TOKEN_FILE", "workload identity (Kubernetes); not on Container Apps"),

@@ -20,7 +20,7 @@ impl Harness {
     pub fn client_for(&self, version: &str) -> SessionPoolClient {
         SessionPoolClient::builder(self.emulator.url())
             .api_version(ApiVersion::new(version).unwrap())
-            .auth(Auth::none())
+            .auth(Auth::bearer(self.emulator.token()))
             .retry_policy(RetryPolicy::none())
             .build()
             .unwrap()

@@ -25,6 +25,11 @@ pub struct InterpreterOptions {
     pub track_files: bool,
     /// The most bytes `read_file` shows.
     pub read_file_bytes: usize,
+    /// The `outputStreamsMaxLength` sent on api-versions that have it (2025-10-02-preview and later): how much
+    /// of each stream the service returns. The service's own default is 4,096 characters, cut from the end
+    /// without a word; the report keeps both ends of whatever comes back within [`OutputBudget`], so this asks
+    /// for more. The model then sees the same on Azure as on the emulator.
+    pub output_streams_max_length: u32,
 }
 
 impl Default for InterpreterOptions {
@@ -34,6 +39,7 @@ impl Default for InterpreterOptions {
             execution_timeout: None,
             track_files: true,
             read_file_bytes: 8 * 1024,
+            output_streams_max_length: 64 * 1024,
         }
     }
 }
@@ -183,6 +189,9 @@ impl CodeInterpreter {
         let mut request = self.inner.session.execute(code);
         if let Some(limit) = self.inner.options.execution_timeout {
             request = request.timeout(limit);
+        }
+        if self.inner.session.client().api_version().has_execution_options() {
+            request = request.output_streams_max_length(self.inner.options.output_streams_max_length);
         }
         let execution = request.send().await?;
         let changed = match (before, if track { self.snapshot().await } else { None }) {

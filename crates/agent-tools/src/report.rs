@@ -63,6 +63,13 @@ impl RunReport {
             Value::String(s) => Value::String(shorten("result", s, budget.result_chars, &mut notes)),
             other => other.clone(),
         });
+        if execution.output_may_be_truncated() {
+            let limit = execution.output_limit.unwrap_or_default();
+            notes.push(format!(
+                "The service returned only the first {limit} characters of stdout or stderr; the rest is missing. \
+                 Print less, or write large output to a file in /mnt/data and read the part you need."
+            ));
+        }
         if let Some(error) = &execution.error {
             let code = error.code.as_deref().unwrap_or("error");
             let message = error.message.as_deref().unwrap_or("the service reported an error");

@@ -30,7 +30,7 @@ fn args(value: Value) -> serde_json::Map<String, Value> {
 async fn an_mcp_client_lists_and_calls_every_tool() {
     let Some(emu) = emulator().await else { return };
     let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dynamic-sessions-mcp")).configure(|c| {
-        c.arg("--endpoint").arg(emu.url());
+        c.arg("--endpoint").arg(emu.url()).env("DYNAMIC_SESSIONS_TOKEN", emu.token());
     });
     let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
     let call = |name: &'static str, arguments: Value| {
@@ -122,6 +122,7 @@ async fn streamable_http_gives_each_client_its_own_session() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_dynamic-sessions-mcp"))
         .args(["--transport", "http", "--bind", &format!("127.0.0.1:{port}"), "--endpoint", &emu.url()])
+        .env("DYNAMIC_SESSIONS_TOKEN", emu.token())
         .kill_on_drop(true)
         .spawn()
         .unwrap();

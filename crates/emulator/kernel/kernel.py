@@ -4,15 +4,23 @@ One long-lived process per session, standard library only. It speaks newline-del
 emulator over the pipes it was started with, and runs each cell like a notebook:
 
   host -> kernel  {"op": "exec", "id": "...", "code": "..."}
+  host -> kernel  {"op": "shell", "id": "...", "command": "..." | "argv": [...], "stdin": "..." | null}
   host -> kernel  {"op": "interrupt", "id": "..."}          (at any time)
   kernel -> host  {"op": "ready", "pid": 2, "python": "3.11.2", "preimport_ms": 1.2, "preimport_errors": []}
   kernel -> host  {"op": "result", "id": "...", "status": "Success" | "Failure", "stdout": "...",
-                   "stderr": "...", "result": <json> | null, "images": [...], "duration_ms": 1.2,
-                   "interrupted": false}
+                   "stderr": "...", "result": <json> | null, "result_kind": "none" | "json" | "nonfinite" |
+                   "repr", "result_repr": "..." | null, "images": [...], "duration_ms": 1.2,
+                   "interrupted": false, "exit_code": <int> (shell only)}
 
 State (globals, imports, the working directory) persists between cells. The value of a trailing expression
-is the result: JSON scalars as they are, anything else as its repr. Output is captured at the file-descriptor
-level, so C extensions and child processes are captured too. matplotlib figures come back as PNG images.
+is the result: JSON scalars as they are, anything else as its repr (containers pretty-printed one item per
+line when long, as IPython shows them); the host picks the rendering the API version asks for. Output is
+captured at the file-descriptor level, so C extensions and child processes are captured too. matplotlib
+figures come back as PNG images. Shell commands run with Bash in the same working directory, with the same
+limits, in their own process group (killed on interrupt).
+
+Everything the host receives is bounded: each output stream by DS_OUTPUT_CAP bytes, the result's text by the
+same cap, and the images of one execution together by DS_IMAGE_CAP bytes, each cut with a note on stderr.
 """
 
 import ast
@@ -24,8 +32,10 @@ import json
 import linecache
 import math
 import os
+import pprint
 import queue
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -112,13 +122,20 @@ if DATA_DIR != "/mnt/data":
 _pending_images = []
 
 
+_image_budget = {"left": IMAGE_CAP, "dropped": 0}
+
+
 def _figure_png(fig):
+    """The figure as an image result, within what is left of the execution's image budget."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     data = buf.getvalue()
-    if len(data) > IMAGE_CAP:
+    encoded = base64.b64encode(data).decode("ascii")
+    if len(encoded) > _image_budget["left"]:
+        _image_budget["dropped"] += 1
         return None
-    return {"type": "image", "format": "png", "base64_data": base64.b64encode(data).decode("ascii")}
+    _image_budget["left"] -= len(encoded)
+    return {"type": "image", "format": "png", "base64_data": encoded}
 
 
 def _is_figure(obj):
@@ -241,19 +258,42 @@ _state_lock = threading.Lock()
 _main_thread = threading.main_thread().ident
 
 
-def _json_result(value):
-    if value is None or _is_figure(value):
-        return None
-    if isinstance(value, bool) or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return value if abs(value) <= MAX_SAFE_INT else repr(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
+def _repr(value):
+    """What a notebook shows for a value: containers pretty-printed (one item per line when long, as IPython
+    does), anything else its repr."""
     try:
+        if type(value) in (list, tuple, dict, set, frozenset):
+            return pprint.pformat(value, width=79, sort_dicts=False)
         return repr(value)
     except Exception as e:  # a broken __repr__ must not take the kernel down
         return "<unrepresentable %s: %s>" % (type(value).__name__, e)
+
+
+def _cap_text(text, what):
+    if len(text) <= OUTPUT_CAP:
+        return text
+    sys.stderr.write("[%s truncated: %d of %d characters shown]\n" % (what, OUTPUT_CAP, len(text)))
+    return text[:OUTPUT_CAP]
+
+
+def _json_result(value):
+    """(result, kind, repr): the JSON value, how to read it, and the notebook text of primitives.
+
+    kind is "none" (no value), "json" (a JSON scalar as it is), "nonfinite" (NaN or an infinity: repr in
+    result) or "repr" (anything else: its text in result)."""
+    if value is None or _is_figure(value):
+        return None, "none", None
+    if isinstance(value, str):
+        value = _cap_text(value, "result")
+        return value, "json", repr(value)
+    if isinstance(value, bool) or (isinstance(value, int) and abs(value) <= MAX_SAFE_INT):
+        return value, "json", repr(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value, "json", repr(value)
+        return repr(value), "nonfinite", repr(value)
+    text = _cap_text(_repr(value), "result")
+    return text, "repr", text
 
 
 def _user_traceback(exc):
@@ -298,8 +338,10 @@ def execute(request):
     code = request.get("code", "")
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     _pending_images.clear()
+    _image_budget["left"], _image_budget["dropped"] = IMAGE_CAP, 0
     started = time.perf_counter()
-    status, result, interrupted = "Success", None, False
+    status, interrupted = "Success", False
+    result, result_kind, result_repr = None, "none", None
     signal.signal(signal.SIGINT, signal.default_int_handler)
     with Capture() as cap:
         with _state_lock:
@@ -310,7 +352,7 @@ def execute(request):
                 USER_NS["_"] = value
                 if _is_figure(value):
                     display(value)
-            result = _json_result(value)
+            result, result_kind, result_repr = _json_result(value)
         except KeyboardInterrupt as e:
             status, interrupted = "Failure", True
             sys.stderr.write(_user_traceback(e))
@@ -328,12 +370,11 @@ def execute(request):
             _collect_figures()
         except Exception as e:
             sys.stderr.write("could not render figures: %s\n" % e)
+        if _image_budget["dropped"]:
+            sys.stderr.write("[%d figure(s) not returned: the execution's images exceed %d bytes; save them to "
+                             "/mnt/data instead]\n" % (_image_budget["dropped"], IMAGE_CAP))
     images = list(_pending_images)
     _pending_images.clear()
-    if images:
-        # As on the service: a cell that draws returns the image as its result (the trailing value of a
-        # plotting call is an Axes or container repr, of no use to anyone).
-        result = images[0]
     return {
         "op": "result",
         "id": request.get("id"),
@@ -341,9 +382,59 @@ def execute(request):
         "stdout": cap.stdout,
         "stderr": cap.stderr,
         "result": result,
+        "result_kind": result_kind,
+        "result_repr": result_repr,
         "images": images,
         "duration_ms": (time.perf_counter() - started) * 1000.0,
         "interrupted": interrupted,
+    }
+
+
+def shell(request):
+    """Runs a shell command (Bash) or an argument list in its own process group; an interrupt kills the group."""
+    started = time.perf_counter()
+    argv = request.get("argv")
+    if not argv:
+        argv = ["/bin/bash", "-c", request.get("command") or ""]
+    stdin = request.get("stdin")
+    status, exit_code, interrupted = "Success", None, False
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with Capture() as cap:
+        with _state_lock:
+            _state["executing"] = request.get("id")
+        proc = None
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                    stdout=1, stderr=2, start_new_session=True, cwd=os.getcwd())
+            if stdin is not None:
+                try:
+                    proc.stdin.write(stdin.encode("utf-8", errors="surrogateescape"))
+                except BrokenPipeError:
+                    pass
+                finally:
+                    proc.stdin.close()
+            exit_code = proc.wait()
+        except KeyboardInterrupt:
+            interrupted, exit_code = True, -1
+            sys.stderr.write("The command was stopped: it ran past its time limit.\n")
+        except OSError as e:
+            exit_code = 127 if isinstance(e, FileNotFoundError) else 126
+            sys.stderr.write("%s: %s\n" % (argv[0], e.strerror or e))
+        finally:
+            with _state_lock:
+                _state["executing"] = None
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                proc.wait()
+        if exit_code != 0:
+            status = "Failure"
+    return {
+        "op": "result", "id": request.get("id"), "status": status, "stdout": cap.stdout, "stderr": cap.stderr,
+        "result": None, "result_kind": "none", "result_repr": None, "images": [], "exit_code": exit_code,
+        "duration_ms": (time.perf_counter() - started) * 1000.0, "interrupted": interrupted,
     }
 
 
@@ -398,9 +489,9 @@ def main():
             continue
         if request is None:
             return
-        if request.get("op") == "exec":
+        if request.get("op") in ("exec", "shell"):
             try:
-                response = execute(request)
+                response = execute(request) if request["op"] == "exec" else shell(request)
             except KeyboardInterrupt:
                 response = {"op": "result", "id": request.get("id"), "status": "Failure", "stdout": "",
                             "stderr": "KeyboardInterrupt\n", "result": None, "images": [],

@@ -70,8 +70,12 @@ pub struct EmulatorConfig {
     pub max_sessions: usize,
     /// Pre-started sandboxes kept ready for new identifiers.
     pub ready_sessions: usize,
-    /// Require `Authorization: Bearer <token>` when set.
+    /// Require `Authorization: Bearer <token>` when set. [`crate::RunningEmulator`] makes up a random one
+    /// when none is given.
     pub token: Option<String>,
+    /// `Host` names to accept besides loopback names and the bind address (a name a proxy forwards), or `*`
+    /// for any (behind a trusted reverse proxy). Requests a browser sends for another site are always refused.
+    pub allowed_hosts: Vec<String>,
     /// Isolation tier.
     pub sandbox: SandboxMode,
     /// Resource limits per session.
@@ -100,6 +104,7 @@ impl Default for EmulatorConfig {
             max_sessions: 100,
             ready_sessions: 2,
             token: None,
+            allowed_hosts: Vec::new(),
             sandbox: SandboxMode::Auto,
             limits: Limits::default(),
             data_dir: default_data_dir(),

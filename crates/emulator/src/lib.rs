@@ -136,9 +136,17 @@ impl Emulator {
         }
         tracing::info!(python = %runtime.version, venv = runtime.venv.is_some(), packages = runtime.packages.len(), "python runtime");
         let token = config.token.as_deref().map(api::TokenCheck::new);
+        let guard = dynamic_sessions_http_guard::BrowserGuard::new(config.bind, &config.allowed_hosts);
         let pool = SessionPool::start(config, sandbox.clone());
         let state = AppState {
-            inner: Arc::new(api::StateInner { pool, runtime, token, started: time::OffsetDateTime::now_utc() }),
+            inner: Arc::new(api::StateInner {
+                pool,
+                runtime,
+                token,
+                guard,
+                tls: false,
+                started: time::OffsetDateTime::now_utc(),
+            }),
         };
         Ok(Emulator { state, sandbox })
     }
@@ -175,11 +183,13 @@ impl Emulator {
 /// [`StartError`] when the emulator cannot start or the listener fails.
 pub async fn run(
     listener: tokio::net::TcpListener,
-    config: EmulatorConfig,
+    mut config: EmulatorConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let emulator = Emulator::start(config).await?;
     let address = listener.local_addr().map_err(io("cannot read the listening address"))?;
+    // The browser guard accepts the address really listened on.
+    config.bind = address;
+    let emulator = Emulator::start(config).await?;
     tracing::info!(%address, "dynamic-sessions emulator listening");
     let served = axum::serve(listener, router(emulator.state())).with_graceful_shutdown(shutdown).await;
     emulator.shutdown().await;

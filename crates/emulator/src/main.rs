@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use dynamic_sessions_emulator::config::{DEFAULT_PACKAGES, EmulatorConfig, Limits, SandboxMode};
 
 /// A local Azure Container Apps dynamic sessions pool: each session a sandboxed, stateful Python kernel.
@@ -26,9 +27,14 @@ struct Cli {
     /// Sandboxes kept started for new identifiers.
     #[arg(global = true, long, env = "DS_EMULATOR_READY_SESSIONS", default_value_t = 2)]
     ready_sessions: usize,
-    /// Require `Authorization: Bearer <token>` on every API request.
+    /// Require `Authorization: Bearer <token>` on every API request. Prefer the environment variable: a
+    /// command line is visible to every user of the machine.
     #[arg(global = true, long, env = "DYNAMIC_SESSIONS_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Also accept requests whose Host is this name (a proxy in front), comma-separated; `*` accepts any Host
+    /// (only behind a trusted reverse proxy). Loopback names and the bind address are always accepted.
+    #[arg(global = true, long = "allowed-host", env = "DS_EMULATOR_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
     /// Isolation tier.
     #[arg(global = true, long, value_enum, default_value_t = Tier::Auto)]
     sandbox: Tier,
@@ -94,6 +100,7 @@ impl Cli {
             max_sessions: self.max_sessions,
             ready_sessions: self.ready_sessions,
             token: self.token.clone().filter(|t| !t.is_empty()),
+            allowed_hosts: self.allowed_hosts.clone(),
             sandbox: match (self.insecure_no_sandbox, self.sandbox) {
                 (true, _) => SandboxMode::InsecureNoSandbox,
                 (false, Tier::Auto) => SandboxMode::Auto,
@@ -143,7 +150,17 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if matches.value_source("token") == Some(ValueSource::CommandLine) {
+        tracing::warn!(
+            "--token on the command line is visible to every user of this machine (ps, /proc); set \
+             DYNAMIC_SESSIONS_TOKEN in the environment instead"
+        );
+    }
     let config = cli.config();
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Setup => match dynamic_sessions_emulator::prepare_runtime(&config).await {

@@ -58,7 +58,8 @@ impl RelPath {
     /// Parses a client path: relative, or absolute under `/mnt/data`. Leading and trailing slashes are
     /// tolerated; `.` and `..` segments, NUL and empty names are rejected. `""` and `/mnt/data` are the root.
     pub(crate) fn parse(raw: &str) -> Result<RelPath, FsError> {
-        let trimmed = raw.trim();
+        // No trimming: a name may really end in a space.
+        let trimmed = raw;
         let rest = match trimmed.strip_prefix("/mnt/data") {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
             _ if trimmed.starts_with('/') && trimmed != "/" => {

@@ -10,9 +10,12 @@ use crate::{Emulator, Footprint, Runtime, SandboxInfo, StartError, router};
 
 /// An emulator serving in a background task. Call [`RunningEmulator::shutdown`] to stop it and remove every
 /// session; dropping it also starts the shutdown, but nothing waits for it to finish.
-#[derive(Debug)]
+///
+/// It always requires a bearer token: the configured one, or a random one made up at start
+/// ([`RunningEmulator::token`]), so that no other local program or web page can use it.
 pub struct RunningEmulator {
     addr: SocketAddr,
+    token: String,
     sandbox: SandboxInfo,
     runtime: Runtime,
     footprint: Footprint,
@@ -20,18 +23,35 @@ pub struct RunningEmulator {
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("addr", &self.addr)
+            .field("token", &"<redacted>")
+            .field("sandbox", &self.sandbox)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RunningEmulator {
-    /// Starts an emulator listening on `config.bind` (port 0 picks a free port).
+    /// Starts an emulator listening on `config.bind` (port 0 picks a free port), requiring `config.token` or,
+    /// without one, a random token.
     ///
     /// # Errors
     /// [`StartError`] when the address cannot be bound or the emulator cannot start.
-    pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError> {
+    pub async fn start(mut config: EmulatorConfig) -> Result<RunningEmulator, StartError> {
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|source| StartError::Io { context: format!("cannot listen on {}", config.bind), source })?;
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Io { context: "cannot read the listening address".into(), source })?;
+        config.bind = addr;
+        let token = match config.token.clone().filter(|t| !t.is_empty()) {
+            Some(token) => token,
+            None => format!("dse-{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+        };
+        config.token = Some(token.clone());
         let emulator = Emulator::start(config).await?;
         let sandbox = emulator.sandbox().clone();
         let runtime = emulator.runtime().clone();
@@ -46,12 +66,17 @@ impl RunningEmulator {
             emulator.shutdown().await;
             served
         });
-        Ok(RunningEmulator { addr, sandbox, runtime, footprint, stop: Some(stop), task: Some(task) })
+        Ok(RunningEmulator { addr, token, sandbox, runtime, footprint, stop: Some(stop), task: Some(task) })
     }
 
     /// The base URL, e.g. `http://127.0.0.1:40123`: the pool management endpoint for clients.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The bearer token every request needs (`Authorization: Bearer <token>`).
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// The listening address.

@@ -105,6 +105,11 @@ impl TestEmulator {
         self.emulator.url()
     }
 
+    /// The bearer token requests need.
+    pub fn token(&self) -> &str {
+        self.emulator.token()
+    }
+
     /// Where the emulator keeps its sessions.
     pub fn data_dir(&self) -> &Path {
         self.dir.path()

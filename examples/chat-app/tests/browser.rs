@@ -91,7 +91,7 @@ async fn serve(state: AppState) -> SocketAddr {
 }
 
 fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState {
-    let client = SessionPoolClient::new(emulator.url(), Auth::none()).unwrap();
+    let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
     let config = AppConfig {
         secret: b"browser-test-secret-0123456789abcdef".to_vec(),
         model,
@@ -207,7 +207,7 @@ async fn chat_with_a_chart_upload_download_and_isolation() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pool = SessionPoolClient::new(emulator.url(), Auth::none()).unwrap();
+    let pool = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
     let sessions = pool.list_sessions().await.unwrap();
     assert_eq!(sessions.len(), 1, "browser A's session is the only one");
     let id = dynamic_sessions::SessionId::new(sessions[0].identifier.clone()).unwrap();

@@ -18,7 +18,7 @@ const HOST: &str = "127.0.0.1:8000";
 
 async fn setup(max_upload: u64) -> Option<(Router, TestEmulator)> {
     let emulator = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}"))?;
-    let client = SessionPoolClient::new(emulator.url(), Auth::none()).unwrap();
+    let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
     let config = AppConfig {
         secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
         model: None,

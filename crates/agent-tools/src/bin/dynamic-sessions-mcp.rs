@@ -9,10 +9,12 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use axum::response::IntoResponse;
 use clap::{Parser, ValueEnum};
 use dynamic_sessions::{ApiVersion, Auth, SessionId, SessionPoolClient};
 use dynamic_sessions_agent_tools::CodeInterpreter;
 use dynamic_sessions_agent_tools::mcp::SessionsMcpServer;
+use dynamic_sessions_http_guard::BrowserGuard;
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -37,6 +39,10 @@ struct Cli {
     /// Keep the session when the connection ends (default: delete it, freeing its slot).
     #[arg(long)]
     keep_session: bool,
+    /// HTTP transport: also accept requests whose Host is this name (a proxy in front), comma-separated; `*`
+    /// accepts any. Loopback names and the bind address are always accepted; web pages never are.
+    #[arg(long = "allowed-host", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -73,7 +79,23 @@ async fn serve(cli: Cli) -> Result<(), String> {
                 LocalSessionManager::default().into(),
                 StreamableHttpServerConfig::default(),
             );
-            let router = axum::Router::new().nest_service("/mcp", service);
+            // The MCP server runs code in the session: no web page in a browser may reach it (see the emulator's
+            // guard, which is the same).
+            let guard = BrowserGuard::new(cli.bind, &cli.allowed_hosts);
+            let router = axum::Router::new()
+                .nest_service("/mcp", service)
+                .layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let verdict = guard.check(request.headers(), request.uri().authority());
+                    async move {
+                        match verdict {
+                            Ok(()) => next.run(request).await,
+                            Err(refusal) => {
+                                tracing::warn!(%refusal, "request refused");
+                                (axum::http::StatusCode::FORBIDDEN, refusal.to_string()).into_response()
+                            }
+                        }
+                    }
+                }));
             let listener = tokio::net::TcpListener::bind(cli.bind)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", cli.bind))?;

@@ -10,6 +10,6 @@ pub async fn emulator() -> Option<TestEmulator> {
 }
 
 pub fn interpreter(emulator: &TestEmulator) -> CodeInterpreter {
-    let client = SessionPoolClient::new(emulator.url(), Auth::none()).unwrap();
+    let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
     CodeInterpreter::new(client.session(SessionId::random()))
 }

@@ -1,6 +1,8 @@
-//! `POST code/execute` (legacy), `POST executions` and `GET executions/{id}` (current).
+//! `POST code/execute` (legacy), `POST executions` and `GET executions/{id}` (current): Python code and shell
+//! commands.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
@@ -12,17 +14,29 @@ use super::AppState;
 use super::params::{ExecuteRequest, Family, Query, operation_id};
 use super::render;
 use crate::error::ApiError;
-use crate::pool::{ExecutionState, RunResult, Session};
+use crate::kernel::Flavor;
+use crate::pool::{ExecutionState, MAX_PENDING_ASYNC, RecordMeta, RunResult, Session};
 
-async fn run(state: &AppState, session: &Session, request: &ExecuteRequest) -> Result<RunResult, ApiError> {
+/// The service's default `outputStreamsMaxLength` (2025-10-02-preview and later).
+const DEFAULT_OUTPUT_STREAMS_MAX_LENGTH: usize = 4096;
+
+/// Runs the request's work in its kernel and applies the version's output rules.
+async fn run(state: &AppState, session: &Session, request: &ExecuteRequest, query: &Query) -> Result<RunResult, ApiError> {
     let pool = state.pool();
-    session
-        .run(pool.sandbox(), &request.code, request.timeout, pool.config().interrupt_grace)
+    let options = query.has_execution_options();
+    let flavor = if request.empty_kernel && options { Flavor::Empty } else { Flavor::Preloaded };
+    let mut result = session
+        .run(pool.sandbox(), &request.work, flavor, request.timeout, pool.config().interrupt_grace)
         .await
-        .map_err(|e| ApiError::internal("the session's Python kernel could not start", e))
+        .map_err(|e| ApiError::internal("the session's Python kernel could not start", e))?;
+    if options {
+        // As the service: each stream cut at outputStreamsMaxLength characters (4,096 unless asked), silently.
+        result.limit_streams(request.output_streams_max_length.unwrap_or(DEFAULT_OUTPUT_STREAMS_MAX_LENGTH));
+    }
+    Ok(result)
 }
 
-/// Legacy: always synchronous; answers in the wrapped shape.
+/// Legacy: always synchronous, Python only; answers in the wrapped shape.
 pub(crate) async fn legacy(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -30,19 +44,26 @@ pub(crate) async fn legacy(
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let request = ExecuteRequest::parse(&body)?;
+    if request.work.is_shell() {
+        return Err(ApiError::bad_request(
+            "SessionPropertiesMissing",
+            "code/execute runs Python ('code'); send shell commands to executions with api-version 2025-02-02-preview or later.",
+        ));
+    }
     let session = state.pool().acquire(query.identifier()?).await?;
-    let result = run(&state, &session, &request).await?;
+    let result = run(&state, &session, &request, &query).await?;
     Ok(match query.family() {
         Family::Legacy => axum::Json(render::legacy_execution(&result)).into_response(),
         Family::Current => {
             let id = uuid::Uuid::new_v4().to_string();
-            let body = render::current_execution(&id, &session.identifier, false, &ExecutionState::Done(result));
-            axum::Json(body).into_response()
+            let meta = RecordMeta { asynchronous: false, execution_type: true, jupyter: false };
+            axum::Json(render::current_execution(&id, &session.identifier, meta, query.date, &ExecutionState::Done(Box::new(result))))
+                .into_response()
         }
     })
 }
 
-/// Current: synchronous (200, or 202 on 2024-10-02-preview) or asynchronous (202 + `Operation-Location`).
+/// Current: synchronous (200) or asynchronous (200, status `Running`, then poll `Operation-Location`).
 pub(crate) async fn current(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -55,43 +76,55 @@ pub(crate) async fn current(
     let session = state.pool().acquire(query.identifier()?).await?;
     let id = operation_id(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     if query.family() == Family::Legacy {
-        let result = run(&state, &session, &request).await?;
+        let result = run(&state, &session, &request, &query).await?;
         return Ok(axum::Json(render::legacy_execution(&result)).into_response());
     }
-    let (status, body) = if request.asynchronous {
-        session.record(&id, true, ExecutionState::Running);
-        let (state2, session2, id2, request2) = (state.clone(), Arc::clone(&session), id.clone(), request.clone());
-        tokio::spawn(async move {
-            let done = match run(&state2, &session2, &request2).await {
-                Ok(result) => result,
-                Err(e) => RunResult {
-                    succeeded: false,
-                    stdout: String::new(),
-                    stderr: e.message.clone(),
-                    result: serde_json::Value::Null,
-                    duration_ms: 0.0,
-                    error: Some((e.code, e.message)),
-                },
-            };
-            session2.record(&id2, true, ExecutionState::Done(done));
-        });
-        (StatusCode::ACCEPTED, render::current_execution(&id, &session.identifier, true, &ExecutionState::Running))
-    } else {
-        let result = run(&state, &session, &request).await?;
-        let status = if query.date < (2025, 2, 2) { StatusCode::ACCEPTED } else { StatusCode::OK };
-        let done = ExecutionState::Done(result);
-        session.record(&id, false, done.clone());
-        (status, render::current_execution(&id, &session.identifier, false, &done))
+    let meta = RecordMeta {
+        asynchronous: request.asynchronous,
+        execution_type: request.has_execution_type,
+        jupyter: request.jupyter && query.has_execution_options(),
     };
-    let mut response = (status, axum::Json(body)).into_response();
+    let body = if request.asynchronous {
+        if session.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_ASYNC {
+            session.pending.fetch_sub(1, Ordering::AcqRel);
+            let mut refused = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyPendingExecutions",
+                format!(
+                    "The session already has {MAX_PENDING_ASYNC} asynchronous executions queued or running; wait for \
+                     one to finish (poll executions/{{id}})."
+                ),
+            )
+            .into_response();
+            refused.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(refused);
+        }
+        session.record(&id, meta, ExecutionState::Running);
+        let (state2, session2, id2, request2, query2) =
+            (state.clone(), Arc::clone(&session), id.clone(), request.clone(), query.clone());
+        tokio::spawn(async move {
+            let done = match run(&state2, &session2, &request2, &query2).await {
+                Ok(result) => result,
+                Err(e) => RunResult::failure(String::new(), e.message.clone(), 0.0, e.code, e.message),
+            };
+            session2.record(&id2, meta, ExecutionState::Done(Box::new(done)));
+            session2.pending.fetch_sub(1, Ordering::AcqRel);
+        });
+        render::current_execution(&id, &session.identifier, meta, query.date, &ExecutionState::Running)
+    } else {
+        let done = ExecutionState::Done(Box::new(run(&state, &session, &request, &query).await?));
+        let body = render::current_execution(&id, &session.identifier, meta, query.date, &done);
+        session.record(&id, meta, done);
+        body
+    };
+    let mut response = axum::Json(body).into_response();
     let base = uri.path().trim_end_matches('/').trim_end_matches("/executions");
     let location = format!(
         "{base}/executions/{id}?api-version={}&identifier={}",
         query.api_version,
         url::form_urlencoded::byte_serialize(session.identifier.as_bytes()).collect::<String>()
     );
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    if let Ok(v) = HeaderValue::from_str(&format!("http://{host}{location}")) {
+    if let Ok(v) = HeaderValue::from_str(&state.absolute_url(&headers, &location)) {
         response.headers_mut().insert("operation-location", v);
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -120,6 +153,6 @@ pub(crate) async fn get_execution(
     };
     let session = state.pool().get(query.identifier()?).ok_or_else(missing)?;
     let record = session.execution(&path.execution_id).ok_or_else(missing)?;
-    let body = render::current_execution(&path.execution_id, &session.identifier, record.asynchronous, &record.state);
+    let body = render::current_execution(&path.execution_id, &session.identifier, record.meta, query.date, &record.state);
     Ok(axum::Json(body).into_response())
 }

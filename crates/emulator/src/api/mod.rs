@@ -2,6 +2,8 @@
 
 mod execute;
 mod files;
+mod guard;
+mod management;
 mod params;
 mod render;
 mod sessions;
@@ -11,10 +13,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use dynamic_sessions_http_guard::BrowserGuard;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -37,6 +40,9 @@ pub(crate) struct StateInner {
     pub(crate) pool: SessionPool,
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) token: Option<token::TokenCheck>,
+    pub(crate) guard: BrowserGuard,
+    /// Whether the emulator is served over https (for the URLs it hands out).
+    pub(crate) tls: bool,
     pub(crate) started: OffsetDateTime,
 }
 
@@ -44,14 +50,30 @@ impl AppState {
     pub(crate) fn pool(&self) -> &SessionPool {
         &self.inner.pool
     }
+
+    /// An absolute URL on this emulator for `path_and_query`, with the request's `Host` (already checked by
+    /// the guard) and the scheme it is served with.
+    pub(crate) fn absolute_url(&self, headers: &HeaderMap, path_and_query: &str) -> String {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let scheme = if self.inner.tls { "https" } else { "http" };
+        format!("{scheme}://{host}{path_and_query}")
+    }
 }
 
 /// The emulator's routes: both API families at `/` and under
-/// `/subscriptions/{sub}/resourceGroups/{rg}/sessionPools/{pool}`, plus `GET /health`.
+/// `/subscriptions/{sub}/resourceGroups/{rg}/sessionPools/{pool}`, plus `GET /health`. Every request first
+/// passes the browser guard (Host, Origin, Sec-Fetch-Site), then the bearer token when one is set.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    // Routes that take a JSON body (and nothing else).
+    let json = Router::new()
         .route("/code/execute", post(execute::legacy))
         .route("/executions", post(execute::current))
+        .route("/.management/stopSession", post(management::stop_session))
+        .route("/.management/getSession", post(management::get_session))
+        .route("/.management/listSessions", post(management::list_sessions))
+        .route_layer(middleware::from_fn(guard::require_json));
+    let api = Router::new()
+        .merge(json)
         .route("/executions/{execution_id}", get(execute::get_execution))
         .route("/files", get(files::list).post(files::upload).layer(DefaultBodyLimit::disable()))
         .route(
@@ -75,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::refuse_browsers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -114,6 +137,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "maxSessions": pool.config().max_sessions,
         "cooldownSeconds": pool.config().cooldown.as_secs(),
         "auth": state.inner.token.is_some(),
+        "tls": state.inner.tls,
         "python": {
             "version": runtime.version,
             "virtualEnvironment": runtime.venv.is_some(),

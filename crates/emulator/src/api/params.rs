@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::MAX_EXECUTION_TIMEOUT;
 use crate::error::ApiError;
+use crate::pool::Work;
 
 /// The wire family an api-version belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +45,7 @@ impl Query {
                 "identifier" => identifier = Some(value.into_owned()),
                 "path" => path = Some(value.into_owned()),
                 "recursive" => recursive = value.eq_ignore_ascii_case("true") || value == "1",
-                "skip" => {
+                "skip" | "offset" => {
                     skip = value
                         .parse()
                         .map_err(|_| ApiError::bad_request("InvalidParameter", "skip must be a non-negative integer"))?
@@ -75,6 +76,12 @@ impl Query {
 
     /// Whether this version has `directory` on file resources and directory sizes (2025-10-02 and later).
     pub(crate) fn has_directory_field(&self) -> bool {
+        self.date >= (2025, 10, 2)
+    }
+
+    /// Whether executions take `outputStreamsMaxLength` (default 4,096), `useEmptyKernel` and the Jupyter
+    /// format (2025-10-02 and later).
+    pub(crate) fn has_execution_options(&self) -> bool {
         self.date >= (2025, 10, 2)
     }
 
@@ -114,9 +121,18 @@ fn parse_date(v: &str) -> Option<(u16, u8, u8)> {
 /// A parsed execute request.
 #[derive(Debug, Clone)]
 pub(crate) struct ExecuteRequest {
-    pub(crate) code: String,
+    pub(crate) work: Work,
     pub(crate) asynchronous: bool,
+    /// Whether the request named an `executionType` (an `execCommandAndArgs` request has none, and neither has
+    /// its answer).
+    pub(crate) has_execution_type: bool,
     pub(crate) timeout: Duration,
+    /// `outputStreamsMaxLength`, when given.
+    pub(crate) output_streams_max_length: Option<usize>,
+    /// `useEmptyKernel`.
+    pub(crate) empty_kernel: bool,
+    /// `returnJupyterFormatExecutionResult` (or `returnJupyterFormat`, as the TypeSpec examples spell it).
+    pub(crate) jupyter: bool,
 }
 
 /// The first of `names` in `obj`, compared case-insensitively.
@@ -124,76 +140,126 @@ fn get_ci<'a>(obj: &'a serde_json::Map<String, Value>, names: &[&str]) -> Option
     obj.iter().find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n))).map(|(_, v)| v)
 }
 
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("InvalidRequestBody", message)
+}
+
+fn flag(props: &serde_json::Map<String, Value>, names: &[&str]) -> Result<bool, ApiError> {
+    match get_ci(props, names) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+            Ok(s.eq_ignore_ascii_case("true"))
+        }
+        Some(_) => Err(invalid(format!("{} must be true or false.", names[0]))),
+    }
+}
+
+fn optional_string(props: &serde_json::Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
+    match get_ci(props, &[name]) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(format!("{name} must be a string."))),
+    }
+}
+
 impl ExecuteRequest {
     /// Reads a wrapped (`{"properties": {...}}`) or flat body; enum values in any case; `timeoutInSeconds`
-    /// optional (default and maximum 220), as a number or a numeric string.
+    /// optional (default and maximum 220), as a number or a numeric string. Python code (`code`), a shell
+    /// command line (`shellCommand`, with `stdin`) or an argument list (`execCommandAndArgs`).
     pub(crate) fn parse(body: &[u8]) -> Result<ExecuteRequest, ApiError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request("InvalidRequestBody", format!("The request body is not valid JSON: {e}"))
-        })?;
-        let outer = value
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request("InvalidRequestBody", "The request body must be a JSON object."))?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| invalid(format!("The request body is not valid JSON: {e}")))?;
+        let outer = value.as_object().ok_or_else(|| invalid("The request body must be a JSON object."))?;
         let props = match get_ci(outer, &["properties"]).and_then(Value::as_object) {
             Some(inner) => inner,
             None => outer,
         };
-        if get_ci(props, &["shellCommand"]).is_some() && get_ci(props, &["code", "pythonCode"]).is_none() {
-            return Err(ApiError::bad_request(
-                "SessionPropertiesMissing",
-                "This pool runs Python: send the code in 'code' (shellCommand is for Shell pools).",
-            ));
-        }
-        let raw_code = get_ci(props, &["code", "pythonCode"]).and_then(Value::as_str).ok_or_else(|| {
-            ApiError::bad_request(
-                "SessionPropertiesMissing",
-                "The request has no 'code' property (the Python code to run).",
-            )
-        })?;
-        let input = get_ci(props, &["codeInputType"]).and_then(Value::as_str).unwrap_or("inline").to_ascii_lowercase();
-        let code = match input.as_str() {
-            "inline" | "inlinetext" => raw_code.to_owned(),
-            "inlinebase64" => {
-                let bytes = base64::engine::general_purpose::STANDARD.decode(raw_code.trim()).map_err(|e| {
-                    ApiError::bad_request(
-                        "InvalidRequestBody",
-                        format!("codeInputType is InlineBase64 but the code is not base64: {e}"),
-                    )
-                })?;
-                String::from_utf8(bytes)
-                    .map_err(|_| ApiError::bad_request("InvalidRequestBody", "The decoded code is not UTF-8."))?
-            }
-            other => {
-                return Err(ApiError::bad_request(
-                    "InvalidRequestBody",
-                    format!("codeInputType '{other}' is not supported; use Inline, InlineText or InlineBase64."),
-                ));
+        let work = Self::work(props)?;
+        let execution_type = get_ci(props, &["executionType"]);
+        let asynchronous = match execution_type.and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("synchronous") => false,
+            Some("asynchronous") => true,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "executionType '{other}' is not supported; use Synchronous or Asynchronous."
+                )));
             }
         };
-        let asynchronous =
-            match get_ci(props, &["executionType"]).and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
-                None | Some("synchronous") => false,
-                Some("asynchronous") => true,
-                Some(other) => {
-                    return Err(ApiError::bad_request(
-                        "InvalidRequestBody",
-                        format!("executionType '{other}' is not supported; use Synchronous or Asynchronous."),
-                    ));
-                }
-            };
         let timeout = match get_ci(props, &["timeoutInSeconds"]) {
             None | Some(Value::Null) => MAX_EXECUTION_TIMEOUT,
             Some(v) => {
-                let secs = v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())).ok_or_else(|| {
-                    ApiError::bad_request("InvalidRequestBody", "timeoutInSeconds must be a number of seconds.")
-                })?;
+                let secs = v
+                    .as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| invalid("timeoutInSeconds must be a number of seconds."))?;
                 if !secs.is_finite() || secs <= 0.0 {
-                    return Err(ApiError::bad_request("InvalidRequestBody", "timeoutInSeconds must be positive."));
+                    return Err(invalid("timeoutInSeconds must be positive."));
                 }
                 Duration::from_secs_f64(secs.min(MAX_EXECUTION_TIMEOUT.as_secs_f64()))
             }
         };
-        Ok(ExecuteRequest { code, asynchronous, timeout })
+        let output_streams_max_length = match get_ci(props, &["outputStreamsMaxLength"]) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|n| *n > 0)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| invalid("outputStreamsMaxLength must be a positive integer."))?,
+            ),
+        };
+        Ok(ExecuteRequest {
+            work,
+            asynchronous,
+            has_execution_type: execution_type.is_some(),
+            timeout,
+            output_streams_max_length,
+            empty_kernel: flag(props, &["useEmptyKernel"])?,
+            jupyter: flag(props, &["returnJupyterFormatExecutionResult", "returnJupyterFormat"])?,
+        })
+    }
+
+    fn work(props: &serde_json::Map<String, Value>) -> Result<Work, ApiError> {
+        let code = get_ci(props, &["code", "pythonCode"]);
+        let shell = optional_string(props, "shellCommand")?;
+        let argv = get_ci(props, &["execCommandAndArgs"]).filter(|v| !v.is_null());
+        let stdin = optional_string(props, "stdin")?;
+        match (code, shell, argv) {
+            (Some(code), None, None) => {
+                let raw = code.as_str().ok_or_else(|| invalid("'code' must be a string of Python code."))?;
+                Ok(Work::Python(Self::decode(props, raw)?))
+            }
+            (None, Some(command), None) if !command.trim().is_empty() => Ok(Work::Shell { command, stdin }),
+            (None, None, Some(argv)) => {
+                let argv: Option<Vec<String>> =
+                    argv.as_array().and_then(|a| a.iter().map(|x| x.as_str().map(str::to_owned)).collect());
+                match argv {
+                    Some(argv) if argv.first().is_some_and(|p| !p.trim().is_empty()) => Ok(Work::Exec { argv, stdin }),
+                    _ => Err(invalid("execCommandAndArgs must be a list of strings, the program first.")),
+                }
+            }
+            (None, None, None) | (None, Some(_), None) => Err(ApiError::bad_request(
+                "SessionPropertiesMissing",
+                "The request has no 'code' (Python code to run), 'shellCommand' or 'execCommandAndArgs'.",
+            )),
+            _ => Err(invalid("Send one of 'code', 'shellCommand' and 'execCommandAndArgs'; they cannot coexist.")),
+        }
+    }
+
+    fn decode(props: &serde_json::Map<String, Value>, raw_code: &str) -> Result<String, ApiError> {
+        let input = get_ci(props, &["codeInputType"]).and_then(Value::as_str).unwrap_or("inline").to_ascii_lowercase();
+        match input.as_str() {
+            "inline" | "inlinetext" => Ok(raw_code.to_owned()),
+            "inlinebase64" => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(raw_code.trim())
+                    .map_err(|e| invalid(format!("codeInputType is InlineBase64 but the code is not base64: {e}")))?;
+                String::from_utf8(bytes).map_err(|_| invalid("The decoded code is not UTF-8."))
+            }
+            other => Err(invalid(format!(
+                "codeInputType '{other}' is not supported; use Inline, InlineText or InlineBase64."
+            ))),
+        }
     }
 }
 
@@ -228,24 +294,34 @@ mod tests {
     #[test]
     fn execute_bodies() {
         let wrapped = br#"{"properties":{"codeInputType":"INLINE","executionType":"synchronous","code":"1+1","timeoutInSeconds":"30"}}"#;
+        let code = |r: &ExecuteRequest| match &r.work {
+            Work::Python(code) => code.clone(),
+            other => format!("{other:?}"),
+        };
         let r = ExecuteRequest::parse(wrapped).ok();
-        assert_eq!(
-            r.as_ref().map(|r| (r.code.as_str(), r.timeout.as_secs(), r.asynchronous)),
-            Some(("1+1", 30, false))
-        );
+        assert_eq!(r.as_ref().map(|r| (code(r), r.timeout.as_secs(), r.asynchronous)), Some(("1+1".into(), 30, false)));
         let flat =
             br#"{"codeInputType":"InlineBase64","executionType":"Asynchronous","code":"MSsx","timeoutInSeconds":900}"#;
         let r = ExecuteRequest::parse(flat).ok();
-        assert_eq!(
-            r.as_ref().map(|r| (r.code.as_str(), r.timeout.as_secs(), r.asynchronous)),
-            Some(("1+1", 220, true))
-        );
+        assert_eq!(r.as_ref().map(|r| (code(r), r.timeout.as_secs(), r.asynchronous)), Some(("1+1".into(), 220, true)));
+        let shell = br#"{"codeInputType":"Inline","executionType":"Synchronous","stdin":"x","shellCommand":"read L","outputStreamsMaxLength":4096,"timeoutInSeconds":600}"#;
+        let r = ExecuteRequest::parse(shell).ok();
+        assert!(matches!(r.as_ref().map(|r| &r.work), Some(Work::Shell { stdin: Some(s), .. }) if s == "x"));
+        assert_eq!(r.as_ref().and_then(|r| r.output_streams_max_length), Some(4096));
+        let exec = br#"{"execCommandAndArgs":["ls","-a"],"returnJupyterFormat":true}"#;
+        let r = ExecuteRequest::parse(exec).ok();
+        assert!(r.as_ref().is_some_and(|r| !r.has_execution_type && r.jupyter));
         for bad in [
             &b"not json"[..],
             b"[]",
             br#"{"codeInputType":"inline"}"#,
             br#"{"code":"1","timeoutInSeconds":0}"#,
             br#"{"code":"1","executionType":"later"}"#,
+            br#"{"code":"1","shellCommand":"ls"}"#,
+            br#"{"execCommandAndArgs":[]}"#,
+            br#"{"execCommandAndArgs":[1]}"#,
+            br#"{"code":"1","useEmptyKernel":"maybe"}"#,
+            br#"{"code":"1","outputStreamsMaxLength":-5}"#,
         ] {
             assert!(ExecuteRequest::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }

@@ -1,7 +1,7 @@
 //! `GET|DELETE session`, `GET listSessions`, `GET metadata`.
 
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -45,10 +45,8 @@ pub(crate) async fn list(
     let all = state.pool().list();
     let page: Vec<_> = all.iter().skip(query.skip).take(PAGE).map(|s| render::session(s, cooldown)).collect();
     let next = query.skip + page.len();
-    let next_link = (next < all.len()).then(|| {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        format!("http://{host}{}?api-version={}&skip={next}", uri.path(), query.api_version)
-    });
+    let next_link = (next < all.len())
+        .then(|| state.absolute_url(&headers, &format!("{}?api-version={}&skip={next}", uri.path(), query.api_version)));
     Ok(axum::Json(json!({"sessions": page, "nextLink": next_link})).into_response())
 }
 

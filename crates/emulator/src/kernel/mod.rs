@@ -43,10 +43,33 @@ pub(crate) struct KernelResult {
     pub(crate) stdout: String,
     #[serde(default)]
     pub(crate) stderr: String,
+    /// The last expression's value as JSON (see `result_kind`).
     #[serde(default)]
     pub(crate) result: Value,
+    /// `none`, `json` (a JSON scalar), `nonfinite` (NaN or an infinity, as its repr) or `repr` (any other
+    /// value, as its text).
+    #[serde(default)]
+    pub(crate) result_kind: String,
+    /// The notebook text of the value (`'nan'` for the string "nan"), when there is a value.
+    #[serde(default)]
+    pub(crate) result_repr: Option<String>,
+    /// Every figure the execution drew, in order.
+    #[serde(default)]
+    pub(crate) images: Vec<Value>,
+    /// A shell command's exit code.
+    #[serde(default)]
+    pub(crate) exit_code: Option<i64>,
     #[serde(default)]
     pub(crate) duration_ms: f64,
+}
+
+/// Which kernel of a session runs the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Flavor {
+    /// The default kernel, with the runtime's preloaded modules.
+    Preloaded,
+    /// `useEmptyKernel`: a kernel without preloaded modules, with its own state.
+    Empty,
 }
 
 /// How an execution ended.
@@ -91,10 +114,11 @@ impl Kernel {
     pub(crate) async fn start(
         sandbox: &Sandbox,
         workspace: &Workspace,
+        flavor: Flavor,
         timeout: Duration,
     ) -> Result<Kernel, KernelError> {
         let cgroup = sandbox.create_cgroup(workspace)?;
-        let mut child = match sandbox.spawn_kernel(workspace, cgroup.as_ref()).await {
+        let mut child = match sandbox.spawn_kernel(workspace, cgroup.as_ref(), flavor).await {
             Ok(child) => child,
             Err(e) => {
                 if let Some(cg) = cgroup {
@@ -199,11 +223,18 @@ impl Kernel {
         }
     }
 
-    /// Runs code with a time limit. At the limit the kernel is interrupted; if it has not stopped after
-    /// `grace`, it is killed (the caller then starts a new one).
-    pub(crate) async fn execute(&mut self, code: &str, limit: Duration, grace: Duration) -> Outcome {
+    /// Runs one request (`{"op": "exec", "code"}` or `{"op": "shell", ...}`) with a time limit. At the limit
+    /// the kernel is interrupted; if it has not stopped after `grace`, it is killed (the caller then starts a
+    /// new one).
+    pub(crate) async fn execute(
+        &mut self,
+        mut request: serde_json::Map<String, Value>,
+        limit: Duration,
+        grace: Duration,
+    ) -> Outcome {
         let id = uuid::Uuid::new_v4().to_string();
-        if let Err(e) = self.send(&json!({"op": "exec", "id": id, "code": code})).await {
+        request.insert("id".into(), Value::String(id.clone()));
+        if let Err(e) = self.send(&Value::Object(request)).await {
             return Outcome::Died(format!("cannot send code to the kernel: {e}"));
         }
         match tokio::time::timeout(limit, self.result_for(&id)).await {

@@ -4,43 +4,68 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::kernel::{Kernel, KernelError, Outcome};
+use super::work::{RunResult, Work, result_of};
+use crate::kernel::{Flavor, Kernel, KernelError};
 use crate::safefs::SessionFs;
 use crate::sandbox::{Sandbox, Workspace};
 
 /// How long a kernel may take to report ready (pre-imports included).
 pub(crate) const KERNEL_STARTUP: Duration = Duration::from_secs(120);
-/// Asynchronous execution records kept per session.
+/// Execution records kept per session, at most ...
 const KEPT_EXECUTIONS: usize = 256;
-
-/// The neutral result of one execution, rendered per API family by the API layer.
-#[derive(Debug, Clone)]
-pub(crate) struct RunResult {
-    pub(crate) succeeded: bool,
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
-    /// The last expression's value, or the first image object.
-    pub(crate) result: Value,
-    pub(crate) duration_ms: f64,
-    /// A service-style error for timeouts and kernel deaths.
-    pub(crate) error: Option<(&'static str, String)>,
-}
+/// ... and at most this many bytes of them (outputs, results, images).
+const KEPT_EXECUTION_BYTES: usize = 32 << 20;
+/// Asynchronous executions one session may have queued or running; more get 429.
+pub(crate) const MAX_PENDING_ASYNC: usize = 8;
 
 /// The state of an execution.
 #[derive(Debug, Clone)]
 pub(crate) enum ExecutionState {
     Running,
-    Done(RunResult),
+    Done(Box<RunResult>),
+}
+
+/// How a recorded execution was asked for, so that `GET executions/{id}` answers in the same shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordMeta {
+    pub(crate) asynchronous: bool,
+    /// Whether the answer names an `executionType` (not for `execCommandAndArgs`, as in the service's example).
+    pub(crate) execution_type: bool,
+    /// Whether the result is rendered in Jupyter's format.
+    pub(crate) jupyter: bool,
 }
 
 /// A recorded execution, for `GET executions/{id}`.
 #[derive(Debug, Clone)]
 pub(crate) struct ExecutionRecord {
-    pub(crate) asynchronous: bool,
+    pub(crate) meta: RecordMeta,
     pub(crate) state: ExecutionState,
+}
+
+/// The kernels of a session: the default one, and the empty one `useEmptyKernel` asks for.
+#[derive(Debug, Default)]
+struct Kernels {
+    preloaded: Option<Kernel>,
+    empty: Option<Kernel>,
+}
+
+impl Kernels {
+    fn slot(&mut self, flavor: Flavor) -> &mut Option<Kernel> {
+        match flavor {
+            Flavor::Preloaded => &mut self.preloaded,
+            Flavor::Empty => &mut self.empty,
+        }
+    }
+}
+
+/// Recorded executions, oldest first, bounded in number and bytes.
+#[derive(Debug, Default)]
+struct Records {
+    by_id: HashMap<String, ExecutionRecord>,
+    order: VecDeque<(String, usize)>,
+    bytes: usize,
 }
 
 /// A session of the pool.
@@ -52,8 +77,11 @@ pub(crate) struct Session {
     last_access: Mutex<(Instant, OffsetDateTime)>,
     pub(crate) workspace: Workspace,
     pub(crate) fs: Arc<SessionFs>,
-    kernel: tokio::sync::Mutex<Option<Kernel>>,
-    executions: Mutex<(HashMap<String, ExecutionRecord>, VecDeque<String>)>,
+    /// One execution at a time, whichever kernel runs it.
+    kernels: tokio::sync::Mutex<Kernels>,
+    executions: Mutex<Records>,
+    /// Asynchronous executions queued or running.
+    pub(crate) pending: std::sync::atomic::AtomicUsize,
 }
 
 impl Session {
@@ -67,8 +95,9 @@ impl Session {
             last_access: Mutex::new((Instant::now(), now)),
             workspace,
             fs,
-            kernel: tokio::sync::Mutex::new(kernel),
-            executions: Mutex::new((HashMap::new(), VecDeque::new())),
+            kernels: tokio::sync::Mutex::new(Kernels { preloaded: kernel, empty: None }),
+            executions: Mutex::new(Records::default()),
+            pending: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -89,110 +118,83 @@ impl Session {
 
     /// Whether an execution is running (the session is then never expired).
     pub(crate) fn is_busy(&self) -> bool {
-        self.kernel.try_lock().is_err()
+        self.kernels.try_lock().is_err()
     }
 
-    /// Runs code, one execution at a time. Timeouts interrupt the code; code that ignores the interrupt, or
-    /// a kernel that dies, costs the session its state (the kernel is restarted; files are kept).
+    /// Runs work in the `flavor` kernel, one execution at a time. Timeouts interrupt the code; code that
+    /// ignores the interrupt, or a kernel that dies, costs that kernel its state (it is restarted; files are
+    /// kept).
     pub(crate) async fn run(
         &self,
         sandbox: &Sandbox,
-        code: &str,
+        work: &Work,
+        flavor: Flavor,
         limit: Duration,
         grace: Duration,
     ) -> Result<RunResult, KernelError> {
-        let mut guard = self.kernel.lock().await;
+        let mut kernels = self.kernels.lock().await;
         self.touch();
-        if guard.is_none() {
-            *guard = Some(Kernel::start(sandbox, &self.workspace, KERNEL_STARTUP).await?);
+        let slot = kernels.slot(flavor);
+        if slot.is_none() {
+            *slot = Some(Kernel::start(sandbox, &self.workspace, flavor, KERNEL_STARTUP).await?);
         }
-        let Some(kernel) = guard.as_mut() else {
+        let Some(kernel) = slot.as_mut() else {
             return Err(KernelError::Startup("no kernel".into()));
         };
-        let seconds = limit.as_secs();
-        let outcome = kernel.execute(code, limit, grace).await;
-        let result = match outcome {
-            Outcome::Finished(r) => RunResult {
-                succeeded: r.status == "Success",
-                stdout: r.stdout,
-                stderr: r.stderr,
-                result: r.result,
-                duration_ms: r.duration_ms,
-                error: None,
-            },
-            Outcome::Interrupted(r) => {
-                let note = format!(
-                    "Execution timed out after {seconds} seconds and was interrupted. The session state (variables, \
-                     imports) is intact."
-                );
-                RunResult {
-                    succeeded: false,
-                    stdout: r.stdout,
-                    stderr: format!("{}\n{note}\n", r.stderr.trim_end()),
-                    result: Value::Null,
-                    duration_ms: r.duration_ms,
-                    error: Some(("ExecutionTimeout", note)),
-                }
-            }
-            Outcome::Killed | Outcome::Died(_) => {
-                let note = match &outcome {
-                    Outcome::Died(why) => format!(
-                        "The Python kernel died during the execution ({why}); for example the code exceeded the \
-                         session's memory limit. The kernel was restarted: the session state (variables, imports) \
-                         was lost. Files in /mnt/data were kept."
-                    ),
-                    _ => format!(
-                        "Execution timed out after {seconds} seconds and did not stop when interrupted. The kernel \
-                         was restarted: the session state (variables, imports) was lost. Files in /mnt/data were kept."
-                    ),
-                };
-                if let Some(dead) = guard.take() {
+        let outcome = kernel.execute(work.message(), limit, grace).await;
+        let result = match result_of(outcome, limit.as_secs()) {
+            Ok(result) => result,
+            Err(lost) => {
+                if let Some(dead) = slot.take() {
                     dead.shutdown().await;
                 }
-                match Kernel::start(sandbox, &self.workspace, KERNEL_STARTUP).await {
-                    Ok(fresh) => *guard = Some(fresh),
+                match Kernel::start(sandbox, &self.workspace, flavor, KERNEL_STARTUP).await {
+                    Ok(fresh) => *slot = Some(fresh),
                     Err(e) => {
                         tracing::warn!(session = %self.identifier, error = %e, "kernel restart failed; retrying on next use")
                     }
                 }
-                let code = if matches!(outcome, Outcome::Killed) { "ExecutionTimeout" } else { "KernelDied" };
-                RunResult {
-                    succeeded: false,
-                    stdout: String::new(),
-                    stderr: format!("{note}\n"),
-                    result: Value::Null,
-                    duration_ms: limit.as_secs_f64() * 1000.0,
-                    error: Some((code, note)),
-                }
+                let code = if lost.killed { "ExecutionTimeout" } else { "KernelDied" };
+                RunResult::failure(String::new(), format!("{}\n", lost.note), limit.as_secs_f64() * 1000.0, code, lost.note)
             }
         };
         self.touch();
-        Ok(result)
+        Ok(RunResult { shell: work.is_shell(), ..result })
     }
 
-    /// Records an execution's state for `GET executions/{id}`.
-    pub(crate) fn record(&self, id: &str, asynchronous: bool, state: ExecutionState) {
-        if let Ok(mut guard) = self.executions.lock() {
-            let (map, order) = &mut *guard;
-            if map.insert(id.to_owned(), ExecutionRecord { asynchronous, state }).is_none() {
-                order.push_back(id.to_owned());
-                while order.len() > KEPT_EXECUTIONS {
-                    if let Some(old) = order.pop_front() {
-                        map.remove(&old);
-                    }
-                }
+    /// Records an execution's state for `GET executions/{id}`; the oldest records go when there are more than
+    /// 256 or they hold more than 32 MiB.
+    pub(crate) fn record(&self, id: &str, meta: RecordMeta, state: ExecutionState) {
+        let weight = match &state {
+            ExecutionState::Done(r) => r.weight(),
+            ExecutionState::Running => 256,
+        };
+        let Ok(mut records) = self.executions.lock() else { return };
+        if records.by_id.insert(id.to_owned(), ExecutionRecord { meta, state }).is_some() {
+            if let Some(entry) = records.order.iter_mut().find(|(rid, _)| rid == id) {
+                let previous = entry.1;
+                entry.1 = weight;
+                records.bytes = records.bytes.saturating_sub(previous) + weight;
             }
+        } else {
+            records.order.push_back((id.to_owned(), weight));
+            records.bytes += weight;
+        }
+        while records.order.len() > KEPT_EXECUTIONS || (records.bytes > KEPT_EXECUTION_BYTES && records.order.len() > 1) {
+            let Some((old, bytes)) = records.order.pop_front() else { break };
+            records.by_id.remove(&old);
+            records.bytes = records.bytes.saturating_sub(bytes);
         }
     }
 
     pub(crate) fn execution(&self, id: &str) -> Option<ExecutionRecord> {
-        self.executions.lock().ok().and_then(|g| g.0.get(id).cloned())
+        self.executions.lock().ok().and_then(|g| g.by_id.get(id).cloned())
     }
 
-    /// Stops the kernel (waiting for a running execution to finish first).
+    /// Stops the kernels (waiting for a running execution to finish first).
     pub(crate) async fn stop_kernel(&self) {
-        let kernel = self.kernel.lock().await.take();
-        if let Some(kernel) = kernel {
+        let kernels = std::mem::take(&mut *self.kernels.lock().await);
+        for kernel in [kernels.preloaded, kernels.empty].into_iter().flatten() {
             kernel.shutdown().await;
         }
     }

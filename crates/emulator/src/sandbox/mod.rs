@@ -226,8 +226,9 @@ impl Sandbox {
         &self,
         workspace: &Workspace,
         cgroup: Option<&Cgroup>,
+        flavor: crate::kernel::Flavor,
     ) -> Result<tokio::process::Child, SandboxError> {
-        let command = command::build(self, workspace, cgroup)?;
+        let command = command::build(self, workspace, cgroup, flavor)?;
         self.spawner.spawn(command).await.map_err(io_err("cannot start the sandboxed kernel"))
     }
 

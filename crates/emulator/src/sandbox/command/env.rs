@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::kernel::Flavor;
 use crate::sandbox::Sandbox;
 
 /// The variables a kernel starts with.
@@ -11,7 +12,11 @@ pub(super) struct Environment {
 
 impl Environment {
     /// The variables every tier sets.
-    pub(super) fn new(sandbox: &Sandbox) -> Environment {
+    pub(super) fn new(sandbox: &Sandbox, flavor: Flavor) -> Environment {
+        let preimport = match flavor {
+            Flavor::Preloaded => sandbox.preimport.clone(),
+            Flavor::Empty => String::new(),
+        };
         let vars = vec![
             ("LANG", "C.UTF-8".to_owned()),
             ("PYTHONUNBUFFERED", "1".to_owned()),
@@ -21,7 +26,7 @@ impl Environment {
             ("MKL_NUM_THREADS", "1".to_owned()),
             ("MALLOC_ARENA_MAX", "2".to_owned()),
             ("DS_OUTPUT_CAP", sandbox.output_cap.to_string()),
-            ("DS_PREIMPORT", sandbox.preimport.clone()),
+            ("DS_PREIMPORT", preimport),
             ("USER", "user".to_owned()),
         ];
         Environment { vars }

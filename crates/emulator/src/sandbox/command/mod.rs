@@ -19,6 +19,7 @@ pub(crate) use bwrap::probe as probe_bwrap;
 use child::ChildPlan;
 
 use super::{Cgroup, Sandbox, SandboxError, Tier, Workspace, io_err};
+use crate::kernel::Flavor;
 
 /// A tier's command, before the child's steps are attached.
 struct Prepared {
@@ -30,9 +31,14 @@ struct Prepared {
 }
 
 /// Builds the kernel command for the sandbox's tier.
-pub(crate) fn build(sandbox: &Sandbox, ws: &Workspace, cgroup: Option<&Cgroup>) -> Result<Command, SandboxError> {
+pub(crate) fn build(
+    sandbox: &Sandbox,
+    ws: &Workspace,
+    cgroup: Option<&Cgroup>,
+    flavor: Flavor,
+) -> Result<Command, SandboxError> {
     let tier = sandbox.tier();
-    let env = env::Environment::new(sandbox);
+    let env = env::Environment::new(sandbox, flavor);
     let Prepared { mut command, seccomp_fd, landlock } = match tier {
         Tier::Bubblewrap => bwrap::command(sandbox, ws, env)?,
         Tier::Landlock | Tier::None => plain::command(sandbox, ws, env, tier == Tier::Landlock)?,
