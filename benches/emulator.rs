@@ -39,8 +39,11 @@ async fn emulator(
             return None;
         }
     };
-    let client =
-        SessionPoolClient::builder(emulator.url()).auth(Auth::bearer(emulator.token())).retry_policy(RetryPolicy::none()).build().ok()?;
+    let client = SessionPoolClient::builder(emulator.url())
+        .auth(Auth::bearer(emulator.token()))
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .ok()?;
     Some((emulator, client))
 }
 

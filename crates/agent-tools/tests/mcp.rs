@@ -145,6 +145,30 @@ async fn streamable_http_gives_each_client_its_own_session() {
     let seen_by_b: Value = serde_json::from_str(&text(&b.call_tool(run).await.unwrap())).unwrap();
     assert_eq!(seen_by_a["result"], "['mine.txt']");
     assert_eq!(seen_by_b["result"], "[]", "the second connection has its own session");
+
+    // A web page cannot reach it: DNS rebinding (a foreign Host) and cross-site requests are refused.
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "page", "version": "1"}}});
+    let http = reqwest::Client::new();
+    let post = |extra: &[(&'static str, String)]| {
+        let mut request = http
+            .post(format!("http://127.0.0.1:{port}/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize);
+        for (name, value) in extra {
+            request = request.header(*name, value);
+        }
+        request.send()
+    };
+    for extra in [
+        vec![("host", format!("attacker.example:{port}"))],
+        vec![("origin", "http://evil.example".to_owned())],
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+    ] {
+        let answer = post(&extra).await.unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::FORBIDDEN, "{extra:?}");
+    }
+    assert!(post(&[]).await.unwrap().status().is_success(), "a program's request still works");
     let _ = a.cancel().await;
     let _ = b.cancel().await;
     let _ = server.kill().await;

@@ -54,7 +54,8 @@ async fn serve() -> Result<(), String> {
                      or set POOL_MANAGEMENT_ENDPOINT to use an Azure session pool)"
                 )
             })?;
-            let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).map_err(|e| e.to_string())?;
+            let client =
+                SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).map_err(|e| e.to_string())?;
             (client, Some(emulator))
         }
     };

@@ -82,9 +82,8 @@ async fn serve(cli: Cli) -> Result<(), String> {
             // The MCP server runs code in the session: no web page in a browser may reach it (see the emulator's
             // guard, which is the same).
             let guard = BrowserGuard::new(cli.bind, &cli.allowed_hosts);
-            let router = axum::Router::new()
-                .nest_service("/mcp", service)
-                .layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let router = axum::Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
                     let verdict = guard.check(request.headers(), request.uri().authority());
                     async move {
                         match verdict {
@@ -95,7 +94,8 @@ async fn serve(cli: Cli) -> Result<(), String> {
                             }
                         }
                     }
-                }));
+                },
+            ));
             let listener = tokio::net::TcpListener::bind(cli.bind)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", cli.bind))?;

@@ -21,7 +21,12 @@ use crate::pool::{ExecutionState, MAX_PENDING_ASYNC, RecordMeta, RunResult, Sess
 const DEFAULT_OUTPUT_STREAMS_MAX_LENGTH: usize = 4096;
 
 /// Runs the request's work in its kernel and applies the version's output rules.
-async fn run(state: &AppState, session: &Session, request: &ExecuteRequest, query: &Query) -> Result<RunResult, ApiError> {
+async fn run(
+    state: &AppState,
+    session: &Session,
+    request: &ExecuteRequest,
+    query: &Query,
+) -> Result<RunResult, ApiError> {
     let pool = state.pool();
     let options = query.has_execution_options();
     let flavor = if request.empty_kernel && options { Flavor::Empty } else { Flavor::Preloaded };
@@ -57,8 +62,14 @@ pub(crate) async fn legacy(
         Family::Current => {
             let id = uuid::Uuid::new_v4().to_string();
             let meta = RecordMeta { asynchronous: false, execution_type: true, jupyter: false };
-            axum::Json(render::current_execution(&id, &session.identifier, meta, query.date, &ExecutionState::Done(Box::new(result))))
-                .into_response()
+            axum::Json(render::current_execution(
+                &id,
+                &session.identifier,
+                meta,
+                query.date,
+                &ExecutionState::Done(Box::new(result)),
+            ))
+            .into_response()
         }
     })
 }
@@ -153,6 +164,7 @@ pub(crate) async fn get_execution(
     };
     let session = state.pool().get(query.identifier()?).ok_or_else(missing)?;
     let record = session.execution(&path.execution_id).ok_or_else(missing)?;
-    let body = render::current_execution(&path.execution_id, &session.identifier, record.meta, query.date, &record.state);
+    let body =
+        render::current_execution(&path.execution_id, &session.identifier, record.meta, query.date, &record.state);
     Ok(axum::Json(body).into_response())
 }

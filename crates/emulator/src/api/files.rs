@@ -6,9 +6,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
@@ -74,7 +74,9 @@ async fn save_field(fs: Arc<SessionFs>, path: RelPath, field: &mut multer::Field
         let chunk = match field.chunk().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
-            Err(e) => return Err(ApiError::bad_request("InvalidRequestBody", format!("The upload was cut short: {e}"))),
+            Err(e) => {
+                return Err(ApiError::bad_request("InvalidRequestBody", format!("The upload was cut short: {e}")));
+            }
         };
         total += chunk.len() as u64;
         if total > MAX_UPLOAD_BYTES {
@@ -144,7 +146,9 @@ pub(crate) async fn upload(
     };
     let first = match stream.next().await {
         Some(Ok(chunk)) => chunk,
-        Some(Err(e)) => return Err(ApiError::bad_request("InvalidRequestBody", format!("The upload was cut short: {e}"))),
+        Some(Err(e)) => {
+            return Err(ApiError::bad_request("InvalidRequestBody", format!("The upload was cut short: {e}")));
+        }
         None => Bytes::new(),
     };
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -304,7 +308,8 @@ async fn download(state: &AppState, query: &Query, path: RelPath) -> Result<Resp
     }
     // Session files are whatever the code wrote: never rendered by a browser on the emulator's origin (an
     // uploaded page's script could otherwise call the API), only saved.
-    let encoded: String = url::form_urlencoded::byte_serialize(entry.name.as_bytes()).collect::<String>().replace('+', "%20");
+    let encoded: String =
+        url::form_urlencoded::byte_serialize(entry.name.as_bytes()).collect::<String>().replace('+', "%20");
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }

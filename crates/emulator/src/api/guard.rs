@@ -26,11 +26,10 @@ pub(crate) async fn require_json(request: Request, next: Next) -> Response {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let is_json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
-    let empty = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() == "0")
-        || (content_type.is_empty() && !headers.contains_key(header::TRANSFER_ENCODING) && !headers.contains_key(header::CONTENT_LENGTH));
+    let empty = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "0")
+        || (content_type.is_empty()
+            && !headers.contains_key(header::TRANSFER_ENCODING)
+            && !headers.contains_key(header::CONTENT_LENGTH));
     if !is_json && !empty {
         return ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -85,7 +85,10 @@ mod tests {
 
     #[test]
     fn pool_names_come_from_the_route() {
-        assert_eq!(pool_name("/subscriptions/s/resourceGroups/g/sessionPools/my%20pool/.management/stopSession"), "my pool");
+        assert_eq!(
+            pool_name("/subscriptions/s/resourceGroups/g/sessionPools/my%20pool/.management/stopSession"),
+            "my pool"
+        );
         assert_eq!(pool_name("/.management/stopSession"), "emulator");
     }
 }

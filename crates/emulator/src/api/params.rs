@@ -168,8 +168,8 @@ impl ExecuteRequest {
     /// optional (default and maximum 220), as a number or a numeric string. Python code (`code`), a shell
     /// command line (`shellCommand`, with `stdin`) or an argument list (`execCommandAndArgs`).
     pub(crate) fn parse(body: &[u8]) -> Result<ExecuteRequest, ApiError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| invalid(format!("The request body is not valid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| invalid(format!("The request body is not valid JSON: {e}")))?;
         let outer = value.as_object().ok_or_else(|| invalid("The request body must be a JSON object."))?;
         let props = match get_ci(outer, &["properties"]).and_then(Value::as_object) {
             Some(inner) => inner,

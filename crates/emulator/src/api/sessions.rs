@@ -45,8 +45,9 @@ pub(crate) async fn list(
     let all = state.pool().list();
     let page: Vec<_> = all.iter().skip(query.skip).take(PAGE).map(|s| render::session(s, cooldown)).collect();
     let next = query.skip + page.len();
-    let next_link = (next < all.len())
-        .then(|| state.absolute_url(&headers, &format!("{}?api-version={}&skip={next}", uri.path(), query.api_version)));
+    let next_link = (next < all.len()).then(|| {
+        state.absolute_url(&headers, &format!("{}?api-version={}&skip={next}", uri.path(), query.api_version))
+    });
     Ok(axum::Json(json!({"sessions": page, "nextLink": next_link})).into_response())
 }
 

@@ -117,7 +117,7 @@ impl Kernel {
         flavor: Flavor,
         timeout: Duration,
     ) -> Result<Kernel, KernelError> {
-        let cgroup = sandbox.create_cgroup(workspace)?;
+        let cgroup = sandbox.create_cgroup(workspace, flavor)?;
         let mut child = match sandbox.spawn_kernel(workspace, cgroup.as_ref(), flavor).await {
             Ok(child) => child,
             Err(e) => {

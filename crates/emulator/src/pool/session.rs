@@ -155,7 +155,13 @@ impl Session {
                     }
                 }
                 let code = if lost.killed { "ExecutionTimeout" } else { "KernelDied" };
-                RunResult::failure(String::new(), format!("{}\n", lost.note), limit.as_secs_f64() * 1000.0, code, lost.note)
+                RunResult::failure(
+                    String::new(),
+                    format!("{}\n", lost.note),
+                    limit.as_secs_f64() * 1000.0,
+                    code,
+                    lost.note,
+                )
             }
         };
         self.touch();
@@ -180,7 +186,8 @@ impl Session {
             records.order.push_back((id.to_owned(), weight));
             records.bytes += weight;
         }
-        while records.order.len() > KEPT_EXECUTIONS || (records.bytes > KEPT_EXECUTION_BYTES && records.order.len() > 1) {
+        while records.order.len() > KEPT_EXECUTIONS || (records.bytes > KEPT_EXECUTION_BYTES && records.order.len() > 1)
+        {
             let Some((old, bytes)) = records.order.pop_front() else { break };
             records.by_id.remove(&old);
             records.bytes = records.bytes.saturating_sub(bytes);

@@ -210,13 +210,21 @@ impl Sandbox {
         workspace.destroy(self.uids.as_ref());
     }
 
-    /// Creates the session's cgroup, when cgroups are in use.
-    pub(crate) fn create_cgroup(&self, workspace: &Workspace) -> Result<Option<Cgroup>, SandboxError> {
+    /// Creates the cgroup of one of a session's kernels, when cgroups are in use.
+    pub(crate) fn create_cgroup(
+        &self,
+        workspace: &Workspace,
+        flavor: crate::kernel::Flavor,
+    ) -> Result<Option<Cgroup>, SandboxError> {
+        let name = match flavor {
+            crate::kernel::Flavor::Preloaded => workspace.name(),
+            crate::kernel::Flavor::Empty => format!("{}-empty", workspace.name()),
+        };
         match &self.cgroups {
             Some(manager) => manager
-                .create(&workspace.name(), &self.limits)
+                .create(&name, &self.limits)
                 .map(Some)
-                .map_err(io_err(format!("cannot create the cgroup of {}", workspace.name()))),
+                .map_err(io_err(format!("cannot create the cgroup {name}"))),
             None => Ok(None),
         }
     }

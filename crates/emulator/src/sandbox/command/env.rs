@@ -26,6 +26,8 @@ impl Environment {
             ("MKL_NUM_THREADS", "1".to_owned()),
             ("MALLOC_ARENA_MAX", "2".to_owned()),
             ("DS_OUTPUT_CAP", sandbox.output_cap.to_string()),
+            // The figures of one execution together: eight times the output cap (8 MiB by default).
+            ("DS_IMAGE_CAP", sandbox.output_cap.saturating_mul(8).to_string()),
             ("DS_PREIMPORT", preimport),
             ("USER", "user".to_owned()),
         ];
