@@ -248,3 +248,23 @@ async fn what_the_emulator_keeps_in_memory_is_bounded() {
     assert_eq!(statuses[8], (429, true));
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_the_emulators_own_ca() {
+    let Some(h) = start(|c| c.tls = true).await else { return };
+    assert!(h.emulator.url().starts_with("https://127.0.0.1:"), "{}", h.emulator.url());
+    let session = h.client().session(new_id());
+    assert_eq!(session.execute("6 * 7").await.unwrap().result, Some(json!(42)));
+    session.files().upload("over-tls.txt", "secret").await.unwrap();
+    let run = session.execute("import time\ntime.sleep(0.3)\n1").asynchronous().await.unwrap();
+    assert_eq!(run.result, Some(json!(1)), "the Operation-Location it polls is https too");
+    // Without the emulator's CA, a client refuses the certificate.
+    let untrusting = dynamic_sessions::SessionPoolClient::builder(h.emulator.url())
+        .auth(dynamic_sessions::Auth::bearer(h.emulator.token()))
+        .retry_policy(dynamic_sessions::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let err = untrusting.session(new_id()).execute("1").await.unwrap_err();
+    assert!(matches!(err, Error::Transport { sent: false, .. }), "{err:?}");
+    h.stop().await;
+}

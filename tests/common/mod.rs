@@ -18,12 +18,14 @@ impl Harness {
 
     /// A client of the given api-version, without retries (tests want to see every answer).
     pub fn client_for(&self, version: &str) -> SessionPoolClient {
-        SessionPoolClient::builder(self.emulator.url())
+        let mut builder = SessionPoolClient::builder(self.emulator.url())
             .api_version(ApiVersion::new(version).unwrap())
             .auth(Auth::bearer(self.emulator.token()))
-            .retry_policy(RetryPolicy::none())
-            .build()
-            .unwrap()
+            .retry_policy(RetryPolicy::none());
+        if let Some(ca) = self.emulator.emulator.ca_certificate() {
+            builder = builder.ca_certificate_pem(&std::fs::read(ca).unwrap()).unwrap();
+        }
+        builder.build().unwrap()
     }
 
     /// Where this emulator keeps its sessions.

@@ -76,6 +76,8 @@ pub struct EmulatorConfig {
     /// `Host` names to accept besides loopback names and the bind address (a name a proxy forwards), or `*`
     /// for any (behind a trusted reverse proxy). Requests a browser sends for another site are always refused.
     pub allowed_hosts: Vec<String>,
+    /// Serve https with a certificate of the emulator's own local CA (kept in `<data_dir>/tls/`).
+    pub tls: bool,
     /// Isolation tier.
     pub sandbox: SandboxMode,
     /// Resource limits per session.
@@ -105,6 +107,7 @@ impl Default for EmulatorConfig {
             ready_sessions: 2,
             token: None,
             allowed_hosts: Vec::new(),
+            tls: false,
             sandbox: SandboxMode::Auto,
             limits: Limits::default(),
             data_dir: default_data_dir(),

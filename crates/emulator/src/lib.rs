@@ -32,6 +32,7 @@ mod sandbox;
 mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 use std::fs;
 use std::future::Future;
@@ -45,6 +46,7 @@ pub use kernel::KernelError;
 pub use runtime::{Package, Runtime, RuntimeError};
 pub use sandbox::{SandboxError, SandboxInfo, Tier};
 pub use server::RunningEmulator;
+pub use tls::TlsFiles;
 
 use config::EmulatorConfig;
 use pool::SessionPool;
@@ -94,6 +96,7 @@ pub struct Footprint {
 pub struct Emulator {
     state: AppState,
     sandbox: Arc<Sandbox>,
+    tls: Option<TlsFiles>,
 }
 
 impl Emulator {
@@ -137,6 +140,13 @@ impl Emulator {
         tracing::info!(python = %runtime.version, venv = runtime.venv.is_some(), packages = runtime.packages.len(), "python runtime");
         let token = config.token.as_deref().map(api::TokenCheck::new);
         let guard = dynamic_sessions_http_guard::BrowserGuard::new(config.bind, &config.allowed_hosts);
+        let tls = if config.tls {
+            let files = tls::certificates(&config.data_dir.join("tls"), config.bind, &config.allowed_hosts)?;
+            tracing::info!(ca = %files.ca.display(), "serving https: clients trust this CA certificate");
+            Some(files)
+        } else {
+            None
+        };
         let pool = SessionPool::start(config, sandbox.clone());
         let state = AppState {
             inner: Arc::new(api::StateInner {
@@ -144,11 +154,11 @@ impl Emulator {
                 runtime,
                 token,
                 guard,
-                tls: false,
+                tls: tls.is_some(),
                 started: time::OffsetDateTime::now_utc(),
             }),
         };
-        Ok(Emulator { state, sandbox })
+        Ok(Emulator { state, sandbox, tls })
     }
 
     /// The state to build a [`router`] from.
@@ -164,6 +174,29 @@ impl Emulator {
     /// The Python runtime sessions get.
     pub fn runtime(&self) -> &Runtime {
         &self.state.inner.runtime
+    }
+
+    /// The certificate files, when serving https.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// Serves the API on `listener` (http, or https with `--tls`) until `shutdown` completes. The emulator
+    /// keeps running; call [`Emulator::shutdown`] afterwards.
+    ///
+    /// # Errors
+    /// [`StartError`] when the certificates cannot be read or the listener fails.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let app = router(self.state());
+        match &self.tls {
+            Some(files) => tls::serve(listener, app, tls::server_config(files)?, shutdown).await,
+            None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        }
+        .map_err(io("the HTTP server failed"))
     }
 
     /// Where this instance leaves traces on the host, for checking that a shutdown removed them all.
@@ -190,10 +223,11 @@ pub async fn run(
     // The browser guard accepts the address really listened on.
     config.bind = address;
     let emulator = Emulator::start(config).await?;
-    tracing::info!(%address, "dynamic-sessions emulator listening");
-    let served = axum::serve(listener, router(emulator.state())).with_graceful_shutdown(shutdown).await;
+    let scheme = if emulator.tls.is_some() { "https" } else { "http" };
+    tracing::info!(url = %format!("{scheme}://{address}"), "dynamic-sessions emulator listening");
+    let served = emulator.serve(listener, shutdown).await;
     emulator.shutdown().await;
-    served.map_err(io("the HTTP server failed"))
+    served
 }
 
 /// Writes the kernel and the sandbox's passwd/group files (atomically: a starting sandbox may be reading them).

@@ -35,6 +35,10 @@ struct Cli {
     /// (only behind a trusted reverse proxy). Loopback names and the bind address are always accepted.
     #[arg(global = true, long = "allowed-host", env = "DS_EMULATOR_ALLOWED_HOSTS", value_delimiter = ',')]
     allowed_hosts: Vec<String>,
+    /// Serve https with a certificate of the emulator's own local CA (made on first start in
+    /// <data-dir>/tls/; clients trust <data-dir>/tls/ca.pem, whose path is logged).
+    #[arg(global = true, long, env = "DS_EMULATOR_TLS")]
+    tls: bool,
     /// Isolation tier.
     #[arg(global = true, long, value_enum, default_value_t = Tier::Auto)]
     sandbox: Tier,
@@ -101,6 +105,7 @@ impl Cli {
             ready_sessions: self.ready_sessions,
             token: self.token.clone().filter(|t| !t.is_empty()),
             allowed_hosts: self.allowed_hosts.clone(),
+            tls: self.tls,
             sandbox: match (self.insecure_no_sandbox, self.sandbox) {
                 (true, _) => SandboxMode::InsecureNoSandbox,
                 (false, Tier::Auto) => SandboxMode::Auto,

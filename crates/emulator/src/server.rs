@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::EmulatorConfig;
-use crate::{Emulator, Footprint, Runtime, SandboxInfo, StartError, router};
+use crate::{Emulator, Footprint, Runtime, SandboxInfo, StartError, TlsFiles};
 
 /// An emulator serving in a background task. Call [`RunningEmulator::shutdown`] to stop it and remove every
 /// session; dropping it also starts the shutdown, but nothing waits for it to finish.
@@ -19,8 +19,9 @@ pub struct RunningEmulator {
     sandbox: SandboxInfo,
     runtime: Runtime,
     footprint: Footprint,
+    tls: Option<TlsFiles>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    task: Option<JoinHandle<Result<(), StartError>>>,
 }
 
 impl std::fmt::Debug for RunningEmulator {
@@ -56,22 +57,30 @@ impl RunningEmulator {
         let sandbox = emulator.sandbox().clone();
         let runtime = emulator.runtime().clone();
         let footprint = emulator.footprint();
+        let tls = emulator.tls().cloned();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router(emulator.state()))
-                .with_graceful_shutdown(async move {
+            let served = emulator
+                .serve(listener, async move {
                     let _ = stopped.await;
                 })
                 .await;
             emulator.shutdown().await;
             served
         });
-        Ok(RunningEmulator { addr, token, sandbox, runtime, footprint, stop: Some(stop), task: Some(task) })
+        Ok(RunningEmulator { addr, token, sandbox, runtime, footprint, tls, stop: Some(stop), task: Some(task) })
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:40123`: the pool management endpoint for clients.
+    /// The base URL, e.g. `http://127.0.0.1:40123` (`https://` with TLS): the pool management endpoint for
+    /// clients.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The CA certificate clients trust, when serving https.
+    pub fn ca_certificate(&self) -> Option<&std::path::Path> {
+        self.tls.as_ref().map(|t| t.ca.as_path())
     }
 
     /// The bearer token every request needs (`Authorization: Bearer <token>`).
