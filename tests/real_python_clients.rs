@@ -36,7 +36,13 @@ fn venv() -> Option<PathBuf> {
 }
 
 /// Runs one check script; returns its checks (name, ok, detail).
-async fn run(python: &Path, script: &str, endpoint: &str, token: &str, ca: Option<&Path>) -> Vec<(String, Option<bool>, String)> {
+async fn run(
+    python: &Path,
+    script: &str,
+    endpoint: &str,
+    token: &str,
+    ca: Option<&Path>,
+) -> Vec<(String, Option<bool>, String)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python_clients").join(script);
     let mut command = tokio::process::Command::new(python);
     command
@@ -73,7 +79,13 @@ fn assert_all_pass(script: &str, checks: &[(String, Option<bool>, String)]) {
         .filter(|(_, ok, _)| *ok != Some(true))
         .map(|(name, ok, detail)| format!("{name} ({}): {detail}", if ok.is_none() { "skipped" } else { "failed" }))
         .collect();
-    assert!(failed.is_empty(), "{script}: {} of {} checks did not pass:\n{}", failed.len(), checks.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{script}: {} of {} checks did not pass:\n{}",
+        failed.len(),
+        checks.len(),
+        failed.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

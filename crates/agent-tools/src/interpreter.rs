@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dynamic_sessions::{ApiFamily, Execution, Image, Session, SessionId, SessionPoolClient};
+use dynamic_sessions::{ApiFamily, Execution, Image, Session, SessionId, SessionPoolClient, ShellExecution};
 use futures_util::StreamExt;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -30,6 +30,9 @@ pub struct InterpreterOptions {
     /// without a word; the report keeps both ends of whatever comes back within [`OutputBudget`], so this asks
     /// for more. The model then sees the same on Azure as on the emulator.
     pub output_streams_max_length: u32,
+    /// Offer the `run_shell` tool (Bash in the same session). Off by default: a model that has Python needs
+    /// no shell, and a shell is one more way to do something unexpected.
+    pub shell: bool,
 }
 
 impl Default for InterpreterOptions {
@@ -40,6 +43,7 @@ impl Default for InterpreterOptions {
             track_files: true,
             read_file_bytes: 8 * 1024,
             output_streams_max_length: 64 * 1024,
+            shell: false,
         }
     }
 }
@@ -84,6 +88,15 @@ pub struct RunOutcome {
     pub images: Vec<Image>,
     /// The full execution as the service returned it.
     pub execution: Execution,
+}
+
+/// The outcome of [`CodeInterpreter::run_shell`].
+#[derive(Debug, Clone)]
+pub struct ShellOutcome {
+    /// What the model is told.
+    pub report: RunReport,
+    /// The full answer as the service returned it.
+    pub execution: ShellExecution,
 }
 
 /// A file as `list_files` reports it.
@@ -205,6 +218,41 @@ impl CodeInterpreter {
         }
         let report = RunReport::new(&execution, self.inner.options.budget, changed);
         Ok(RunOutcome { report, images: execution.images.clone(), execution })
+    }
+
+    /// Runs a Bash command line in the session (when [`InterpreterOptions::shell`] is on) and reports the exit
+    /// code, bounded output and the files that appeared or changed.
+    ///
+    /// # Errors
+    /// [`ToolError::InvalidArguments`] for an empty command or when the shell is off; [`ToolError::Session`]
+    /// when the call failed (a non-zero exit code is not an error: it is in the report).
+    pub async fn run_shell(&self, command: &str, stdin: Option<&str>) -> Result<ShellOutcome, ToolError> {
+        if !self.inner.options.shell {
+            return Err(ToolError::InvalidArguments("run_shell is not enabled here; use run_python.".into()));
+        }
+        if command.trim().is_empty() {
+            return Err(ToolError::InvalidArguments("`command` is empty: send the command line to run.".into()));
+        }
+        let _busy = self.inner.busy.lock().await;
+        let track = self.inner.options.track_files;
+        let before = if track { self.snapshot().await } else { None };
+        let mut request = self.inner.session.shell(command);
+        if let Some(input) = stdin {
+            request = request.stdin(input);
+        }
+        if let Some(limit) = self.inner.options.execution_timeout {
+            request = request.timeout(limit);
+        }
+        if self.inner.session.client().api_version().has_execution_options() {
+            request = request.output_streams_max_length(self.inner.options.output_streams_max_length);
+        }
+        let execution = request.send().await?;
+        let changed = match (before, if track { self.snapshot().await } else { None }) {
+            (Some(before), Some(after)) => diff(&before, &after),
+            _ => Vec::new(),
+        };
+        let report = RunReport::for_shell(&execution, self.inner.options.budget, changed);
+        Ok(ShellOutcome { report, execution })
     }
 
     /// Lists files under `path` (default `/mnt/data`).

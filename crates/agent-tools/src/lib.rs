@@ -38,7 +38,9 @@ mod sanitize;
 pub mod tools;
 
 pub use error::ToolError;
-pub use interpreter::{Artifact, CodeInterpreter, FileEntry, InterpreterOptions, RunOutcome, SessionProvider};
+pub use interpreter::{
+    Artifact, CodeInterpreter, FileEntry, InterpreterOptions, RunOutcome, SessionProvider, ShellOutcome,
+};
 pub use report::{ChangedFile, OutputBudget, RunReport};
 pub use sanitize::sanitize_code;
-pub use tools::{ToolSpec, openai_tools, tool_specs};
+pub use tools::{ToolSpec, openai_tools, openai_tools_for, tool_specs, tool_specs_for};

@@ -12,7 +12,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::interpreter::{Artifact, CodeInterpreter};
-use crate::tools::{ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, SendFileArgs, descriptions};
+use crate::tools::{
+    ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, RunShellArgs, SendFileArgs, descriptions, names,
+};
 
 /// The largest file `download_file` and `send_file_to_user` return inline (base64 grows it by a third).
 pub const MAX_INLINE_BYTES: usize = 16 << 20;
@@ -49,9 +51,13 @@ fn failure(message: impl Into<String>) -> CallToolResult {
 }
 
 impl SessionsMcpServer {
-    /// A server on `interpreter`'s session.
+    /// A server on `interpreter`'s session. `run_shell` is offered only when the interpreter's options enable it.
     pub fn new(interpreter: CodeInterpreter) -> Self {
-        SessionsMcpServer { interpreter, tool_router: Self::tool_router() }
+        let mut tool_router = Self::tool_router();
+        if !interpreter.options().shell {
+            tool_router.remove_route(names::RUN_SHELL);
+        }
+        SessionsMcpServer { interpreter, tool_router }
     }
 
     /// The interpreter (for deleting the session when the connection ends).
@@ -103,6 +109,21 @@ impl SessionsMcpServer {
             }
             Err(e) => Ok(failure(e.to_string())),
         }
+    }
+
+    #[tool(name = "run_shell", description = descriptions::RUN_SHELL)]
+    async fn run_shell(&self, Parameters(args): Parameters<RunShellArgs>) -> Result<CallToolResult, ErrorData> {
+        Ok(match self.interpreter.run_shell(&args.command, args.stdin.as_deref()).await {
+            Ok(outcome) => {
+                let content = vec![ContentBlock::text(outcome.report.to_text())];
+                if outcome.execution.is_success() {
+                    CallToolResult::success(content)
+                } else {
+                    CallToolResult::error(content)
+                }
+            }
+            Err(e) => failure(e.to_string()),
+        })
     }
 
     #[tool(name = "list_files", description = descriptions::LIST_FILES)]

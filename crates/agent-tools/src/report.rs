@@ -1,6 +1,6 @@
 //! What the model is told about an execution: honest (a failure is a failure) and bounded.
 
-use dynamic_sessions::{Execution, ExecutionStatus};
+use dynamic_sessions::{Execution, ExecutionStatus, ShellExecution};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -43,6 +43,9 @@ pub struct RunReport {
     /// The value of the last expression.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// A shell command's exit code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
     /// How many images the code produced (they are attached to the tool result).
     pub images: usize,
     /// Files that appeared or changed in `/mnt/data`.
@@ -86,7 +89,33 @@ impl RunReport {
             stdout,
             stderr,
             result,
+            exit_code: None,
             images: execution.images.len(),
+            files_changed,
+            notes,
+        }
+    }
+
+    /// Builds the report of a shell command, within `budget`.
+    pub fn for_shell(execution: &ShellExecution, budget: OutputBudget, files_changed: Vec<ChangedFile>) -> RunReport {
+        let mut notes = Vec::new();
+        let stdout = shorten("stdout", &execution.stdout, budget.chars_per_stream, &mut notes);
+        let stderr = shorten("stderr", &execution.stderr, budget.chars_per_stream, &mut notes);
+        if execution.output_may_be_truncated() {
+            let limit = execution.output_limit.unwrap_or_default();
+            notes.push(format!("The service returned only the first {limit} characters of stdout or stderr."));
+        }
+        if let Some(error) = &execution.error {
+            let code = error.code.as_deref().unwrap_or("error");
+            notes.push(format!("{code}: {}", error.message.as_deref().unwrap_or("the command did not finish")));
+        }
+        RunReport {
+            status: execution.status.to_string(),
+            stdout,
+            stderr,
+            result: None,
+            exit_code: execution.exit_code,
+            images: 0,
             files_changed,
             notes,
         }

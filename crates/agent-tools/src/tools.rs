@@ -42,6 +42,16 @@ pub struct SendFileArgs {
     pub description: Option<String>,
 }
 
+/// `run_shell` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+pub struct RunShellArgs {
+    /// The Bash command line to run, e.g. `ls -la /mnt/data` or `wc -l /mnt/data/data.csv`.
+    pub command: String,
+    /// Text to feed to the command's standard input.
+    #[serde(default)]
+    pub stdin: Option<String>,
+}
+
 /// `reset_session` takes no arguments.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct ResetArgs {}
@@ -58,6 +68,8 @@ pub mod names {
     pub const SEND_FILE: &str = "send_file_to_user";
     /// Resets the session.
     pub const RESET_SESSION: &str = "reset_session";
+    /// Runs a shell command (offered only when enabled).
+    pub const RUN_SHELL: &str = "run_shell";
 }
 
 /// Tool descriptions, written for a model.
@@ -76,6 +88,10 @@ and fix the code. Executions stop after a time limit.";
     pub const READ_FILE: &str = "Show the beginning of a text file in /mnt/data (for a quick look at its format). For analysis, load the file with Python instead.";
     /// `send_file_to_user`.
     pub const SEND_FILE: &str = "Offer a file from /mnt/data to the user as a download. Use it when the user asks for a file or when you created a file they need; the user cannot see /mnt/data otherwise.";
+    /// `run_shell`.
+    pub const RUN_SHELL: &str = "Run a Bash command in the same sandboxed session as run_python (same /mnt/data, \
+no network). Use it for quick file operations and command-line tools (ls, head, wc, grep, unzip). The exit code, \
+stdout and stderr are returned. For data analysis use run_python.";
     /// `reset_session`.
     pub const RESET_SESSION: &str = "Reset the Python session: all variables, imports and files in /mnt/data are deleted. Only use it when the user asks for a fresh start or the session is broken.";
 }
@@ -105,6 +121,26 @@ pub struct ToolSpec {
 
 /// The model-facing tools: run Python, list files, read a file's head, send a file to the user, reset.
 pub fn tool_specs() -> Vec<ToolSpec> {
+    tool_specs_for(false)
+}
+
+/// [`tool_specs`], plus `run_shell` when `shell` is true.
+pub fn tool_specs_for(shell: bool) -> Vec<ToolSpec> {
+    let mut specs = python_tool_specs();
+    if shell {
+        specs.insert(
+            1,
+            ToolSpec {
+                name: names::RUN_SHELL,
+                description: descriptions::RUN_SHELL,
+                parameters: parameters_schema::<RunShellArgs>(),
+            },
+        );
+    }
+    specs
+}
+
+fn python_tool_specs() -> Vec<ToolSpec> {
     vec![
         ToolSpec {
             name: names::RUN_PYTHON,
@@ -137,8 +173,13 @@ pub fn tool_specs() -> Vec<ToolSpec> {
 /// The tools as OpenAI function-calling definitions (`[{"type":"function","function":{...}}]`), for agent
 /// frameworks this crate does not integrate with directly.
 pub fn openai_tools() -> Value {
+    openai_tools_for(false)
+}
+
+/// [`openai_tools`], plus `run_shell` when `shell` is true.
+pub fn openai_tools_for(shell: bool) -> Value {
     Value::Array(
-        tool_specs()
+        tool_specs_for(shell)
             .into_iter()
             .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
             .collect(),

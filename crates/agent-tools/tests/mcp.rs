@@ -174,3 +174,26 @@ async fn streamable_http_gives_each_client_its_own_session() {
     let _ = server.kill().await;
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_shell_is_offered_only_with_the_flag() {
+    let Some(emu) = emulator().await else { return };
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dynamic-sessions-mcp")).configure(|c| {
+        c.args(["--shell", "--endpoint"]).arg(emu.url()).env("DYNAMIC_SESSIONS_TOKEN", emu.token());
+    });
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    let names: Vec<String> = client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    assert!(names.iter().any(|n| n == "run_shell"), "{names:?}");
+    let python = CallToolRequestParams::new("run_python")
+        .with_arguments(args(json!({"code": "open('/mnt/data/made.txt', 'w').write('x')"})));
+    client.call_tool(python).await.unwrap();
+    let shell = CallToolRequestParams::new("run_shell")
+        .with_arguments(args(json!({"command": "ls /mnt/data; read X; echo got:$X; exit 2", "stdin": "in"})));
+    let result = client.call_tool(shell).await.unwrap();
+    assert_eq!(result.is_error, Some(true), "a non-zero exit is reported as an error result");
+    let report: Value = serde_json::from_str(&text(&result)).unwrap();
+    assert_eq!(report["exit_code"], 2);
+    assert_eq!(report["stdout"], "made.txt\ngot:in\n", "{report}");
+    let _ = client.cancel().await;
+    emu.stop().await;
+}

@@ -1,8 +1,10 @@
 //! Each tool's JSON Schema matches its argument type, and every integration advertises the same schemas.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use dynamic_sessions_agent_tools::tool_specs;
-use dynamic_sessions_agent_tools::tools::{ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, SendFileArgs};
+use dynamic_sessions_agent_tools::tools::{
+    ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, RunShellArgs, SendFileArgs,
+};
+use dynamic_sessions_agent_tools::{tool_specs, tool_specs_for};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -26,7 +28,7 @@ fn sample(schema: &Value) -> Value {
 /// Checks a schema against `T`: an instance with every property parses, an instance missing any required
 /// property does not, and the expected fields are there.
 fn check<T: DeserializeOwned + std::fmt::Debug>(name: &str, properties: &[&str], required: &[&str]) {
-    let spec = tool_specs().into_iter().find(|s| s.name == name).unwrap();
+    let spec = tool_specs_for(true).into_iter().find(|s| s.name == name).unwrap();
     let schema = &spec.parameters;
     assert_eq!(schema["type"], "object", "{name}");
     let props = schema["properties"].as_object().unwrap();
@@ -60,6 +62,8 @@ fn schemas_match_argument_types() {
     check::<ReadFileArgs>("read_file", &["path", "max_bytes"], &["path"]);
     check::<SendFileArgs>("send_file_to_user", &["path", "description"], &["path"]);
     check::<ResetArgs>("reset_session", &[], &[]);
+    check::<RunShellArgs>("run_shell", &["command", "stdin"], &["command"]);
+    assert!(tool_specs().iter().all(|s| s.name != "run_shell"), "run_shell is offered only when enabled");
     let args: RunPythonArgs = serde_json::from_value(json!({"code": "1", "extra": "ignored"})).unwrap();
     assert_eq!(args.code, "1", "unknown fields a model adds are tolerated");
 }
@@ -68,7 +72,7 @@ fn schemas_match_argument_types() {
 #[test]
 fn every_integration_advertises_the_same_tools() {
     use dynamic_sessions::{Auth, SessionId, SessionPoolClient};
-    use dynamic_sessions_agent_tools::rig::{ListFiles, ReadFile, ResetSession, RunPython, SendFileToUser};
+    use dynamic_sessions_agent_tools::rig::{ListFiles, ReadFile, ResetSession, RunPython, RunShell, SendFileToUser};
     use dynamic_sessions_agent_tools::{CodeInterpreter, openai_tools};
     use rig_core::tool::Tool;
 
@@ -113,4 +117,8 @@ fn every_integration_advertises_the_same_tools() {
     for ((name, description, parameters), spec) in rig.into_iter().zip(&specs) {
         assert_eq!((name, description.as_str(), &parameters), (spec.name, spec.description, &spec.parameters));
     }
+    let shell = tool_specs_for(true).into_iter().find(|s| s.name == RunShell::NAME).unwrap();
+    let tool = RunShell::new(interpreter);
+    assert_eq!((tool.description(), tool.parameters()), (shell.description.to_owned(), shell.parameters));
+    assert_eq!(dynamic_sessions_agent_tools::openai_tools_for(true).as_array().unwrap().len(), specs.len() + 1);
 }

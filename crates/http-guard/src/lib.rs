@@ -67,7 +67,8 @@ impl fmt::Display for Refusal {
             Refusal::ForeignHost(host) => write!(
                 f,
                 "the Host {host:?} does not name this service; connect to 127.0.0.1 or localhost, or start it with \
-                 --allowed-host {host} if a proxy forwards that name"
+                 --allowed-host {} if a proxy forwards that name",
+                host_only(host)
             ),
             Refusal::ForeignOrigin(origin) => write!(
                 f,

@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use axum::response::IntoResponse;
 use clap::{Parser, ValueEnum};
 use dynamic_sessions::{ApiVersion, Auth, SessionId, SessionPoolClient};
-use dynamic_sessions_agent_tools::CodeInterpreter;
 use dynamic_sessions_agent_tools::mcp::SessionsMcpServer;
+use dynamic_sessions_agent_tools::{CodeInterpreter, InterpreterOptions};
 use dynamic_sessions_http_guard::BrowserGuard;
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -39,6 +39,9 @@ struct Cli {
     /// Keep the session when the connection ends (default: delete it, freeing its slot).
     #[arg(long)]
     keep_session: bool,
+    /// Also offer the `run_shell` tool (Bash in the same session).
+    #[arg(long)]
+    shell: bool,
     /// HTTP transport: also accept requests whose Host is this name (a proxy in front), comma-separated; `*`
     /// accepts any. Loopback names and the bind address are always accepted; web pages never are.
     #[arg(long = "allowed-host", value_delimiter = ',')]
@@ -60,11 +63,17 @@ fn client(cli: &Cli) -> Result<SessionPoolClient, String> {
     builder.user_agent("dynamic-sessions-mcp").build().map_err(|e| e.to_string())
 }
 
+/// An interpreter on a new session, with the tools the command line asked for.
+fn interpreter(client: &SessionPoolClient, options: &InterpreterOptions) -> CodeInterpreter {
+    CodeInterpreter::with_options(client.session(SessionId::random()), options.clone())
+}
+
 async fn serve(cli: Cli) -> Result<(), String> {
     let client = client(&cli)?;
+    let options = InterpreterOptions { shell: cli.shell, ..InterpreterOptions::default() };
     match cli.transport {
         Transport::Stdio => {
-            let server = SessionsMcpServer::new(CodeInterpreter::new(client.session(SessionId::random())));
+            let server = SessionsMcpServer::new(interpreter(&client, &options));
             let interpreter = server.interpreter().clone();
             let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| e.to_string())?;
             let _ = running.waiting().await;
@@ -75,7 +84,7 @@ async fn serve(cli: Cli) -> Result<(), String> {
         }
         Transport::Http => {
             let service = StreamableHttpService::new(
-                move || Ok(SessionsMcpServer::new(CodeInterpreter::new(client.session(SessionId::random())))),
+                move || Ok(SessionsMcpServer::new(interpreter(&client, &options))),
                 LocalSessionManager::default().into(),
                 StreamableHttpServerConfig::default(),
             );

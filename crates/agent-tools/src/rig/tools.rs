@@ -7,7 +7,8 @@ use serde_json::Value;
 use crate::error::ToolError;
 use crate::interpreter::CodeInterpreter;
 use crate::tools::{
-    ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, SendFileArgs, descriptions, names, parameters_schema,
+    ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, RunShellArgs, SendFileArgs, descriptions, names,
+    parameters_schema,
 };
 
 /// Maps a tool failure for rig: its kind, whether retrying may help, and the model-facing message.
@@ -98,6 +99,10 @@ tool_struct!(
     /// `reset_session`: a fresh session.
     ResetSession
 );
+tool_struct!(
+    /// `run_shell`: a Bash command in the session (registered only when the interpreter's options enable it).
+    RunShell
+);
 
 impl Tool for RunPython {
     const NAME: &'static str = names::RUN_PYTHON;
@@ -163,5 +168,17 @@ impl Tool for ResetSession {
     common_methods!(ResetArgs, descriptions::RESET_SESSION);
     async fn call(&self, _context: &mut ToolContext, _args: ResetArgs) -> Result<String, ToolError> {
         self.interpreter.reset().await
+    }
+}
+
+impl Tool for RunShell {
+    const NAME: &'static str = names::RUN_SHELL;
+    type Args = RunShellArgs;
+    type Output = String;
+    type Error = ToolError;
+
+    common_methods!(RunShellArgs, descriptions::RUN_SHELL);
+    async fn call(&self, _context: &mut ToolContext, args: RunShellArgs) -> Result<String, ToolError> {
+        Ok(self.interpreter.run_shell(&args.command, args.stdin.as_deref()).await?.report.to_text())
     }
 }
