@@ -194,11 +194,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn certificates_cover_the_names_and_are_kept() {
-        let dir = match tempfile::tempdir() {
-            Ok(d) => d,
-            Err(e) => panic!("{e}"),
-        };
+    fn certificates_cover_the_names_and_are_kept() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
         let bind = SocketAddr::from(([127, 0, 0, 1], 8484));
         let first = certificates(dir.path(), bind, &["pool.example.net:443".into()]).ok();
         let ca = first.as_ref().and_then(|f| fs::read_to_string(&f.ca).ok()).unwrap_or_default();
@@ -211,5 +208,6 @@ mod tests {
         let other = certificates(dir.path(), bind, &["other.example.net".into()]).ok();
         assert_ne!(other.and_then(|f| fs::read_to_string(f.ca).ok()).unwrap_or_default(), ca, "new names: remade");
         assert_eq!(names(bind, &["[::1]:1".into(), "*".into()]), ["127.0.0.1", "::1", "localhost"]);
+        Ok(())
     }
 }
