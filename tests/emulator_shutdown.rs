@@ -34,8 +34,13 @@ async fn shutdown_removes_every_trace() {
     }
     assert!(!session_processes(&uids).is_empty(), "sessions are running as their own uids");
     let data_dir = h.data_dir().display().to_string();
-    let mounts_before = std::fs::read_to_string("/proc/self/mounts").unwrap();
-    assert!(mounts_before.lines().any(|l| l.contains(&data_dir)), "each session's /mnt/data is a tmpfs");
+    // The namespace tier mounts sessions' /mnt/data in its template's mount namespace; the others on the host.
+    let mounts_of = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/mounts")).unwrap_or_default();
+    let session_mounts = match footprint.template_pid {
+        Some(pid) => mounts_of(&pid.to_string()).lines().filter(|l| l.contains(" /sessions/")).count(),
+        None => mounts_of("self").lines().filter(|l| l.contains(&data_dir)).count(),
+    };
+    assert!(session_mounts >= 3, "each session's /mnt/data is a tmpfs: {session_mounts} mounts");
     let sessions_dir = h.data_dir().join("sessions");
     h.stop().await;
     let leftover: Vec<_> = std::fs::read_dir(&sessions_dir).map(|d| d.flatten().collect()).unwrap_or_default();
@@ -44,6 +49,10 @@ async fn shutdown_removes_every_trace() {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
     let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&data_dir)).collect();
     assert!(left.is_empty(), "session tmpfs still mounted: {left:?}");
+    if let Some(pid) = footprint.template_pid {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&cmdline).contains("template.py"), "the session template is still running");
+    }
     for dir in &footprint.cgroup_dirs {
         assert!(!dir.exists(), "cgroup left behind: {}", dir.display());
     }

@@ -27,6 +27,7 @@ import ast
 import asyncio
 import base64
 import builtins
+import importlib
 import io
 import json
 import linecache
@@ -54,13 +55,12 @@ def _private_fd(fd):
     return new
 
 
-# The protocol pipes move to private fds; fd 0 reads /dev/null, fds 1 and 2 point at per-cell buffers.
-PROTO_IN = os.fdopen(_private_fd(0), "rb", buffering=0)
-PROTO_OUT = os.fdopen(_private_fd(1), "wb", buffering=0)
-_devnull = os.open(os.devnull, os.O_RDWR)
-os.dup2(_devnull, 0)
-os.dup2(_devnull, 1)
-# fd 2 stays the host's stderr until the first cell, so start-up problems are visible in the emulator log.
+# The protocol pipes, set by start(): a private copy of the fds the host talks on; fd 0 reads /dev/null and
+# fds 1 and 2 point at per-cell buffers. (A template imports this module and starts each forked session's
+# kernel with the pipes the host handed it; run as a script, the kernel talks on its stdin and stdout.)
+PROTO_IN = None
+PROTO_OUT = None
+_devnull = None
 _send_lock = threading.Lock()
 
 
@@ -187,12 +187,13 @@ def _exit(code=None):
 
 builtins.exit = builtins.quit = _exit
 
-# Unbuffered text streams on fds 1 and 2, so Python's output interleaves correctly with child processes'.
-sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-                              write_through=True, line_buffering=True)
-sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-                              write_through=True, line_buffering=True)
-sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+def _install_streams():
+    """Unbuffered text streams on fds 1 and 2, so Python's output interleaves correctly with child processes'."""
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                                  write_through=True, line_buffering=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                                  write_through=True, line_buffering=True)
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -251,11 +252,11 @@ class Capture:
 # ---------------------------------------------------------------------------------------------------------
 # Running cells.
 USER_NS = {"__name__": "__main__", "__builtins__": builtins}
-_loop = asyncio.new_event_loop()
+_loop = None  # one persistent event loop per kernel process, made by start()
 _cell_counter = 0
 _state = {"executing": None}
 _state_lock = threading.Lock()
-_main_thread = threading.main_thread().ident
+_main_thread = None
 
 
 def _repr(value):
@@ -441,7 +442,7 @@ def shell(request):
 # ---------------------------------------------------------------------------------------------------------
 # The protocol loop: a reader thread takes requests (so interrupts arrive while a cell runs); the main thread
 # runs cells one at a time.
-_requests = queue.Queue()
+_requests = None
 
 
 def _reader():
@@ -465,23 +466,36 @@ def _preimport():
     errors = []
     for name in filter(None, (m.strip() for m in os.environ.get("DS_PREIMPORT", "").split(","))):
         try:
-            module = __import__(name)
-            for part in name.split(".")[1:]:
-                module = getattr(module, part)
-            USER_NS.setdefault(name.split(".")[-1] if "." in name else name, module)
+            # Imported, not bound: as on the service, a cell still says `import pandas as pd` (which is then
+            # a dictionary lookup).
+            importlib.import_module(name)
         except Exception as e:
             errors.append("%s: %s" % (name, e))
     return (time.perf_counter() - started) * 1000.0, errors
 
 
-def main():
+def start(in_fd, out_fd, preimport_ms=0.0, errors=()):
+    """Talks to the host on in_fd/out_fd and runs cells until the host closes in_fd. Never returns normally
+    for a forked session (the caller exits); returns when the host closes the pipe."""
+    global PROTO_IN, PROTO_OUT, _devnull, _loop, _main_thread, _requests
+    PROTO_IN = os.fdopen(_private_fd(in_fd), "rb", buffering=0)
+    PROTO_OUT = os.fdopen(_private_fd(out_fd), "wb", buffering=0)
+    _devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (in_fd, out_fd):
+        if fd > 2:
+            os.close(fd)
+    os.dup2(_devnull, 0)
+    os.dup2(_devnull, 1)
+    os.dup2(_devnull, 2)
+    _install_streams()
+    _loop = asyncio.new_event_loop()
+    _main_thread = threading.main_thread().ident
+    _requests = queue.Queue()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only a running cell may be interrupted
     sys.argv = [""]
-    preimport_ms, errors = _preimport()
-    os.dup2(_devnull, 2)
     threading.Thread(target=_reader, daemon=True).start()
     send({"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0],
-          "preimport_ms": preimport_ms, "preimport_errors": errors})
+          "preimport_ms": preimport_ms, "preimport_errors": list(errors)})
     while True:
         try:
             request = _requests.get()
@@ -499,6 +513,22 @@ def main():
             send(response)
         elif request.get("op") == "ping":
             send({"op": "pong", "id": request.get("id")})
+
+
+def limit_processes():
+    """RLIMIT_NPROC as the host asked (DS_NPROC), soft = hard, set from inside the sandbox: in a user
+    namespace the kernel counts the processes of that namespace, so this bounds the session alone."""
+    limit = os.environ.get("DS_NPROC")
+    if limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(limit), int(limit)))
+
+
+def main():
+    limit_processes()
+    preimport_ms, errors = _preimport()
+    start(0, 1, preimport_ms, errors)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,15 @@ pub const DEFAULT_PACKAGES: &[&str] = &[
     "setuptools",
 ];
 
+/// What every session of the namespace tier starts with already imported (those the runtime has): the
+/// modules nearly every first cell imports. matplotlib is set to its Agg backend.
+pub const DEFAULT_PRELOAD: &[&str] = &["numpy", "pandas", "matplotlib.pyplot"];
+
+/// A session's `/home/user` (a tmpfs of its own).
+pub const HOME_BYTES: u64 = 64 << 20;
+/// A session's `/dev/shm` (a tmpfs of its own).
+pub const SHM_BYTES: u64 = 64 << 20;
+
 /// The service's upload limit, 128 MiB.
 pub const MAX_UPLOAD_BYTES: u64 = 128 * 1024 * 1024;
 /// The service's execution ceiling, 220 s.
@@ -27,8 +36,11 @@ pub const MAX_EXECUTION_TIMEOUT: Duration = Duration::from_secs(220);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SandboxMode {
-    /// The strongest tier this host supports: bubblewrap namespaces, else Landlock; refuse to run otherwise.
+    /// The strongest tier this host supports: namespaces made by the emulator, else bubblewrap's, else
+    /// Landlock; refuse to run otherwise.
     Auto,
+    /// Require the namespace tier (the emulator makes the namespaces; sessions fork from a preloaded template).
+    Namespaces,
     /// Require bubblewrap (namespaces + cgroups + rlimits + seccomp).
     Bubblewrap,
     /// Require the Landlock tier (no namespaces: Landlock + seccomp + rlimits).
@@ -46,15 +58,25 @@ pub struct Limits {
     pub max_processes: u32,
     /// CPU share per session, in cores (cgroup quota).
     pub cpus: f64,
-    /// Disk per session: the size of its `/mnt/data` (a tmpfs when running as root), and the largest file.
+    /// Disk per session: the size of its `/mnt/data` (a tmpfs of its own in the namespace tier, and as root),
+    /// and the largest file.
     pub disk_bytes: u64,
+    /// A session's `/tmp` (a tmpfs of its own in the namespace and bubblewrap tiers).
+    pub tmp_bytes: u64,
     /// Captured stdout/stderr per stream and execution.
     pub output_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 1 << 30, max_processes: 128, cpus: 1.0, disk_bytes: 1 << 30, output_bytes: 1 << 20 }
+        Limits {
+            memory_bytes: 1 << 30,
+            max_processes: 128,
+            cpus: 1.0,
+            disk_bytes: 1 << 30,
+            tmp_bytes: 256 << 20,
+            output_bytes: 1 << 20,
+        }
     }
 }
 
@@ -92,8 +114,10 @@ pub struct EmulatorConfig {
     pub setup_runtime: bool,
     /// The packages of the runtime's virtual environment.
     pub packages: Vec<String>,
-    /// Modules imported by every kernel before it reports ready (slower start, faster first use).
-    pub preimport: Vec<String>,
+    /// Modules every session starts with imported. `None`: the namespace tier's template preloads
+    /// [`DEFAULT_PRELOAD`] (at no cost per session); the other tiers import nothing (each kernel would pay for
+    /// it).
+    pub preimport: Option<Vec<String>>,
     /// How long an interrupted execution may take to stop before its kernel is killed and restarted.
     pub interrupt_grace: Duration,
 }
@@ -115,7 +139,7 @@ impl Default for EmulatorConfig {
             python: None,
             setup_runtime: true,
             packages: DEFAULT_PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
-            preimport: Vec::new(),
+            preimport: None,
             interrupt_grace: Duration::from_secs(3),
         }
     }

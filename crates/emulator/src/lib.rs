@@ -44,7 +44,7 @@ pub use api::{AppState, router};
 pub use error::ApiError;
 pub use kernel::KernelError;
 pub use runtime::{Package, Runtime, RuntimeError};
-pub use sandbox::{SandboxError, SandboxInfo, Tier};
+pub use sandbox::{LimitInForce, SandboxError, SandboxInfo, Tier};
 pub use server::RunningEmulator;
 pub use tls::TlsFiles;
 
@@ -89,6 +89,9 @@ pub struct Footprint {
     pub session_uids: Option<std::ops::Range<u32>>,
     /// Its cgroup directories (empty without cgroups).
     pub cgroup_dirs: Vec<std::path::PathBuf>,
+    /// The process id of the namespace tier's session template, whose mount namespace holds the sessions'
+    /// `/mnt/data` mounts (see `/proc/<pid>/mounts`).
+    pub template_pid: Option<u32>,
 }
 
 /// A started emulator: the Python runtime is prepared, the sandbox chosen, the pool running.
@@ -110,6 +113,12 @@ impl Emulator {
         if config.max_sessions == 0 {
             return Err(StartError::Config("max_sessions must be at least 1".into()));
         }
+        if config.max_sessions + config.ready_sessions > sandbox::uids::BLOCK as usize - 8 {
+            return Err(StartError::Config(format!(
+                "max_sessions + ready_sessions must be below {}",
+                sandbox::uids::BLOCK - 8
+            )));
+        }
         if config.cooldown.is_zero() {
             return Err(StartError::Config("the cooldown must be at least 1 second".into()));
         }
@@ -121,21 +130,30 @@ impl Emulator {
                 .await?,
         );
         let instance = sandbox::instance::new_name();
-        let sandbox = Arc::new(Sandbox::detect(&config, runtime.clone(), &instance, kernel_dir)?);
+        let sandbox = Arc::new(Sandbox::start(&config, runtime.clone(), &instance, kernel_dir).await?);
         let info = &sandbox.info;
         match info.tier {
             Tier::None => tracing::warn!(
                 "SANDBOX DISABLED (--insecure-no-sandbox): session code runs as a plain process with this user's rights"
             ),
-            tier => tracing::info!(
-                ?tier,
-                cgroups = info.cgroups,
-                seccomp = info.seccomp,
-                uid_per_session = info.uid_per_session,
-                disk_quota = info.disk_quota,
-                landlock_abi = info.landlock_abi,
-                "sandbox tier in force"
-            ),
+            tier => {
+                tracing::info!(
+                    ?tier,
+                    cgroups = info.cgroups,
+                    seccomp = info.seccomp,
+                    uid_per_session = info.uid_per_session,
+                    disk_quota = info.disk_quota,
+                    landlock_abi = info.landlock_abi,
+                    preloaded = %info.preloaded.join(","),
+                    "sandbox tier in force"
+                );
+                for limit in &info.limits {
+                    tracing::info!(resource = limit.resource, value = ?limit.value, by = %limit.enforced_by, "session limit");
+                }
+            }
+        }
+        for warning in &info.warnings {
+            tracing::warn!("{warning}");
         }
         tracing::info!(python = %runtime.version, venv = runtime.venv.is_some(), packages = runtime.packages.len(), "python runtime");
         let token = config.token.as_deref().map(api::TokenCheck::new);
@@ -201,7 +219,11 @@ impl Emulator {
 
     /// Where this instance leaves traces on the host, for checking that a shutdown removed them all.
     pub fn footprint(&self) -> Footprint {
-        Footprint { session_uids: self.sandbox.session_uids(), cgroup_dirs: self.sandbox.cgroup_dirs() }
+        Footprint {
+            session_uids: self.sandbox.session_uids(),
+            cgroup_dirs: self.sandbox.cgroup_dirs(),
+            template_pid: self.sandbox.template_pid(),
+        }
     }
 
     /// Destroys every session (kernels, cgroups, directories) and the instance's directories.
@@ -235,8 +257,9 @@ fn write_kernel_files(dir: &Path) -> Result<(), StartError> {
     fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
         .map_err(io(format!("cannot chmod {}", dir.display())))?;
-    let files: [(&str, &str); 3] = [
+    let files: [(&str, &str); 4] = [
         ("kernel.py", kernel::KERNEL_SOURCE),
+        ("template.py", kernel::TEMPLATE_SOURCE),
         (
             "passwd",
             "root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:65534:65534:session user:/home/user:/usr/sbin/nologin\n",

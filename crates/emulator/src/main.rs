@@ -60,9 +60,10 @@ struct Cli {
     /// Packages of the runtime environment (comma-separated).
     #[arg(global = true, long, value_delimiter = ',', default_values_t = DEFAULT_PACKAGES.iter().map(|p| p.to_string()))]
     packages: Vec<String>,
-    /// Modules every kernel imports before it is ready (comma-separated), e.g. numpy,pandas.
+    /// Modules every session starts with imported (comma-separated; "" for none). Default: numpy, pandas and
+    /// matplotlib.pyplot in the namespace tier (imported once by the template), none in the others.
     #[arg(global = true, long, value_delimiter = ',')]
-    preimport: Vec<String>,
+    preimport: Option<Vec<String>>,
     /// Memory per session, MiB.
     #[arg(global = true, long, default_value_t = 1024)]
     memory_mb: u64,
@@ -75,6 +76,9 @@ struct Cli {
     /// Disk per session (/mnt/data), MiB.
     #[arg(global = true, long, default_value_t = 1024)]
     disk_mb: u64,
+    /// A session's /tmp, MiB.
+    #[arg(global = true, long, default_value_t = 256)]
+    tmp_mb: u64,
     /// Captured stdout/stderr per stream and execution, KiB (more is cut, with a note).
     #[arg(global = true, long, default_value_t = 1024)]
     output_kb: u64,
@@ -91,6 +95,7 @@ enum Command {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Tier {
     Auto,
+    Namespaces,
     Bubblewrap,
     Landlock,
 }
@@ -109,6 +114,7 @@ impl Cli {
             sandbox: match (self.insecure_no_sandbox, self.sandbox) {
                 (true, _) => SandboxMode::InsecureNoSandbox,
                 (false, Tier::Auto) => SandboxMode::Auto,
+                (false, Tier::Namespaces) => SandboxMode::Namespaces,
                 (false, Tier::Bubblewrap) => SandboxMode::Bubblewrap,
                 (false, Tier::Landlock) => SandboxMode::Landlock,
             },
@@ -117,6 +123,7 @@ impl Cli {
                 max_processes: self.max_processes,
                 cpus: self.cpus,
                 disk_bytes: self.disk_mb << 20,
+                tmp_bytes: self.tmp_mb << 20,
                 output_bytes: self.output_kb << 10,
             },
             data_dir: self.data_dir.clone().unwrap_or(defaults.data_dir),
@@ -124,7 +131,7 @@ impl Cli {
             python: self.python.clone(),
             setup_runtime: !self.no_setup,
             packages: self.packages.clone(),
-            preimport: self.preimport.clone(),
+            preimport: self.preimport.clone().map(|m| m.into_iter().filter(|m| !m.trim().is_empty()).collect()),
             interrupt_grace: defaults.interrupt_grace,
         }
     }

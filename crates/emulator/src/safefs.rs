@@ -9,6 +9,8 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
+use crate::sandbox::{Place, Workspace};
+
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, openat2, statat};
 use time::OffsetDateTime;
 
@@ -123,6 +125,16 @@ impl SessionFs {
     pub(crate) fn open(dir: &Path, uid: Option<u32>) -> io::Result<SessionFs> {
         let root = rustix::fs::open(dir, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
         Ok(SessionFs { root, uid })
+    }
+
+    /// The files of a session: its host directory, or the descriptor of its tmpfs in the template.
+    pub(crate) fn for_workspace(workspace: &Workspace) -> io::Result<SessionFs> {
+        match &workspace.place {
+            Place::Host(dirs) => Self::open(&dirs.data, workspace.uid),
+            Place::Template(dir) => {
+                Ok(SessionFs { root: rustix::io::fcntl_dupfd_cloexec(dir, 3)?, uid: workspace.uid })
+            }
+        }
     }
 
     fn open_dir(&self, path: &RelPath) -> Result<OwnedFd, FsError> {

@@ -54,15 +54,22 @@ fn names(bind: SocketAddr, allowed_hosts: &[String]) -> Vec<String> {
         names.push(bind.ip().to_string());
     }
     for host in allowed_hosts.iter().map(|h| h.trim()).filter(|h| !h.is_empty() && *h != "*") {
-        let host = host
-            .rsplit_once(':')
-            .filter(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok())
-            .map_or(host, |(h, _)| h);
-        names.push(host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase());
+        names.push(host_without_port(host).to_ascii_lowercase());
     }
     names.sort();
     names.dedup();
     names
+}
+
+/// `name`, `name:port`, `[v6]` or `[v6]:port` without the port and brackets (a bare IPv6 address stays whole).
+fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(inside, _)| inside);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.parse::<u16>().is_ok() => name,
+        _ => host,
+    }
 }
 
 /// The certificates in `dir`, made (or remade, when the names changed) as needed.
@@ -208,6 +215,10 @@ mod tests {
         let other = certificates(dir.path(), bind, &["other.example.net".into()]).ok();
         assert_ne!(other.and_then(|f| fs::read_to_string(f.ca).ok()).unwrap_or_default(), ca, "new names: remade");
         assert_eq!(names(bind, &["[::1]:1".into(), "*".into()]), ["127.0.0.1", "::1", "localhost"]);
+        assert_eq!(
+            names(bind, &["[fe80::2]".into(), "Pool.Example:8443".into(), "fe80::3".into()]),
+            ["127.0.0.1", "::1", "fe80::2", "fe80::3", "localhost", "pool.example"]
+        );
         Ok(())
     }
 }

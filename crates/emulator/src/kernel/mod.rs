@@ -11,13 +11,15 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::net::unix::pipe;
 use tokio_util::codec::{FramedRead, LinesCodec};
 
-use crate::sandbox::{Cgroup, Sandbox, SandboxError, Workspace};
+use crate::sandbox::{Cgroup, KernelProcess, Sandbox, SandboxError, Workspace};
 
 /// The kernel source, written to `<data>/kernel/kernel.py` at start.
 pub(crate) const KERNEL_SOURCE: &str = include_str!("../../kernel/kernel.py");
+/// The namespace tier's session template, written to `<data>/kernel/template.py` at start.
+pub(crate) const TEMPLATE_SOURCE: &str = include_str!("../../kernel/template.py");
 
 /// The longest protocol line accepted from a kernel (images are base64 inside result lines).
 const MAX_LINE: usize = 64 << 20;
@@ -100,9 +102,9 @@ pub enum KernelError {
 /// A running kernel.
 #[derive(Debug)]
 pub(crate) struct Kernel {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: FramedRead<ChildStdout, LinesCodec>,
+    process: Option<KernelProcess>,
+    stdin: pipe::Sender,
+    stdout: FramedRead<pipe::Receiver, LinesCodec>,
     cgroup: Option<Cgroup>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     #[allow(dead_code)]
@@ -118,8 +120,8 @@ impl Kernel {
         timeout: Duration,
     ) -> Result<Kernel, KernelError> {
         let cgroup = sandbox.create_cgroup(workspace, flavor)?;
-        let mut child = match sandbox.spawn_kernel(workspace, cgroup.as_ref(), flavor).await {
-            Ok(child) => child,
+        let spawned = match sandbox.spawn_kernel(workspace, cgroup.as_ref(), flavor).await {
+            Ok(spawned) => spawned,
             Err(e) => {
                 if let Some(cg) = cgroup {
                     let _ = tokio::task::spawn_blocking(move || cg.destroy(Duration::from_secs(1))).await;
@@ -127,43 +129,35 @@ impl Kernel {
                 return Err(e.into());
             }
         };
+        let pipes = |fd| pipe::Receiver::from_owned_fd(fd).map_err(|e| KernelError::Startup(e.to_string()));
+        let stderr = pipes(spawned.stderr)?;
+        let stdout = pipes(spawned.stdout)?;
+        let stdin = pipe::Sender::from_owned_fd(spawned.stdin).map_err(|e| KernelError::Startup(e.to_string()))?;
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let tail = stderr_tail.clone();
-            let name = workspace.name();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::debug!(workspace = %name, "kernel stderr: {line}");
-                    if let Ok(mut t) = tail.lock() {
-                        if t.len() >= 20 {
-                            t.pop_front();
-                        }
-                        t.push_back(line);
+        let tail = stderr_tail.clone();
+        let name = workspace.name();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(workspace = %name, "kernel stderr: {line}");
+                if let Ok(mut t) = tail.lock() {
+                    if t.len() >= 20 {
+                        t.pop_front();
                     }
+                    t.push_back(line);
                 }
-            });
-        }
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(KernelError::Startup("the kernel's pipes are missing".into()));
-        };
-        let mut stdout = FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE));
-        let first = tokio::time::timeout(timeout, stdout.next()).await;
-        let ready = match first {
-            Ok(Some(Ok(line))) => serde_json::from_str::<Value>(&line)
-                .ok()
-                .filter(|v| v.get("op").and_then(Value::as_str) == Some("ready"))
-                .and_then(|v| serde_json::from_value::<Ready>(v).ok()),
-            _ => None,
-        };
+            }
+        });
+        let stdout = FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE));
         let mut kernel = Kernel {
-            child,
+            process: spawned.process,
             stdin,
             stdout,
             cgroup,
             stderr_tail,
             ready: Ready { python: String::new(), preimport_ms: 0.0, preimport_errors: Vec::new() },
         };
+        let ready = tokio::time::timeout(timeout, kernel.wait_ready()).await.ok().flatten();
         match ready {
             Some(ready) => {
                 for error in &ready.preimport_errors {
@@ -178,6 +172,23 @@ impl Kernel {
                 let why = kernel.stderr_text();
                 kernel.shutdown().await;
                 Err(KernelError::Startup(if why.is_empty() { "no ready message".into() } else { why }))
+            }
+        }
+    }
+
+    /// Reads the kernel's first lines: a forked session first reports its pid (`spawned`), then every kernel
+    /// says `ready`.
+    async fn wait_ready(&mut self) -> Option<Ready> {
+        loop {
+            let line = self.stdout.next().await?.ok()?;
+            let value: Value = serde_json::from_str(&line).ok()?;
+            match value.get("op").and_then(Value::as_str) {
+                Some("spawned") => {
+                    let pid = value.get("pid").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok())?;
+                    self.process = Some(KernelProcess::forked(pid).ok()?);
+                }
+                Some("ready") => return serde_json::from_value(value).ok(),
+                _ => return None,
             }
         }
     }
@@ -255,9 +266,12 @@ impl Kernel {
     /// Stops the kernel: closes its input, kills the sandbox and its cgroup.
     pub(crate) async fn shutdown(mut self) {
         let _ = self.stdin.shutdown().await;
-        if tokio::time::timeout(Duration::from_millis(300), self.child.wait()).await.is_err() {
-            let _ = self.child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+        drop(self.stdin);
+        if let Some(process) = self.process.as_mut()
+            && !process.wait(Duration::from_millis(300)).await
+        {
+            process.kill();
+            let _ = process.wait(Duration::from_secs(2)).await;
         }
         if let Some(cgroup) = self.cgroup.take() {
             let _ = tokio::task::spawn_blocking(move || cgroup.destroy(Duration::from_secs(5))).await;

@@ -314,6 +314,7 @@ impl SessionPool {
         futures_util::future::join_all(sessions.into_iter().map(|session| self.destroy(session))).await;
         let ready: Vec<Prepared> = self.inner.ready.lock().map(|mut r| r.drain(..).collect()).unwrap_or_default();
         futures_util::future::join_all(ready.into_iter().map(|prepared| self.discard(prepared))).await;
+        self.inner.sandbox.stop_template().await;
         let sandbox = self.inner.sandbox.clone();
         let _ = tokio::task::spawn_blocking(move || sandbox.cleanup()).await;
     }

@@ -86,7 +86,7 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn new(identifier: String, workspace: Workspace, kernel: Option<Kernel>) -> std::io::Result<Session> {
-        let fs = Arc::new(SessionFs::open(&workspace.data, workspace.uid)?);
+        let fs = Arc::new(SessionFs::for_workspace(&workspace)?);
         let now = OffsetDateTime::now_utc();
         Ok(Session {
             identifier,

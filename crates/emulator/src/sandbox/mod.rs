@@ -1,60 +1,63 @@
-//! Isolation of sessions: tier detection, per-session workspaces and the sandboxed kernel command.
+//! Isolation of sessions: tier detection, per-session workspaces and the sandboxed kernel.
 //!
-//! * **bubblewrap** (default): own user, mount, pid, network, IPC and UTS namespaces; read-only root; the
-//!   session directory at `/mnt/data`; private `/tmp`; an unprivileged host uid per session; an empty
-//!   environment; cgroup limits; rlimits; a seccomp denylist.
-//! * **landlock** (no namespaces available): Landlock filesystem/network/signal rules, seccomp (also denying
-//!   IPv4/IPv6 sockets), rlimits, cgroups and a per-session uid where possible.
+//! * **namespaces** (default where the kernel allows unprivileged user namespaces): the emulator makes the
+//!   namespaces itself; every session is forked from a template that has the data stack imported (see
+//!   [`native`]): its own user, mount, pid, network, IPC, UTS and cgroup namespaces; a read-only root; its
+//!   own sized tmpfs at `/mnt/data`, `/tmp`, `/home/user`, `/dev/shm`; no capabilities; seccomp; limits; an
+//!   empty environment; as root, its own host uid and cgroups.
+//! * **bubblewrap** (where only bubblewrap may make namespaces, e.g. Ubuntu with AppArmor's restriction):
+//!   the same isolation, a bubblewrap process per session.
+//! * **landlock** (no namespaces at all): Landlock filesystem/network/signal rules, seccomp (no sockets, no
+//!   SysV IPC), rlimits, cgroups and a per-session uid where possible.
 //! * **none**: only with the explicit `--insecure-no-sandbox`.
 
 mod cgroup;
 mod command;
 pub(crate) mod instance;
 mod landlock_rules;
+mod limits;
+mod native;
+mod process;
 mod seccomp;
 mod spawner;
 mod stale;
+mod tier;
 pub(crate) mod uids;
 mod workspace;
 
 use std::ops::Range;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 pub(crate) use cgroup::Cgroup;
-pub(crate) use workspace::Workspace;
+pub use limits::LimitInForce;
+pub(crate) use process::{KernelProcess, Spawned};
+pub use tier::Tier;
+pub(crate) use workspace::{Place, Workspace};
 
-use crate::config::{EmulatorConfig, Limits, SandboxMode};
+use crate::config::{DEFAULT_PRELOAD, EmulatorConfig, HOME_BYTES, Limits, SHM_BYTES, SandboxMode};
+use crate::kernel::Flavor;
 use crate::runtime::Runtime;
 use cgroup::CgroupManager;
+use native::{Template, TemplatePlan};
 use spawner::Spawner;
+use tier::Probe;
 use uids::UidPool;
 
-/// The isolation tier in force.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    /// bubblewrap namespaces + cgroups + rlimits + seccomp.
-    Bubblewrap,
-    /// Landlock + seccomp + rlimits (no namespaces).
-    Landlock,
-    /// No sandbox (explicitly requested).
-    None,
-}
-
-/// What the sandbox does on this host, as `/health` reports it.
+/// What the sandbox does on this host, as `/health` and the start-up log report it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxInfo {
     /// The tier.
     pub tier: Tier,
-    /// `v1`, `v2`, or `none` (then only rlimits bound resources).
+    /// `v1`, `v2`, or `none` (then only rlimits and namespaces bound resources).
     pub cgroups: &'static str,
     /// Why cgroups are not used, when they are not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroups_unavailable: Option<String>,
-    /// Whether the seccomp denylist is applied.
+    /// Whether the seccomp filter is applied.
     pub seccomp: bool,
     /// The Landlock ABI applied (landlock tier), 0 otherwise.
     pub landlock_abi: i64,
@@ -62,6 +65,12 @@ pub struct SandboxInfo {
     pub uid_per_session: bool,
     /// Whether each session's `/mnt/data` is a size-limited tmpfs.
     pub disk_quota: bool,
+    /// Whether sessions start from a template with the data stack already imported.
+    pub preloaded: Vec<String>,
+    /// Every limit of a session and what enforces it.
+    pub limits: Vec<LimitInForce>,
+    /// What the operator should know (missing limits, a memory budget the host cannot meet).
+    pub warnings: Vec<String>,
 }
 
 /// Errors choosing or using the sandbox.
@@ -96,26 +105,31 @@ pub(crate) struct Sandbox {
     pub(crate) info: SandboxInfo,
     pub(crate) limits: Limits,
     cgroups: Option<CgroupManager>,
+    /// The seccomp filter, as bubblewrap reads it.
     seccomp: Arc<Vec<u8>>,
+    /// The seccomp filter, for the Landlock tier's children.
     seccomp_program: Arc<seccompiler::BpfProgram>,
     spawner: Spawner,
     /// Session uids, when each session gets its own (running as root).
     uids: Option<UidPool>,
     bwrap: Option<PathBuf>,
+    /// The namespace tier's template.
+    template: Option<Template>,
     /// `<data>/sessions/<instance>`.
     sessions_dir: PathBuf,
     /// `<data>/kernel`.
     kernel_dir: PathBuf,
     runtime: Arc<Runtime>,
     output_cap: u64,
+    /// Modules each kernel of the bubblewrap and Landlock tiers imports before it is ready.
     preimport: String,
     /// matplotlib's prebuilt font cache files (in the runtime's `mpl/`), provided to each writable config dir.
     mpl_cache: Vec<PathBuf>,
 }
 
 impl Sandbox {
-    /// Chooses the strongest tier the host and `config` allow.
-    pub(crate) fn detect(
+    /// Chooses the strongest tier the host and `config` allow, and starts it (the namespace tier's template).
+    pub(crate) async fn start(
         config: &EmulatorConfig,
         runtime: Arc<Runtime>,
         instance: &str,
@@ -127,14 +141,28 @@ impl Sandbox {
         }
         let bwrap = which("bwrap");
         let landlock_abi = landlock_rules::abi_version();
-        // Probe bubblewrap only when the mode may use it (the probe starts a process).
-        let bwrap_state = match (&bwrap, config.sandbox) {
-            (_, SandboxMode::InsecureNoSandbox | SandboxMode::Landlock) => BwrapState::Unused,
-            (None, _) => BwrapState::Missing,
-            (Some(b), _) if command::probe_bwrap(b, root) => BwrapState::Works,
-            (Some(_), _) => BwrapState::NoNamespaces,
+        // Probe only what the mode may use (each probe starts a process).
+        let native = match config.sandbox {
+            SandboxMode::Auto | SandboxMode::Namespaces => match native::probe(root) {
+                Ok(()) => Probe::Works,
+                Err(why) => Probe::Unavailable(why),
+            },
+            _ => Probe::Unused,
         };
-        let tier = choose_tier(config.sandbox, bwrap_state, landlock_abi)?;
+        let wants_bwrap = matches!(config.sandbox, SandboxMode::Bubblewrap)
+            || (config.sandbox == SandboxMode::Auto && native != Probe::Works);
+        let bwrap_state = match (&bwrap, wants_bwrap) {
+            (_, false) => Probe::Unused,
+            (None, true) => Probe::Unavailable("bwrap is not on PATH (apt-get install bubblewrap)".into()),
+            (Some(b), true) if command::probe_bwrap(b, root) => Probe::Works,
+            (Some(_), true) => Probe::Unavailable("bubblewrap cannot create namespaces here".into()),
+        };
+        let tier = tier::choose(config.sandbox, &native, &bwrap_state, landlock_abi)?;
+        if let Probe::Unavailable(why) = &native
+            && tier != Tier::None
+        {
+            tracing::warn!(%why, ?tier, "the emulator cannot make namespaces itself");
+        }
         let (cgroups, cgroups_unavailable) = if tier == Tier::None {
             (None, Some("no sandbox".to_owned()))
         } else if !root {
@@ -145,12 +173,8 @@ impl Sandbox {
                 Err(reason) => (None, Some(reason)),
             }
         };
-        if let Some(reason) = &cgroups_unavailable
-            && tier != Tier::None
-        {
-            tracing::warn!(%reason, "cgroups unavailable: sessions are bounded by rlimits only");
-        }
-        let program = seccomp::program(tier == Tier::Landlock)
+        let profile = if tier == Tier::Landlock { seccomp::Profile::Landlock } else { seccomp::Profile::Namespaced };
+        let program = seccomp::program(profile)
             .map_err(|e| SandboxError::Unavailable(format!("cannot build the seccomp filter: {e}")))?;
         let uid_per_session = root && tier != Tier::None;
         let uids = if uid_per_session {
@@ -162,6 +186,42 @@ impl Sandbox {
         workspace::prepare_dir(&sessions_dir, root)?;
         let spawner =
             Spawner::start(tokio::runtime::Handle::current()).map_err(io_err("cannot start the spawner thread"))?;
+        let mpl_cache: Vec<PathBuf> = runtime
+            .venv
+            .as_ref()
+            .and_then(|v| std::fs::read_dir(v.join("mpl")).ok())
+            .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+            .unwrap_or_default();
+        let seccomp = seccomp::to_bytes(&program);
+        let preloaded = match (&config.preimport, tier) {
+            (Some(modules), _) => modules.clone(),
+            (None, Tier::Namespaces) => default_preload(&runtime),
+            (None, _) => Vec::new(),
+        };
+        let template = if tier == Tier::Namespaces {
+            let filter = kernel_dir.join(format!("seccomp-{instance}.bpf"));
+            std::fs::write(&filter, &seccomp).map_err(io_err(format!("cannot write {}", filter.display())))?;
+            let root_dir = sessions_dir.join("root");
+            std::fs::create_dir_all(&root_dir).map_err(io_err(format!("cannot create {}", root_dir.display())))?;
+            let plan = template_plan(
+                config,
+                &runtime,
+                &kernel_dir,
+                &root_dir,
+                &filter,
+                &preloaded,
+                !mpl_cache.is_empty(),
+                root,
+            );
+            Some(Template::start(&spawner, &plan).await?)
+        } else {
+            None
+        };
+        let facts = limits::Facts { tier, root, cgroups: cgroups.is_some() };
+        let mut warnings = Vec::new();
+        if let Some(warning) = limits::budget_warning(config, tier, cgroups.is_some()) {
+            warnings.push(warning);
+        }
         let info = SandboxInfo {
             tier,
             cgroups: cgroups.as_ref().map(|c| c.version.name()).unwrap_or("none"),
@@ -169,29 +229,27 @@ impl Sandbox {
             seccomp: tier != Tier::None,
             landlock_abi: if tier == Tier::Landlock { landlock_abi } else { 0 },
             uid_per_session,
-            disk_quota: root && tier != Tier::None,
+            disk_quota: tier == Tier::Namespaces || (root && tier != Tier::None),
+            preloaded: if tier == Tier::Namespaces { preloaded.clone() } else { Vec::new() },
+            limits: limits::report(config, &facts),
+            warnings,
         };
-        let mpl_cache = runtime
-            .venv
-            .as_ref()
-            .and_then(|v| std::fs::read_dir(v.join("mpl")).ok())
-            .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
-            .unwrap_or_default();
         Ok(Sandbox {
             mpl_cache,
             info,
             limits: config.limits.clone(),
             cgroups,
-            seccomp: Arc::new(seccomp::to_bytes(&program)),
+            seccomp: Arc::new(seccomp),
             seccomp_program: Arc::new(program),
             spawner,
             uids,
             bwrap,
+            template,
             sessions_dir,
             kernel_dir,
             runtime,
             output_cap: config.limits.output_bytes,
-            preimport: config.preimport.join(","),
+            preimport: if tier == Tier::Namespaces { String::new() } else { preloaded.join(",") },
         })
     }
 
@@ -200,25 +258,25 @@ impl Sandbox {
         self.info.tier
     }
 
-    /// A fresh, empty session directory with its own uid (and disk quota, as root).
+    /// A fresh, empty `/mnt/data` with its own uid (as root) and disk quota (namespace tier, or as root).
+    /// Blocking: call it on a blocking thread.
     pub(crate) fn create_workspace(&self) -> Result<Workspace, SandboxError> {
-        Workspace::create(&self.sessions_dir, self.uids.as_ref(), self.info.disk_quota, &self.limits)
+        match &self.template {
+            Some(template) => Workspace::in_template(template, self.uids.as_ref(), &self.limits),
+            None => Workspace::create(&self.sessions_dir, self.uids.as_ref(), self.info.disk_quota, &self.limits),
+        }
     }
 
-    /// Removes a workspace: unmounts, deletes its files, frees its uid.
+    /// Removes a workspace: unmounts, deletes its files, frees its uid. Blocking.
     pub(crate) fn destroy_workspace(&self, workspace: &Workspace) {
-        workspace.destroy(self.uids.as_ref());
+        workspace.destroy(self.uids.as_ref(), self.template.as_ref());
     }
 
     /// Creates the cgroup of one of a session's kernels, when cgroups are in use.
-    pub(crate) fn create_cgroup(
-        &self,
-        workspace: &Workspace,
-        flavor: crate::kernel::Flavor,
-    ) -> Result<Option<Cgroup>, SandboxError> {
+    pub(crate) fn create_cgroup(&self, workspace: &Workspace, flavor: Flavor) -> Result<Option<Cgroup>, SandboxError> {
         let name = match flavor {
-            crate::kernel::Flavor::Preloaded => workspace.name(),
-            crate::kernel::Flavor::Empty => format!("{}-empty", workspace.name()),
+            Flavor::Preloaded => workspace.name(),
+            Flavor::Empty => format!("{}-empty", workspace.name()),
         };
         match &self.cgroups {
             Some(manager) => manager
@@ -229,15 +287,38 @@ impl Sandbox {
         }
     }
 
-    /// Starts the kernel process of a workspace in the sandbox.
+    /// Starts the kernel of a workspace in the sandbox.
     pub(crate) async fn spawn_kernel(
         &self,
         workspace: &Workspace,
         cgroup: Option<&Cgroup>,
-        flavor: crate::kernel::Flavor,
-    ) -> Result<tokio::process::Child, SandboxError> {
+        flavor: Flavor,
+    ) -> Result<Spawned, SandboxError> {
+        if let Some(template) = &self.template {
+            let pipe =
+                || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io_err("pipe")(e.into()));
+            let (stdin_read, stdin) = pipe()?;
+            let (stdout, stdout_write) = pipe()?;
+            let (stderr, stderr_write) = pipe()?;
+            let cgroup_files =
+                cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?;
+            let mut fds = vec![stdin_read.as_fd(), stdout_write.as_fd(), stderr_write.as_fd()];
+            fds.extend(cgroup_files.iter().flatten().map(AsFd::as_fd));
+            template
+                .fork(&workspace.name(), flavor, workspace.uid, &fds)
+                .map_err(io_err("cannot ask the session template for a kernel"))?;
+            return Ok(Spawned { process: None, stdin, stdout, stderr });
+        }
         let command = command::build(self, workspace, cgroup, flavor)?;
-        self.spawner.spawn(command).await.map_err(io_err("cannot start the sandboxed kernel"))
+        let mut child = self.spawner.spawn(command).await.map_err(io_err("cannot start the sandboxed kernel"))?;
+        let take = |fd: Option<std::io::Result<std::os::fd::OwnedFd>>| {
+            fd.ok_or_else(|| SandboxError::Unavailable("the kernel's pipes are missing".into()))?
+                .map_err(io_err("the kernel's pipes"))
+        };
+        let stdin = take(child.stdin.take().map(|s| s.into_owned_fd()))?;
+        let stdout = take(child.stdout.take().map(|s| s.into_owned_fd()))?;
+        let stderr = take(child.stderr.take().map(|s| s.into_owned_fd()))?;
+        Ok(Spawned { process: Some(KernelProcess::Child(child)), stdin, stdout, stderr })
     }
 
     /// The host uids this instance gives sessions, when each session has its own.
@@ -250,44 +331,102 @@ impl Sandbox {
         self.cgroups.as_ref().map(|c| c.bases().to_vec()).unwrap_or_default()
     }
 
-    /// Removes the instance's session directory and cgroup bases (at shutdown).
+    /// The template's process id (namespace tier).
+    pub(crate) fn template_pid(&self) -> Option<u32> {
+        self.template.as_ref().and_then(Template::pid)
+    }
+
+    /// Stops the template (after every session is gone).
+    pub(crate) async fn stop_template(&self) {
+        if let Some(template) = &self.template {
+            template.stop().await;
+        }
+    }
+
+    /// Removes the instance's session directory, filter and cgroup bases (at shutdown). Blocking.
     pub(crate) fn cleanup(&self) {
         let _ = std::fs::remove_dir_all(&self.sessions_dir);
+        if self.template.is_some() {
+            let _ =
+                std::fs::remove_file(self.kernel_dir.join(format!(
+                    "seccomp-{}.bpf",
+                    self.sessions_dir.file_name().and_then(|n| n.to_str()).unwrap_or("")
+                )));
+        }
         if let Some(cgroups) = &self.cgroups {
             cgroups.remove();
         }
     }
 }
 
-/// What probing bubblewrap found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BwrapState {
-    /// Not probed: the mode does not use it.
-    Unused,
-    /// Not on `PATH`.
-    Missing,
-    /// Installed, but cannot create namespaces here.
-    NoNamespaces,
-    /// Installed and working.
-    Works,
+/// The default preloaded set: those of [`DEFAULT_PRELOAD`] whose distribution the runtime has.
+fn default_preload(runtime: &Runtime) -> Vec<String> {
+    let has = |name: &str| runtime.packages.iter().any(|p| p.name.eq_ignore_ascii_case(name));
+    DEFAULT_PRELOAD.iter().filter(|m| has(m.split('.').next().unwrap_or(m))).map(|m| (*m).to_owned()).collect()
 }
 
-/// The tier for `mode` on a host with this bubblewrap and Landlock ABI; refuses when no isolation is possible
-/// and none was explicitly waived.
-fn choose_tier(mode: SandboxMode, bwrap: BwrapState, landlock_abi: i64) -> Result<Tier, SandboxError> {
-    let unavailable = |why: &str| Err(SandboxError::Unavailable(why.to_owned()));
-    match (mode, bwrap) {
-        (SandboxMode::InsecureNoSandbox, _) => Ok(Tier::None),
-        (SandboxMode::Landlock, _) if landlock_abi > 0 => Ok(Tier::Landlock),
-        (SandboxMode::Landlock, _) => unavailable("the kernel has no Landlock"),
-        (_, BwrapState::Works) => Ok(Tier::Bubblewrap),
-        (SandboxMode::Bubblewrap, BwrapState::Missing) => unavailable("bwrap is not on PATH"),
-        (SandboxMode::Bubblewrap, _) => unavailable("bubblewrap cannot create namespaces here"),
-        (_, _) if landlock_abi > 0 => Ok(Tier::Landlock),
-        (_, BwrapState::NoNamespaces) => {
-            unavailable("bubblewrap cannot create namespaces and the kernel has no Landlock")
+/// What the namespace tier's template is told.
+#[allow(clippy::too_many_arguments)]
+fn template_plan<'a>(
+    config: &EmulatorConfig,
+    runtime: &'a Runtime,
+    kernel_dir: &'a Path,
+    root_dir: &'a Path,
+    seccomp: &'a Path,
+    preload: &[String],
+    mpl_cache: bool,
+    as_root: bool,
+) -> TemplatePlan<'a> {
+    let limits = &config.limits;
+    let mut symlinks = Vec::new();
+    let mut binds = vec![("/usr".to_owned(), "/usr".to_owned())];
+    // Mirror the host's top-level links (merged /usr) or directories.
+    for top in ["/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"] {
+        match std::fs::read_link(top) {
+            Ok(target) => symlinks.push((top.to_owned(), target.display().to_string())),
+            Err(_) if Path::new(top).is_dir() => binds.push((top.to_owned(), top.to_owned())),
+            Err(_) => {}
         }
-        (_, _) => unavailable("no bwrap on PATH and no Landlock"),
+    }
+    for file in command::HOST_FILES {
+        binds.push((file.to_owned(), file.to_owned()));
+    }
+    binds.push((kernel_dir.join("passwd").display().to_string(), "/etc/passwd".to_owned()));
+    binds.push((kernel_dir.join("group").display().to_string(), "/etc/group".to_owned()));
+    binds.push((kernel_dir.display().to_string(), "/opt/kernel".to_owned()));
+    if let Some(venv) = &runtime.venv {
+        binds.push((venv.display().to_string(), "/opt/runtime".to_owned()));
+    }
+    if let Some(prefix) = runtime.prefix_outside_usr() {
+        binds.push((prefix.display().to_string(), prefix.display().to_string()));
+    }
+    let mut env = command::kernel_env(runtime.venv.is_some(), limits.output_bytes);
+    env.push(("HOME", "/home/user".to_owned()));
+    env.push(("TMPDIR", "/tmp".to_owned()));
+    env.push(("MPLCONFIGDIR", "/tmp/mpl".to_owned()));
+    TemplatePlan {
+        python: &runtime.python,
+        kernel_dir,
+        root: root_dir,
+        venv: runtime.venv.as_deref(),
+        seccomp,
+        symlinks,
+        binds,
+        tmp_bytes: limits.tmp_bytes,
+        home_bytes: HOME_BYTES,
+        shm_bytes: SHM_BYTES,
+        preimport: preload.to_vec(),
+        mpl_cache,
+        rlimits: vec![
+            ("RLIMIT_AS", limits.memory_bytes),
+            ("RLIMIT_NOFILE", 1024),
+            ("RLIMIT_FSIZE", limits.disk_bytes),
+            ("RLIMIT_CORE", 0),
+            ("RLIMIT_CPU", 4 * 3600),
+        ],
+        nproc: u64::from(limits.max_processes),
+        env,
+        as_root,
     }
 }
 
@@ -300,38 +439,4 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tier(mode: SandboxMode, bwrap: BwrapState, landlock: i64) -> Option<Tier> {
-        choose_tier(mode, bwrap, landlock).ok()
-    }
-
-    #[test]
-    fn auto_prefers_bubblewrap_then_landlock() {
-        assert_eq!(tier(SandboxMode::Auto, BwrapState::Works, 7), Some(Tier::Bubblewrap));
-        assert_eq!(tier(SandboxMode::Auto, BwrapState::NoNamespaces, 7), Some(Tier::Landlock));
-        assert_eq!(tier(SandboxMode::Auto, BwrapState::Missing, 3), Some(Tier::Landlock));
-    }
-
-    #[test]
-    fn refuses_to_run_code_without_isolation_unless_waived() {
-        for bwrap in [BwrapState::Missing, BwrapState::NoNamespaces] {
-            let err = choose_tier(SandboxMode::Auto, bwrap, 0).err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(err.contains("no sandbox is available") && err.contains("--insecure-no-sandbox"), "{err}");
-        }
-        assert_eq!(tier(SandboxMode::InsecureNoSandbox, BwrapState::Unused, 0), Some(Tier::None));
-    }
-
-    #[test]
-    fn explicit_modes_do_not_fall_back() {
-        assert_eq!(tier(SandboxMode::Bubblewrap, BwrapState::Missing, 7), None);
-        assert_eq!(tier(SandboxMode::Bubblewrap, BwrapState::NoNamespaces, 7), None);
-        assert_eq!(tier(SandboxMode::Bubblewrap, BwrapState::Works, 0), Some(Tier::Bubblewrap));
-        assert_eq!(tier(SandboxMode::Landlock, BwrapState::Unused, 0), None);
-        assert_eq!(tier(SandboxMode::Landlock, BwrapState::Unused, 1), Some(Tier::Landlock));
-    }
 }

@@ -1,20 +1,37 @@
-//! Per-session directories and host uids.
+//! Per-session places for files (`/mnt/data`) and host uids.
 
 use std::ffi::CString;
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 
+use super::native::Template;
 use super::uids::UidPool;
 use super::{SandboxError, io_err};
 use crate::config::Limits;
 
-/// One sandbox's directories: `<sessions>/<id>/data` (the session's `/mnt/data`) and `<sessions>/<id>/tmp`.
+/// One session's place: its `/mnt/data`, and its host uid (when the emulator is root).
 #[derive(Debug)]
 pub(crate) struct Workspace {
     pub(crate) id: uuid::Uuid,
     /// The host uid the sandbox runs as (when the emulator is root).
     pub(crate) uid: Option<u32>,
+    pub(crate) place: Place,
+}
+
+/// Where a session's files are.
+#[derive(Debug)]
+pub(crate) enum Place {
+    /// Directories of the host (the bubblewrap and Landlock tiers).
+    Host(HostDirs),
+    /// A sized tmpfs in the session template's mount namespace, reached through this directory descriptor.
+    Template(OwnedFd),
+}
+
+/// `<sessions>/<id>/data` (the session's `/mnt/data`) and `<sessions>/<id>/tmp`.
+#[derive(Debug)]
+pub(crate) struct HostDirs {
     root: PathBuf,
     /// Mounted at `/mnt/data` inside the sandbox.
     pub(crate) data: PathBuf,
@@ -23,8 +40,46 @@ pub(crate) struct Workspace {
     tmpfs: bool,
 }
 
+fn take_uid(uids: Option<&UidPool>) -> Result<Option<u32>, SandboxError> {
+    match uids {
+        Some(pool) => Ok(Some(
+            pool.take().ok_or_else(|| SandboxError::Unavailable("no free session uid (too many sandboxes)".into()))?,
+        )),
+        None => Ok(None),
+    }
+}
+
 impl Workspace {
-    /// A fresh workspace; with `uids` (running as root) it gets its own uid.
+    /// A session's `/mnt/data` in the template: a tmpfs of the session's disk size, owned by its uid.
+    pub(crate) fn in_template(
+        template: &Template,
+        uids: Option<&UidPool>,
+        limits: &Limits,
+    ) -> Result<Workspace, SandboxError> {
+        let id = uuid::Uuid::new_v4();
+        let uid = take_uid(uids)?;
+        // As root the tmpfs belongs to the session's host uid; otherwise to the template's root, which is the
+        // emulator's own user.
+        match template.mount(&id.simple().to_string(), limits.disk_bytes, uid.unwrap_or(0)) {
+            Ok(data) => Ok(Workspace { id, uid, place: Place::Template(data) }),
+            Err(e) => {
+                if let (Some(uid), Some(pool)) = (uid, uids) {
+                    pool.give_back(uid);
+                }
+                Err(SandboxError::Io { context: "cannot make the session's /mnt/data".into(), source: e })
+            }
+        }
+    }
+
+    /// The host directories of a host-tier workspace.
+    pub(crate) fn host(&self) -> Result<&HostDirs, SandboxError> {
+        match &self.place {
+            Place::Host(dirs) => Ok(dirs),
+            Place::Template(_) => Err(SandboxError::Unavailable("this session has no host directories".into())),
+        }
+    }
+
+    /// A fresh workspace of host directories; with `uids` (running as root) it gets its own uid.
     pub(crate) fn create(
         sessions: &Path,
         uids: Option<&UidPool>,
@@ -32,39 +87,17 @@ impl Workspace {
         limits: &Limits,
     ) -> Result<Workspace, SandboxError> {
         let id = uuid::Uuid::new_v4();
-        let uid = match uids {
-            Some(pool) => Some(
-                pool.take()
-                    .ok_or_else(|| SandboxError::Unavailable("no free session uid (too many sandboxes)".into()))?,
-            ),
-            None => None,
-        };
+        let uid = take_uid(uids)?;
         let root = sessions.join(id.simple().to_string());
-        let mut workspace = Workspace { id, uid, data: root.join("data"), tmp: root.join("tmp"), root, tmpfs: false };
-        if let Err(e) = workspace.populate(disk_quota, limits) {
-            workspace.destroy(uids);
+        let mut dirs = HostDirs { data: root.join("data"), tmp: root.join("tmp"), root, tmpfs: false };
+        if let Err(e) = dirs.populate(uid, disk_quota, limits) {
+            dirs.destroy();
+            if let (Some(uid), Some(pool)) = (uid, uids) {
+                pool.give_back(uid);
+            }
             return Err(e);
         }
-        Ok(workspace)
-    }
-
-    fn populate(&mut self, disk_quota: bool, limits: &Limits) -> Result<(), SandboxError> {
-        fs::create_dir(&self.root).map_err(io_err(format!("cannot create {}", self.root.display())))?;
-        set_mode(&self.root, 0o711)?;
-        for dir in [&self.data, &self.tmp] {
-            fs::create_dir(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
-            set_mode(dir, 0o700)?;
-            if let Some(uid) = self.uid {
-                chown(dir, Some(uid), Some(uid)).map_err(io_err(format!("cannot chown {}", dir.display())))?;
-            }
-        }
-        if disk_quota {
-            let uid = self.uid.unwrap_or(0);
-            let options = format!("size={},mode=0700,uid={uid},gid={uid}", limits.disk_bytes);
-            mount_tmpfs(&self.data, &options)?;
-            self.tmpfs = true;
-        }
-        Ok(())
+        Ok(Workspace { id, uid, place: Place::Host(dirs) })
     }
 
     /// A short name for logs and cgroups.
@@ -72,7 +105,45 @@ impl Workspace {
         self.id.simple().to_string()
     }
 
-    pub(crate) fn destroy(&self, uids: Option<&UidPool>) {
+    /// Removes the workspace's files and frees its uid.
+    pub(crate) fn destroy(&self, uids: Option<&UidPool>, template: Option<&Template>) {
+        match &self.place {
+            Place::Host(dirs) => dirs.destroy(),
+            Place::Template(_) => {
+                if let Some(template) = template
+                    && let Err(e) = template.umount(&self.name())
+                {
+                    tracing::warn!(error = %e, "could not remove a session's /mnt/data");
+                }
+            }
+        }
+        if let (Some(uid), Some(pool)) = (self.uid, uids) {
+            pool.give_back(uid);
+        }
+    }
+}
+
+impl HostDirs {
+    fn populate(&mut self, uid: Option<u32>, disk_quota: bool, limits: &Limits) -> Result<(), SandboxError> {
+        fs::create_dir(&self.root).map_err(io_err(format!("cannot create {}", self.root.display())))?;
+        set_mode(&self.root, 0o711)?;
+        for dir in [&self.data, &self.tmp] {
+            fs::create_dir(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+            set_mode(dir, 0o700)?;
+            if let Some(uid) = uid {
+                chown(dir, Some(uid), Some(uid)).map_err(io_err(format!("cannot chown {}", dir.display())))?;
+            }
+        }
+        if disk_quota {
+            let uid = uid.unwrap_or(0);
+            let options = format!("size={},mode=0700,uid={uid},gid={uid}", limits.disk_bytes);
+            mount_tmpfs(&self.data, &options)?;
+            self.tmpfs = true;
+        }
+        Ok(())
+    }
+
+    fn destroy(&self) {
         if self.tmpfs
             && let Ok(path) = CString::new(self.data.as_os_str().as_encoded_bytes())
         {
@@ -84,9 +155,6 @@ impl Workspace {
             && e.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(dir = %self.root.display(), error = %e, "could not remove a session directory");
-        }
-        if let (Some(uid), Some(pool)) = (self.uid, uids) {
-            pool.give_back(uid);
         }
     }
 }

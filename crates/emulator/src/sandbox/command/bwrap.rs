@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 
 use super::env::Environment;
 use super::{Prepared, python, seccomp_memfd};
-use crate::sandbox::{Sandbox, SandboxError, Workspace};
+use crate::config::{HOME_BYTES, SHM_BYTES};
+use crate::sandbox::workspace::HostDirs;
+use crate::sandbox::{Sandbox, SandboxError};
 
 /// Where things appear inside a bubblewrap sandbox.
 const RUNTIME_MOUNT: &str = "/opt/runtime";
@@ -15,7 +17,8 @@ const KERNEL_MOUNT: &str = "/opt/kernel";
 /// matplotlib's writable config directory; the runtime's prebuilt font cache is mounted into it read-only.
 const MPL_CONFIG: &str = "/tmp/mpl";
 /// Host files sessions may read, when they exist.
-const HOST_FILES: [&str; 5] = ["/etc/fonts", "/etc/localtime", "/etc/ld.so.cache", "/etc/mime.types", "/etc/ssl/certs"];
+pub(crate) const HOST_FILES: [&str; 5] =
+    ["/etc/fonts", "/etc/localtime", "/etc/ld.so.cache", "/etc/mime.types", "/etc/ssl/certs"];
 
 /// Runs `bwrap ... true` as an unprivileged uid to see whether namespaces work here.
 pub(crate) fn probe(bwrap: &Path, root: bool) -> bool {
@@ -38,17 +41,20 @@ pub(crate) fn probe(bwrap: &Path, root: bool) -> bool {
     command.status().map(|s| s.success()).unwrap_or(false)
 }
 
-pub(super) fn command(sandbox: &Sandbox, ws: &Workspace, mut env: Environment) -> Result<Prepared, SandboxError> {
+pub(super) fn command(sandbox: &Sandbox, ws: &HostDirs, mut env: Environment) -> Result<Prepared, SandboxError> {
     let bwrap = sandbox.bwrap.as_deref().ok_or_else(|| SandboxError::Unavailable("bwrap vanished".into()))?;
     let runtime = &sandbox.runtime;
     env.path(runtime.venv.as_ref().map(|_| Path::new(RUNTIME_MOUNT).join("bin")).as_deref());
     env.set("HOME", "/home/user");
     env.set("TMPDIR", "/tmp");
     env.set("MPLCONFIGDIR", MPL_CONFIG);
+    // Counted in the sandbox's user namespace: the kernel sets it on itself before anything runs.
+    env.set("DS_NPROC", sandbox.limits.max_processes.to_string());
     let seccomp = seccomp_memfd(&sandbox.seccomp)?;
     let mut c = Command::new(bwrap);
     c.env_clear();
-    c.args(["--unshare-all", "--die-with-parent", "--new-session"]);
+    // `--disable-userns`: no user namespace inside the sandbox (the seccomp filter refuses them too).
+    c.args(["--unshare-all", "--disable-userns", "--die-with-parent", "--new-session"]);
     c.arg("--seccomp").arg(super::child::raw_fd(&seccomp).to_string());
     c.args(["--ro-bind", "/usr", "/usr"]);
     for (link, target) in [("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/bin", "usr/bin"), ("/sbin", "usr/sbin")] {
@@ -67,7 +73,12 @@ pub(super) fn command(sandbox: &Sandbox, ws: &Workspace, mut env: Environment) -
     c.arg("--ro-bind").arg(sandbox.kernel_dir.join("passwd")).arg("/etc/passwd");
     c.arg("--ro-bind").arg(sandbox.kernel_dir.join("group")).arg("/etc/group");
     c.arg("--bind").arg(&ws.data).arg("/mnt/data");
-    c.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/home/user", "--dir", MPL_CONFIG]);
+    // Every writable tmpfs is sized (unsized, each could take half the host's memory).
+    c.args(["--proc", "/proc", "--dev", "/dev"]);
+    c.arg("--size").arg(sandbox.limits.tmp_bytes.to_string()).args(["--tmpfs", "/tmp"]);
+    c.arg("--size").arg(HOME_BYTES.to_string()).args(["--tmpfs", "/home/user"]);
+    c.arg("--size").arg(SHM_BYTES.to_string()).args(["--tmpfs", "/dev/shm"]);
+    c.args(["--dir", MPL_CONFIG]);
     for file in &sandbox.mpl_cache {
         if let Some(name) = file.file_name() {
             c.arg("--ro-bind").arg(file).arg(Path::new(MPL_CONFIG).join(name));

@@ -57,7 +57,7 @@ impl ChildPlan {
 /// Drops every group and switches real, effective and saved ids to `uid`: bubblewrap then runs
 /// unprivileged, and the payload is that host uid, never root. (The child has a single thread, so the
 /// per-thread system calls change the whole process.)
-pub(super) fn drop_privileges(uid: u32) -> io::Result<()> {
+pub(crate) fn drop_privileges(uid: u32) -> io::Result<()> {
     set_thread_groups(&[])?;
     let (u, g) = (Uid::from_raw(uid), Gid::from_raw(uid));
     set_thread_res_gid(g, g, g)?;

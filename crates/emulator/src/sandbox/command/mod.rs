@@ -15,8 +15,10 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-pub(crate) use bwrap::probe as probe_bwrap;
+pub(crate) use bwrap::{HOST_FILES, probe as probe_bwrap};
 use child::ChildPlan;
+pub(crate) use child::drop_privileges;
+pub(crate) use env::kernel_env;
 
 use super::{Cgroup, Sandbox, SandboxError, Tier, Workspace, io_err};
 use crate::kernel::Flavor;
@@ -39,9 +41,11 @@ pub(crate) fn build(
 ) -> Result<Command, SandboxError> {
     let tier = sandbox.tier();
     let env = env::Environment::new(sandbox, flavor);
+    let dirs = ws.host()?;
     let Prepared { mut command, seccomp_fd, landlock } = match tier {
-        Tier::Bubblewrap => bwrap::command(sandbox, ws, env)?,
-        Tier::Landlock | Tier::None => plain::command(sandbox, ws, env, tier == Tier::Landlock)?,
+        Tier::Bubblewrap => bwrap::command(sandbox, dirs, env)?,
+        Tier::Landlock | Tier::None => plain::command(sandbox, dirs, ws.uid, env, tier == Tier::Landlock)?,
+        Tier::Namespaces => return Err(SandboxError::Unavailable("forked sessions have no command".into())),
     };
     command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut plan = ChildPlan {
@@ -72,8 +76,9 @@ fn rlimits(sandbox: &Sandbox, tier: Tier) -> Vec<(rustix::process::Resource, u64
     ];
     if tier != Tier::None {
         out.push((Resource::As, limits.memory_bytes));
-        if sandbox.info.uid_per_session {
-            // Per host uid: with one uid per session this bounds each session's processes.
+        if sandbox.info.uid_per_session && tier == Tier::Landlock {
+            // Per host uid: with one uid per session this bounds each session's processes. (In bubblewrap's
+            // user namespace the kernel sets it itself, counted in that namespace: `DS_NPROC`.)
             out.push((Resource::Nproc, u64::from(limits.max_processes) + 16));
         }
     }

@@ -6,26 +6,18 @@ use std::process::Command;
 
 use super::env::Environment;
 use super::{Prepared, python};
-use crate::sandbox::{Sandbox, SandboxError, Workspace, landlock_rules};
+use crate::sandbox::workspace::HostDirs;
+use crate::sandbox::{Sandbox, SandboxError, landlock_rules};
 
-/// Paths a Landlock-confined kernel may read (besides the runtime and the kernel itself).
-const READ_ONLY: [&str; 11] = [
-    "/usr",
-    "/etc",
-    "/lib",
-    "/lib64",
-    "/bin",
-    "/sbin",
-    "/dev/urandom",
-    "/dev/null",
-    "/proc",
-    "/dev/zero",
-    "/dev/random",
-];
+/// Paths a Landlock-confined kernel may read (besides the runtime and the kernel itself). Not `/proc`: with no
+/// pid namespace it would show every host process's command line (a `--token` among them).
+const READ_ONLY: [&str; 10] =
+    ["/usr", "/etc", "/lib", "/lib64", "/bin", "/sbin", "/dev/urandom", "/dev/null", "/dev/zero", "/dev/random"];
 
 pub(super) fn command(
     sandbox: &Sandbox,
-    ws: &Workspace,
+    ws: &HostDirs,
+    uid: Option<u32>,
     mut env: Environment,
     confine: bool,
 ) -> Result<Prepared, SandboxError> {
@@ -35,7 +27,7 @@ pub(super) fn command(
     env.set("TMPDIR", ws.tmp.display().to_string());
     // There is no mount namespace: the kernel maps /mnt/data paths onto the session directory.
     env.set("DS_DATA_DIR", ws.data.display().to_string());
-    env.set("MPLCONFIGDIR", matplotlib_dir(sandbox, ws).display().to_string());
+    env.set("MPLCONFIGDIR", matplotlib_dir(sandbox, ws, uid).display().to_string());
     let mut c = Command::new(python(sandbox, None));
     c.args(["-I", "-X", "frozen_modules=on"]).arg(sandbox.kernel_dir.join("kernel.py"));
     c.current_dir(&ws.data);
@@ -49,7 +41,7 @@ pub(super) fn command(
 
 /// A writable matplotlib config dir in the session's temporary directory, with a copy of the prebuilt font
 /// cache.
-fn matplotlib_dir(sandbox: &Sandbox, ws: &Workspace) -> std::path::PathBuf {
+fn matplotlib_dir(sandbox: &Sandbox, ws: &HostDirs, uid: Option<u32>) -> std::path::PathBuf {
     let mpl = ws.tmp.join("mpl");
     if std::fs::create_dir_all(&mpl).is_ok() {
         for file in &sandbox.mpl_cache {
@@ -57,16 +49,16 @@ fn matplotlib_dir(sandbox: &Sandbox, ws: &Workspace) -> std::path::PathBuf {
                 let _ = std::fs::copy(file, mpl.join(name));
             }
         }
-        if let Some(uid) = ws.uid {
+        if let Some(uid) = uid {
             let _ = std::os::unix::fs::chown(&mpl, Some(uid), Some(uid));
         }
     }
     mpl
 }
 
-fn ruleset(sandbox: &Sandbox, ws: &Workspace) -> Result<::landlock::RulesetCreated, SandboxError> {
+fn ruleset(sandbox: &Sandbox, ws: &HostDirs) -> Result<::landlock::RulesetCreated, SandboxError> {
     let runtime = &sandbox.runtime;
-    let mut read_only: Vec<&Path> = READ_ONLY.iter().map(Path::new).collect();
+    let mut read_only: Vec<&Path> = READ_ONLY.iter().map(Path::new).filter(|p| p.exists()).collect();
     read_only.push(&sandbox.kernel_dir);
     if let Some(venv) = &runtime.venv {
         read_only.push(venv);

@@ -1,0 +1,83 @@
+//! The emulator's side of the template's control socket: one JSON message per packet (SOCK_SEQPACKET), with
+//! file descriptors passed alongside (SCM_RIGHTS).
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::Mutex;
+
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
+    recvmsg, sendmsg,
+};
+use serde_json::Value;
+
+/// The most descriptors one message carries (pipes, and a cgroup file per controller).
+const MAX_FDS: usize = 8;
+/// The largest reply.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// One end of the control socket. Requests that wait for an answer are serialised.
+#[derive(Debug)]
+pub(super) struct Control {
+    socket: OwnedFd,
+    exchange: Mutex<()>,
+}
+
+fn other(message: impl Into<String>) -> io::Error {
+    io::Error::other(message.into())
+}
+
+impl Control {
+    pub(super) fn new(socket: OwnedFd) -> Control {
+        Control { socket, exchange: Mutex::new(()) }
+    }
+
+    /// Sends a message with descriptors; no answer is awaited.
+    pub(super) fn send(&self, message: &Value, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+        let bytes = serde_json::to_vec(message).map_err(|e| other(e.to_string()))?;
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && (fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds))) {
+            return Err(other("too many descriptors for one message"));
+        }
+        let sent = sendmsg(&self.socket, &[IoSlice::new(&bytes)], &mut control, SendFlags::NOSIGNAL)?;
+        if sent != bytes.len() {
+            return Err(other("the template took part of a message"));
+        }
+        Ok(())
+    }
+
+    /// Receives one message and the descriptors that came with it.
+    pub(super) fn receive(&self) -> io::Result<(Value, Vec<OwnedFd>)> {
+        let mut buffer = vec![0u8; MAX_MESSAGE];
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let received =
+            recvmsg(&self.socket, &mut [IoSliceMut::new(&mut buffer)], &mut control, RecvFlags::CMSG_CLOEXEC)?;
+        let mut fds = Vec::new();
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(passed) = message {
+                fds.extend(passed);
+            }
+        }
+        if received.bytes == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the session template has stopped"));
+        }
+        let value = serde_json::from_slice(&buffer[..received.bytes]).map_err(|e| other(format!("bad reply: {e}")))?;
+        Ok((value, fds))
+    }
+
+    /// Sends a request and waits for its answer (`{"ok": true, ...}` or `{"ok": false, "error": ...}`).
+    pub(super) fn request(&self, message: &Value) -> io::Result<(Value, Vec<OwnedFd>)> {
+        let _one_at_a_time = self.exchange.lock().map_err(|_| other("control lock poisoned"))?;
+        self.send(message, &[])?;
+        let (reply, fds) = self.receive()?;
+        if reply.get("ok").and_then(Value::as_bool) == Some(true) {
+            Ok((reply, fds))
+        } else {
+            let error = reply.get("error").and_then(Value::as_str).unwrap_or("no reason given");
+            Err(other(format!("the session template refused {}: {error}", message["op"])))
+        }
+    }
+}
