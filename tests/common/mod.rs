@@ -44,6 +44,15 @@ pub async fn start(tweak: impl FnOnce(&mut EmulatorConfig)) -> Option<Harness> {
     TestEmulator::start(tweak).await.unwrap_or_else(|e| panic!("{e}")).map(|emulator| Harness { emulator })
 }
 
+/// Starts an emulator that must use the sandbox tier `mode`; `None` (said loudly) when this machine cannot
+/// provide it on a developer machine, a failure under `CI=true`.
+pub async fn start_tier(
+    mode: dynamic_sessions_emulator::config::SandboxMode,
+    tweak: impl FnOnce(&mut EmulatorConfig),
+) -> Option<Harness> {
+    TestEmulator::start_tier(mode, tweak).await.unwrap_or_else(|e| panic!("{e}")).map(|emulator| Harness { emulator })
+}
+
 pub fn new_id() -> SessionId {
     SessionId::random()
 }

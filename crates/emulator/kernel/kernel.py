@@ -212,40 +212,106 @@ def _flush_all():
         pass
 
 
-def _read_capped(fd):
-    size = os.lseek(fd, 0, os.SEEK_END)
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    left = min(size, OUTPUT_CAP)
-    while left > 0:
-        chunk = os.read(fd, min(left, 1 << 16))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    text = b"".join(chunks).decode("utf-8", errors="replace")
-    if size > OUTPUT_CAP:
-        text += "\n[output truncated: %d of %d bytes shown]\n" % (OUTPUT_CAP, size)
-    return text
+class _Drain:
+    """fd 1 or 2 for the kernel's lifetime: a pipe (as in Jupyter) read by a thread that keeps the first
+    OUTPUT_CAP bytes written during a cell and only counts the rest, so a flood of output costs neither memory
+    nor an error in the writer. Child processes that outlive a cell keep writing into it harmlessly; what they
+    write between cells is dropped.
+
+    The end of a cell is a barrier: the kernel writes a random marker into the pipe (atomically: it is
+    shorter than PIPE_BUF) and waits until the thread has read up to it, so everything written before the
+    marker, by the kernel or by a child that has finished, belongs to the cell."""
+
+    def __init__(self, fd):
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        os.dup2(write_end, fd)  # inheritable: child processes write here directly
+        os.close(write_end)
+        self.fd, self.read_end = fd, read_end
+        self.lock = threading.Lock()
+        self.chunks, self.kept, self.total, self.capturing = [], 0, 0, False
+        self.marker, self.tail, self.reached = None, b"", threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _keep(self, data):
+        if not self.capturing or not data:
+            return
+        self.total += len(data)
+        room = OUTPUT_CAP - self.kept
+        if room > 0:
+            self.chunks.append(data[:room])
+            self.kept += min(room, len(data))
+
+    def _run(self):
+        while True:
+            try:
+                data = os.read(self.read_end, 1 << 16)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                if self.marker is None:
+                    self._keep(data)
+                    continue
+                window = self.tail + data
+                at = window.find(self.marker)
+                if at < 0:
+                    # Keep back what could be the start of the marker.
+                    keep = max(0, len(window) - len(self.marker) + 1)
+                    self._keep(window[:keep])
+                    self.tail = window[keep:]
+                    continue
+                self._keep(window[:at])
+                self.marker, self.tail, self.capturing = None, b"", False
+                self.reached.set()
+
+    def begin(self):
+        with self.lock:
+            self.chunks, self.kept, self.total, self.capturing = [], 0, 0, True
+
+    def end(self):
+        """The cell's output, once everything written before now has been read."""
+        marker = b"\0ds-end-" + os.urandom(12).hex().encode() + b"\0"
+        with self.lock:
+            self.reached.clear()
+            self.marker, self.tail = marker, b""
+        # A late interrupt must not lose the output; if the reader is gone, keep what it has after 10 s.
+        deadline, written = time.monotonic() + 10, False
+        while True:
+            try:
+                if not written:
+                    os.write(self.fd, marker)
+                    written = True
+                self.reached.wait(max(0.0, deadline - time.monotonic()))
+                break
+            except KeyboardInterrupt:
+                continue
+        with self.lock:
+            self.capturing, self.marker = False, None
+            data, total = b"".join(self.chunks), self.total
+            self.chunks = []
+        text = data.decode("utf-8", errors="replace")
+        if total > len(data):
+            text += "\n[output truncated: %d of %d bytes shown]\n" % (len(data), total)
+        return text
+
+
+_drains = None
 
 
 class Capture:
     def __enter__(self):
         _flush_all()
-        self.out = os.memfd_create("stdout", 0)
-        self.err = os.memfd_create("stderr", 0)
-        os.dup2(self.out, 1)
-        os.dup2(self.err, 2)
+        for drain in _drains:
+            drain.begin()
         return self
 
     def __exit__(self, *exc):
         _flush_all()
-        os.dup2(_devnull, 1)
-        os.dup2(_devnull, 2)
-        self.stdout = _read_capped(self.out)
-        self.stderr = _read_capped(self.err)
-        os.close(self.out)
-        os.close(self.err)
+        self.stdout = _drains[0].end()
+        self.stderr = _drains[1].end()
         return False
 
 
@@ -480,13 +546,13 @@ def start(in_fd, out_fd, preimport_ms=0.0, errors=()):
     global PROTO_IN, PROTO_OUT, _devnull, _loop, _main_thread, _requests
     PROTO_IN = os.fdopen(_private_fd(in_fd), "rb", buffering=0)
     PROTO_OUT = os.fdopen(_private_fd(out_fd), "wb", buffering=0)
+    global _drains
     _devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (in_fd, out_fd):
         if fd > 2:
             os.close(fd)
     os.dup2(_devnull, 0)
-    os.dup2(_devnull, 1)
-    os.dup2(_devnull, 2)
+    _drains = (_Drain(1), _Drain(2))
     _install_streams()
     _loop = asyncio.new_event_loop()
     _main_thread = threading.main_thread().ident

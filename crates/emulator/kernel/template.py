@@ -189,8 +189,28 @@ def warm_up():
         plt.title("warm-up")
         fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")
         plt.close("all")
+        # Fonts keep their files open (glyphs load lazily); a session closes every inherited descriptor, so
+        # none may stay cached here. A session opens them again on its first chart (about a millisecond).
+        import matplotlib.font_manager
+
+        matplotlib.font_manager._get_font.cache_clear()
     except Exception:  # noqa: BLE001
         pass
+    gc.collect()
+
+
+def open_descriptors(keep):
+    """The template's descriptors other than `keep`, as `fd -> target` (sessions close them)."""
+    found = {}
+    for name in os.listdir("/.oldroot/proc/self/fd"):
+        fd = int(name)
+        if fd in keep:
+            continue
+        try:
+            found[fd] = os.readlink("/.oldroot/proc/self/fd/" + name)
+        except OSError:
+            pass  # the descriptor of the listing itself
+    return found
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -437,7 +457,9 @@ def main():
     seal_root()
     gc.collect()
     gc.freeze()
-    socket.send_fds(control, [json.dumps({"op": "ready", "preimport_ms": preimport_ms, "errors": errors}).encode()], [])
+    stray = open_descriptors({0, 1, 2, control.fileno(), bare_here.fileno()})
+    ready = {"op": "ready", "preimport_ms": preimport_ms, "errors": errors, "stray_descriptors": stray}
+    socket.send_fds(control, [json.dumps(ready).encode()], [])
     serve(control, seccomp, last_cap, bare_here)
 
 

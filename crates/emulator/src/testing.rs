@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::RunningEmulator;
-use crate::config::EmulatorConfig;
+use crate::config::{EmulatorConfig, SandboxMode};
+
+/// How [`TestEmulator::start`] words a sandbox tier this machine cannot provide.
+const UNAVAILABLE: &str = "sandbox tier unavailable";
 
 /// Where tests cache the Python runtime, shared by every test run on the machine (override with
 /// `DS_EMULATOR_TEST_RUNTIME_DIR`). It lives under the temporary directory so that the unprivileged session
@@ -30,17 +33,12 @@ pub fn config(data_dir: &Path) -> EmulatorConfig {
     }
 }
 
-/// What a sandboxed emulator needs that this machine lacks (bubblewrap, a system Python), if anything.
-/// Tests skip with this message on a developer machine and fail with it when `CI=true`.
+/// What a sandboxed emulator needs that this machine lacks (a system Python), if anything. Tests skip with
+/// this message on a developer machine and fail with it when `CI=true`. Bubblewrap is not needed: the
+/// emulator makes its namespaces itself where the kernel allows it (see [`start_tier`] for the others).
 pub fn missing_tools() -> Option<String> {
-    let mut missing = Vec::new();
-    if crate::sandbox::which("bwrap").is_none() {
-        missing.push("bubblewrap (apt-get install bubblewrap)");
-    }
-    if !Path::new("/usr/bin/python3").exists() {
-        missing.push("a system Python at /usr/bin/python3 (apt-get install python3 python3-venv)");
-    }
-    (!missing.is_empty()).then(|| missing.join(", "))
+    (!Path::new("/usr/bin/python3").exists())
+        .then(|| "a system Python at /usr/bin/python3 (apt-get install python3)".to_owned())
 }
 
 /// Whether tests run in CI, where a missing tool is a failure, never a skip.
@@ -96,8 +94,38 @@ impl TestEmulator {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
         let mut config = config(dir.path());
         tweak(&mut config);
-        let emulator = RunningEmulator::start(config).await.map_err(|e| format!("the emulator did not start: {e}"))?;
+        let emulator = RunningEmulator::start(config).await.map_err(|e| match e {
+            crate::StartError::Sandbox(crate::sandbox::SandboxError::Unavailable(why)) => {
+                format!("the emulator did not start: {UNAVAILABLE}: {why}")
+            }
+            e => format!("the emulator did not start: {e}"),
+        })?;
         Ok(Some(TestEmulator { emulator, dir }))
+    }
+
+    /// Starts an emulator that must use the sandbox tier `mode`, with [`config`] adjusted by `tweak`.
+    ///
+    /// Returns `Ok(None)` after a loud notice when this machine cannot provide that tier (bubblewrap missing,
+    /// no user namespaces, no Landlock) on a developer machine; under `CI=true` that is an error.
+    ///
+    /// # Errors
+    /// A description of what is missing or what failed.
+    pub async fn start_tier(
+        mode: SandboxMode,
+        tweak: impl FnOnce(&mut EmulatorConfig),
+    ) -> Result<Option<TestEmulator>, String> {
+        let started = TestEmulator::start(|c| {
+            c.sandbox = mode;
+            tweak(c);
+        })
+        .await;
+        match started {
+            Err(e) if e.contains(UNAVAILABLE) && !in_ci() => {
+                eprintln!("\n*** SKIPPING the {mode:?} tier on this machine: {e} ***\n");
+                Ok(None)
+            }
+            other => other,
+        }
     }
 
     /// The emulator's URL (the pool management endpoint).

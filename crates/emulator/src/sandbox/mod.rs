@@ -263,7 +263,14 @@ impl Sandbox {
     pub(crate) fn create_workspace(&self) -> Result<Workspace, SandboxError> {
         match &self.template {
             Some(template) => Workspace::in_template(template, self.uids.as_ref(), &self.limits),
-            None => Workspace::create(&self.sessions_dir, self.uids.as_ref(), self.info.disk_quota, &self.limits),
+            None => {
+                let quotas = workspace::Quotas {
+                    data: self.info.disk_quota,
+                    // Bubblewrap gives /tmp a tmpfs inside the sandbox; the Landlock tier uses this directory.
+                    tmp: self.info.disk_quota && self.tier() == Tier::Landlock,
+                };
+                Workspace::create(&self.sessions_dir, self.uids.as_ref(), quotas, &self.limits)
+            }
         }
     }
 

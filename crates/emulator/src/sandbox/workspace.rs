@@ -37,7 +37,17 @@ pub(crate) struct HostDirs {
     pub(crate) data: PathBuf,
     /// `/tmp` and `$HOME` of the Landlock tier (bubblewrap uses private tmpfs mounts instead).
     pub(crate) tmp: PathBuf,
-    tmpfs: bool,
+    /// The sized tmpfs mounted here (as root), unmounted on destroy.
+    mounts: Vec<PathBuf>,
+}
+
+/// Which of a host workspace's directories get a sized tmpfs of their own (root only).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Quotas {
+    /// `data` (`/mnt/data`), `limits.disk_bytes`.
+    pub(crate) data: bool,
+    /// `tmp` (the Landlock tier's `/tmp` and home), `limits.tmp_bytes`.
+    pub(crate) tmp: bool,
 }
 
 fn take_uid(uids: Option<&UidPool>) -> Result<Option<u32>, SandboxError> {
@@ -83,14 +93,14 @@ impl Workspace {
     pub(crate) fn create(
         sessions: &Path,
         uids: Option<&UidPool>,
-        disk_quota: bool,
+        quotas: Quotas,
         limits: &Limits,
     ) -> Result<Workspace, SandboxError> {
         let id = uuid::Uuid::new_v4();
         let uid = take_uid(uids)?;
         let root = sessions.join(id.simple().to_string());
-        let mut dirs = HostDirs { data: root.join("data"), tmp: root.join("tmp"), root, tmpfs: false };
-        if let Err(e) = dirs.populate(uid, disk_quota, limits) {
+        let mut dirs = HostDirs { data: root.join("data"), tmp: root.join("tmp"), root, mounts: Vec::new() };
+        if let Err(e) = dirs.populate(uid, quotas, limits) {
             dirs.destroy();
             if let (Some(uid), Some(pool)) = (uid, uids) {
                 pool.give_back(uid);
@@ -124,7 +134,7 @@ impl Workspace {
 }
 
 impl HostDirs {
-    fn populate(&mut self, uid: Option<u32>, disk_quota: bool, limits: &Limits) -> Result<(), SandboxError> {
+    fn populate(&mut self, uid: Option<u32>, quotas: Quotas, limits: &Limits) -> Result<(), SandboxError> {
         fs::create_dir(&self.root).map_err(io_err(format!("cannot create {}", self.root.display())))?;
         set_mode(&self.root, 0o711)?;
         for dir in [&self.data, &self.tmp] {
@@ -134,21 +144,24 @@ impl HostDirs {
                 chown(dir, Some(uid), Some(uid)).map_err(io_err(format!("cannot chown {}", dir.display())))?;
             }
         }
-        if disk_quota {
-            let uid = uid.unwrap_or(0);
-            let options = format!("size={},mode=0700,uid={uid},gid={uid}", limits.disk_bytes);
-            mount_tmpfs(&self.data, &options)?;
-            self.tmpfs = true;
+        let uid = uid.unwrap_or(0);
+        for (wanted, dir, size) in
+            [(quotas.data, &self.data, limits.disk_bytes), (quotas.tmp, &self.tmp, limits.tmp_bytes)]
+        {
+            if wanted {
+                mount_tmpfs(dir, &format!("size={size},mode=0700,uid={uid},gid={uid}"))?;
+                self.mounts.push(dir.clone());
+            }
         }
         Ok(())
     }
 
     fn destroy(&self) {
-        if self.tmpfs
-            && let Ok(path) = CString::new(self.data.as_os_str().as_encoded_bytes())
-        {
-            // SAFETY: umount2 with a valid NUL-terminated path.
-            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+        for mounted in &self.mounts {
+            if let Ok(path) = CString::new(mounted.as_os_str().as_encoded_bytes()) {
+                // SAFETY: umount2 with a valid NUL-terminated path.
+                unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+            }
         }
         // remove_dir_all does not follow symlinks, so links planted by the session cannot redirect it.
         if let Err(e) = fs::remove_dir_all(&self.root)

@@ -53,8 +53,9 @@ pub(super) fn command(sandbox: &Sandbox, ws: &HostDirs, mut env: Environment) ->
     let seccomp = seccomp_memfd(&sandbox.seccomp)?;
     let mut c = Command::new(bwrap);
     c.env_clear();
-    // `--disable-userns`: no user namespace inside the sandbox (the seccomp filter refuses them too).
-    c.args(["--unshare-all", "--disable-userns", "--die-with-parent", "--new-session"]);
+    // `--disable-userns` (which needs an explicit `--unshare-user`): no user namespace inside the sandbox (the
+    // seccomp filter refuses them too).
+    c.args(["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]);
     c.arg("--seccomp").arg(super::child::raw_fd(&seccomp).to_string());
     c.args(["--ro-bind", "/usr", "/usr"]);
     for (link, target) in [("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/bin", "usr/bin"), ("/sbin", "usr/sbin")] {

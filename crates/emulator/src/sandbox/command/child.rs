@@ -29,6 +29,7 @@ pub(super) struct ChildPlan {
 
 impl ChildPlan {
     pub(super) fn run(&mut self) -> io::Result<()> {
+        no_inherited_descriptors();
         for fd in self.cgroup_procs.iter().flatten() {
             if rustix::io::write(fd, b"0")? != 1 {
                 return Err(io::Error::other("short write to cgroup.procs"));
@@ -51,6 +52,21 @@ impl ChildPlan {
             seccompiler::apply_filter(program).map_err(io::Error::other)?;
         }
         Ok(())
+    }
+}
+
+/// Marks every descriptor from 3 up close-on-exec, so that nothing the emulator itself inherited (from a
+/// shell, a service manager or a test harness) reaches a sandbox; descriptors meant for the child are made
+/// inheritable again afterwards.
+pub(crate) fn no_inherited_descriptors() {
+    // SAFETY: close_range(2) with the CLOEXEC flag only changes descriptor flags; no memory is passed.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if rc != 0 {
+        // Kernels before 5.11: one descriptor at a time (EBADF for the unused ones is expected).
+        for raw in 3..4096 {
+            // SAFETY: fcntl(F_SETFD) on a number that may not be open only sets a flag or fails with EBADF.
+            unsafe { libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 
 pub(crate) use bwrap::{HOST_FILES, probe as probe_bwrap};
 use child::ChildPlan;
-pub(crate) use child::drop_privileges;
+pub(crate) use child::{drop_privileges, no_inherited_descriptors};
 pub(crate) use env::kernel_env;
 
 use super::{Cgroup, Sandbox, SandboxError, Tier, Workspace, io_err};

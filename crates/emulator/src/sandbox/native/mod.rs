@@ -127,6 +127,10 @@ impl Template {
                     errors = %message["errors"],
                     "session template ready"
                 );
+                if message["stray_descriptors"].as_object().is_some_and(|m| !m.is_empty()) {
+                    // A preloaded module keeps a file open; sessions close it, so that module may misbehave.
+                    tracing::warn!(descriptors = %message["stray_descriptors"], "the session template holds files open after preloading");
+                }
                 let pid = child.id();
                 Ok(Template { control, child: tokio::sync::Mutex::new(child), pid })
             }
@@ -209,6 +213,7 @@ impl TemplateChild {
             write_proc("/proc/self/gid_map", &self.gid_map)?;
         }
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+        super::command::no_inherited_descriptors();
         fcntl_setfd(self.socket.as_fd(), FdFlags::empty())?;
         Ok(())
     }
