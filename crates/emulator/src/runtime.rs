@@ -163,7 +163,7 @@ async fn ensure_venv(python: &Path, version: &str, runtime_dir: &Path, packages:
     let started = Instant::now();
     tracing::info!(venv = %venv.display(), packages = %packages.join(" "), "setting up the Python runtime (once; cached afterwards)");
     let _ = fs::remove_dir_all(&venv);
-    run_logged(Command::new(python).arg("-m").arg("venv").arg(&venv), "python -m venv").await?;
+    create_venv(python, &venv).await?;
     let venv_python = venv.join("bin/python");
     let mut pip = Command::new(&venv_python);
     pip.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"])
@@ -184,6 +184,71 @@ async fn ensure_venv(python: &Path, version: &str, runtime_dir: &Path, packages:
     drop(lock);
     Ok(venv)
 }
+
+/// Creates the virtual environment with pip. A Python without `ensurepip` (Debian and Ubuntu without the
+/// `python3-venv` package) gets one without pip, and pip's wheel from the package index then installs pip.
+async fn create_venv(python: &Path, venv: &Path) -> Result<(), String> {
+    let has_ensurepip = Command::new(python)
+        .args(["-I", "-c", "import ensurepip"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    if has_ensurepip {
+        return run_logged(Command::new(python).arg("-m").arg("venv").arg(venv), "python -m venv").await;
+    }
+    tracing::info!(
+        "this Python has no ensurepip (on Debian and Ubuntu it comes with python3-venv): creating the environment \
+         without pip, then installing pip from its wheel on the package index"
+    );
+    run_logged(Command::new(python).args(["-m", "venv", "--without-pip"]).arg(venv), "python -m venv --without-pip")
+        .await?;
+    let mut bootstrap = Command::new(venv.join("bin/python"));
+    bootstrap.args(["-I", "-c", PIP_BOOTSTRAP]);
+    if let Ok(index) = std::env::var("PIP_INDEX_URL") {
+        bootstrap.env("DS_INDEX_URL", index);
+    }
+    run_logged(&mut bootstrap, "pip bootstrap").await
+}
+
+/// Installs pip into the running interpreter from the newest pip wheel on the index (PEP 691 JSON; the
+/// index's sha256 checked), using pip's own ability to run from its wheel. Standard library only.
+const PIP_BOOTSTRAP: &str = r#"
+import hashlib, json, os, re, subprocess, sys, tempfile, urllib.parse, urllib.request
+index = os.environ.get("DS_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+request = urllib.request.Request(index + "/pip/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+with urllib.request.urlopen(request, timeout=60) as answer:
+    files = json.load(answer)["files"]
+here = sys.version_info[:2]
+def fits(spec):
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        m = re.fullmatch(r">=\s*(\d+)\.(\d+)(?:\.\d+)?", part)
+        if m and here < (int(m.group(1)), int(m.group(2))):
+            return False
+    return True
+wheels = []
+for f in files:
+    m = re.fullmatch(r"pip-(\d+(?:\.\d+)*)-py3-none-any\.whl", f["filename"])
+    if m and not f.get("yanked") and fits(f.get("requires-python")) and f.get("hashes", {}).get("sha256"):
+        wheels.append((tuple(int(x) for x in m.group(1).split(".")), f))
+if not wheels:
+    sys.exit("no pip wheel for Python %d.%d on %s" % (here + (index,)))
+_, best = max(wheels, key=lambda w: w[0])
+url = urllib.parse.urljoin(index + "/pip/", best["url"])
+print("downloading", best["filename"], flush=True)
+with urllib.request.urlopen(url, timeout=120) as answer:
+    data = answer.read()
+if hashlib.sha256(data).hexdigest() != best["hashes"]["sha256"]:
+    sys.exit("the pip wheel does not match the index's sha256")
+with tempfile.TemporaryDirectory() as tmp:
+    wheel = os.path.join(tmp, best["filename"])
+    with open(wheel, "wb") as out:
+        out.write(data)
+    print("installing", best["filename"], flush=True)
+    subprocess.run([sys.executable, os.path.join(wheel, "pip"), "install", "--no-index", "--no-input",
+                    "--disable-pip-version-check", wheel], check=True)
+"#;
 
 /// Runs a setup step, forwarding its output to the log line by line (the progress the operator sees).
 async fn run_logged(command: &mut Command, what: &str) -> Result<(), String> {

@@ -1,0 +1,102 @@
+//! The emulator binary on a machine without bubblewrap (it is hidden from `PATH`): where the kernel allows
+//! unprivileged user namespaces it makes the namespaces itself, and sessions still get a network and a pid
+//! namespace of their own.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use dynamic_sessions_emulator::testing;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+const TOKEN: &str = "without-bubblewrap-test-token";
+
+/// One HTTP/1.1 request on a fresh connection; returns the JSON body.
+async fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test]
+async fn without_bubblewrap_sessions_still_get_their_own_namespaces() {
+    if let Some(missing) = testing::missing_tools() {
+        assert!(!testing::in_ci(), "CI=true but {missing} is missing");
+        eprintln!("\n*** SKIPPING: missing {missing} ***\n");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    // A PATH with the usual tools but no bubblewrap.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["true", "sh", "bash"] {
+        let _ = std::os::unix::fs::symlink(format!("/usr/bin/{tool}"), bin.path().join(tool));
+    }
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dynamic-sessions-emulator"))
+        .args(["--bind", "127.0.0.1:0", "--ready-sessions", "1", "--data-dir"])
+        .arg(data.path())
+        .arg("--runtime-dir")
+        .arg(testing::shared_runtime_dir())
+        .env_clear()
+        .env("PATH", bin.path())
+        .env("NO_COLOR", "1")
+        .env("DYNAMIC_SESSIONS_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let port = tokio::time::timeout(Duration::from_secs(300), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push(line.clone());
+            if let Some(url) = line.split("url=http://127.0.0.1:").nth(1) {
+                return url.trim().parse::<u16>().ok();
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(port) = port else {
+        let log = log.join("\n");
+        if log.contains("unprivileged user namespaces") && !testing::in_ci() {
+            eprintln!("\n*** SKIPPING: this kernel does not allow user namespaces: {log} ***\n");
+            return;
+        }
+        panic!("the emulator did not start without bubblewrap:\n{log}");
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let health = call(port, "GET", "/health", None).await;
+    assert_eq!(health["sandbox"]["tier"], json!("namespaces"), "{health}");
+    let code = "import json, os\nprint(json.dumps({\n\
+                'interfaces': sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]),\n\
+                'pid': os.getpid(), 'pids': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),\n\
+                'uid': os.getuid()}))";
+    let body = json!({"codeInputType": "inline", "executionType": "synchronous", "code": code});
+    let run = call(port, "POST", "/executions?api-version=2025-10-02-preview&identifier=no-bwrap", Some(&body)).await;
+    let stdout = run["result"]["stdout"].as_str().unwrap_or_else(|| panic!("{run}"));
+    let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["interfaces"], json!(["lo"]), "its own network namespace: {seen}");
+    assert!(seen["pids"].as_array().unwrap().iter().all(|p| p.as_u64().unwrap() < 10), "its own pid namespace: {seen}");
+    assert_eq!(seen["uid"], json!(65534));
+    // A clean shutdown (SIGTERM), as a service manager would stop it.
+    let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status}");
+}
