@@ -1,19 +1,33 @@
-//! Emulator performance on this machine, through real HTTP and the dynamic-sessions client:
+//! Emulator performance on this machine, through real HTTP and the dynamic-sessions client. Prints one line
+//! per row of the README's table (median and p90, never a best run):
 //!
-//! * warm `1+1` execute round trip (criterion; target: median under 1 ms);
-//! * first execute on a new identifier, with a ready pool (target: median under 50 ms) and without one
-//!   (target: under 150 ms for a bare kernel);
-//! * idle memory per session, PSS of every process of the session (target: under 15 MB without pre-imports);
-//! * 100 concurrent sessions, each executing and uploading, served without error.
+//! * the first `import pandas as pd; pd.DataFrame(...).describe()` in a new session: on a ready-pool hit, and
+//!   over 100 new sessions in a row (the pool drained);
+//! * the first matplotlib chart (a PNG result) in a new session;
+//! * `1+1` on a new identifier: on a pool hit, and over 100 new sessions in a row;
+//! * a warm `1+1` round trip (criterion);
+//! * the unique memory (USS) and PSS of an idle preloaded session;
+//! * 1,000 idle preloaded sessions (`DS_BENCH_IDLE_SESSIONS` to change): all answer `1+1`; the memory they take
+//!   from the machine (the drop of `MemAvailable`) and the sum of their PSS;
+//! * 100 concurrent sessions, each executing and uploading.
 //!
-//! Needs bubblewrap and root (as CI has). Run with `cargo bench --bench emulator`.
+//! Memory rows need root (each session then runs as its own uid, which is how its processes are found).
+//! Run with `cargo bench --bench emulator`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use dynamic_sessions::{Auth, RetryPolicy, SessionId, SessionPoolClient};
 use dynamic_sessions_emulator::config::EmulatorConfig;
 use dynamic_sessions_emulator::{RunningEmulator, testing};
+use futures_util::StreamExt;
+
+/// The ready pool (the emulator's default).
+const READY: usize = 2;
+const DESCRIBE: &str = "import pandas as pd; pd.DataFrame({'a': range(100)}).describe()";
+const CHART: &str =
+    "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [2, 1, 3])\nplt.title('first chart')\nplt.show()";
 
 fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -47,47 +61,70 @@ async fn emulator(
     Some((emulator, client))
 }
 
-fn stats(label: &str, mut samples: Vec<Duration>) {
+/// `n`, median and p90 of `samples`, in milliseconds.
+fn spread(mut samples: Vec<Duration>) -> Option<(usize, f64, f64)> {
+    if samples.is_empty() {
+        return None;
+    }
     samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{label}: n={} median {:.2} ms, p90 {:.2} ms, min {:.2} ms, max {:.2} ms",
-        samples.len(),
-        ms(pick(0.5)),
-        ms(pick(0.9)),
-        ms(samples[0]),
-        ms(samples[samples.len() - 1])
-    );
+    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+    Some((samples.len(), pick(0.5), pick(0.9)))
 }
 
-async fn ready_count(client: &reqwest::Client, url: &str) -> u64 {
-    let health: serde_json::Value = match client.get(format!("{url}/health")).send().await {
+fn row(what: &str, samples: Vec<Duration>, target: &str) {
+    match spread(samples) {
+        Some((n, median, p90)) => println!("| {what} | median {median:.1} ms, p90 {p90:.1} ms (n={n}) | {target} |"),
+        None => println!("| {what} | no successful sample | {target} |"),
+    }
+}
+
+async fn ready_count(http: &reqwest::Client, emulator: &RunningEmulator) -> u64 {
+    let request = http.get(format!("{}/health", emulator.url())).bearer_auth(emulator.token());
+    let health: serde_json::Value = match request.send().await {
         Ok(r) => r.json().await.unwrap_or_default(),
         Err(_) => return 0,
     };
     health["readySessions"].as_u64().unwrap_or(0)
 }
 
-/// Sum of PSS (kB) of processes running as the emulator's session uids, and their number.
-fn session_pss_kb(emulator: &RunningEmulator) -> (u64, usize) {
-    let Some(uids) = emulator.footprint().session_uids.clone() else { return (0, 0) };
-    let processes = testing::session_processes(uids);
-    let total = processes
-        .iter()
-        .filter_map(|(pid, _)| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
-        .filter_map(|rollup| {
-            rollup.lines().find_map(|l| l.strip_prefix("Pss:"))?.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .sum();
-    (total, processes.len())
+/// The first execution of `code` in `rounds` new sessions. With `pool_hit`, each waits until the ready pool
+/// is full again, as it is when a user comes to an idle emulator (a pool hit); without, they follow each
+/// other at once (the pool drains, and sessions are made on demand).
+async fn first_runs(
+    emulator: &RunningEmulator,
+    client: &SessionPoolClient,
+    code: &str,
+    rounds: usize,
+    pool_hit: bool,
+    images: usize,
+) -> Vec<Duration> {
+    let http = reqwest::Client::new();
+    let mut samples = Vec::new();
+    let mut made = Vec::new();
+    for _ in 0..rounds {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while pool_hit && ready_count(&http, emulator).await < READY as u64 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let session = client.session(SessionId::random());
+        let started = Instant::now();
+        match session.execute(code).await {
+            Ok(run) if run.is_success() && run.images.len() == images => samples.push(started.elapsed()),
+            other => eprintln!("first execution failed: {other:?}"),
+        }
+        made.push(session);
+    }
+    for session in made {
+        let _ = session.delete().await;
+    }
+    samples
 }
 
-fn warm_round_trip(c: &mut Criterion, rt: &tokio::runtime::Runtime, client: &SessionPoolClient) {
+fn warm_round_trip(c: &mut Criterion, rt: &tokio::runtime::Runtime, client: &SessionPoolClient) -> Option<f64> {
     let session = client.session(SessionId::random());
     if rt.block_on(session.execute("1+1").send()).is_err() {
         eprintln!("warm-up execution failed");
-        return;
+        return None;
     }
     let mut group = c.benchmark_group("emulator");
     group.measurement_time(Duration::from_secs(8));
@@ -95,25 +132,82 @@ fn warm_round_trip(c: &mut Criterion, rt: &tokio::runtime::Runtime, client: &Ses
         b.to_async(rt).iter(|| async { session.execute("1+1").await.map(|e| e.result) })
     });
     group.finish();
+    // Criterion prints its own estimate; the row gets a plain median over 500 further round trips.
+    let samples: Vec<Duration> = (0..500)
+        .filter_map(|_| {
+            let started = Instant::now();
+            rt.block_on(session.execute("1+1").send()).ok().map(|_| started.elapsed())
+        })
+        .collect();
+    spread(samples).map(|(_, median, _)| median)
 }
 
-async fn first_execute(client: &SessionPoolClient, url: &str, wait_for_ready: u64, rounds: usize) -> Vec<Duration> {
-    let http = reqwest::Client::new();
-    let mut samples = Vec::new();
-    for _ in 0..rounds {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while wait_for_ready > 0 && ready_count(&http, url).await < wait_for_ready && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let session = client.session(SessionId::random());
-        let started = Instant::now();
-        match session.execute("1+1").await {
-            Ok(run) if run.is_success() => samples.push(started.elapsed()),
-            other => eprintln!("first execute failed: {other:?}"),
-        }
-        let _ = session.delete().await;
+/// `(USS, PSS)` in kB of every session's processes, per session (as root: grouped by session uid).
+fn memory_per_session(emulator: &RunningEmulator) -> Vec<(u64, u64)> {
+    let Some(uids) = emulator.footprint().session_uids.clone() else { return Vec::new() };
+    let mut per_uid: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+    for (pid, uid) in testing::session_processes(uids) {
+        let Ok(rollup) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else { continue };
+        let field = |name: &str| -> u64 {
+            rollup
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        let entry = per_uid.entry(uid).or_default();
+        entry.0 += field("Private_Clean:") + field("Private_Dirty:");
+        entry.1 += field("Pss:");
     }
-    samples
+    per_uid.into_values().collect()
+}
+
+fn mem_available_kb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn kb_spread(mut values: Vec<u64>) -> String {
+    if values.is_empty() {
+        return "not measured (needs root)".into();
+    }
+    values.sort_unstable();
+    let pick = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize] as f64 / 1024.0;
+    format!("median {:.1} MB, p90 {:.1} MB (n={})", pick(0.5), pick(0.9), values.len())
+}
+
+/// Starts `count` sessions (8 at a time), then asks each for `1+1` again. Returns how many answered both
+/// times, the time it took, and the machine's memory they took (kB, from `MemAvailable`).
+async fn idle_sessions(emulator: &RunningEmulator, client: &SessionPoolClient, count: usize) -> (usize, Duration, u64) {
+    let before = mem_available_kb();
+    let started = Instant::now();
+    let ids: Vec<SessionId> = (0..count).map(|_| SessionId::random()).collect();
+    let run_all = |ids: Vec<SessionId>| {
+        futures_util::stream::iter(ids.into_iter().map(|id| {
+            let session = client.session(id);
+            async move {
+                let run = session.execute("1+1").timeout(Duration::from_secs(120)).send().await;
+                run.is_ok_and(|r| r.result == Some(serde_json::json!(2)))
+            }
+        }))
+        .buffer_unordered(8)
+        .collect::<Vec<bool>>()
+    };
+    let first = run_all(ids.clone()).await;
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let taken = before.saturating_sub(mem_available_kb());
+    let second = run_all(ids.clone()).await;
+    let answered = first.iter().zip(&second).filter(|(a, b)| **a && **b).count();
+    let pss: u64 = memory_per_session(emulator).iter().map(|(_, pss)| pss).sum();
+    println!("({count} idle sessions: PSS of their processes {:.2} GB)", pss as f64 / 1024.0 / 1024.0);
+    futures_util::stream::iter(ids.into_iter().map(|id| async move { client.session(id).delete().await }))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    (answered, took, taken)
 }
 
 async fn concurrent(client: &SessionPoolClient, sessions: usize) -> (usize, Duration) {
@@ -128,6 +222,7 @@ async fn concurrent(client: &SessionPoolClient, sessions: usize) -> (usize, Dura
                 let ok = run.is_success()
                     && run.result == Some(expected)
                     && uploaded.size == Some(format!("session {i}").len() as u64);
+                let _ = session.delete().await;
                 Ok::<bool, dynamic_sessions::Error>(ok)
             })
         })
@@ -150,33 +245,46 @@ fn main() {
         eprintln!("*** SKIPPING the emulator benchmark: missing {missing} ***");
         return;
     }
+    let idle_count: usize = std::env::var("DS_BENCH_IDLE_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let rt = runtime();
     let Ok(dir) = tempfile::tempdir() else { return };
     let mut criterion = Criterion::default().configure_from_args();
 
-    // Warm round trip and first execute with a ready pool of 4.
-    let Some((emu, client)) = rt.block_on(emulator(dir.path(), |c| c.ready_sessions = 4)) else { return };
-    println!("sandbox: {:?}", emu.sandbox());
-    warm_round_trip(&mut criterion, &rt, &client);
-    let with_pool = rt.block_on(first_execute(&client, &emu.url(), 4, 25));
-    rt.block_on(emu.shutdown());
+    // Pool hits.
+    let Some((emu, client)) = rt.block_on(emulator(dir.path(), |c| c.ready_sessions = READY)) else { return };
+    let sandbox = emu.sandbox();
+    println!("sandbox: tier {:?}, cgroups {}, preloaded {:?}", sandbox.tier, sandbox.cgroups, sandbox.preloaded);
+    let warm = warm_round_trip(&mut criterion, &rt, &client);
+    let describe_hit = rt.block_on(first_runs(&emu, &client, DESCRIBE, 50, true, 0));
+    let chart_hit = rt.block_on(first_runs(&emu, &client, CHART, 50, true, 1));
+    let one_hit = rt.block_on(first_runs(&emu, &client, "1+1", 50, true, 0));
+    // 100 new sessions in a row: the ready pool drains, and sessions are made on demand.
+    let describe_row = rt.block_on(first_runs(&emu, &client, DESCRIBE, 100, false, 0));
+    let one_row = rt.block_on(first_runs(&emu, &client, "1+1", 100, false, 0));
 
-    // First execute without a ready pool: a kernel is started on demand.
-    let Some((emu, client)) = rt.block_on(emulator(dir.path(), |c| c.ready_sessions = 0)) else { return };
-    let cold = rt.block_on(first_execute(&client, &emu.url(), 0, 25));
-
-    // Idle memory per session.
-    let idle_sessions = 20;
-    let ids: Vec<SessionId> = (0..idle_sessions).map(|_| SessionId::random()).collect();
+    // Idle memory: 50 sessions that ran `1+1`.
+    let ids: Vec<SessionId> = (0..50).map(|_| SessionId::random()).collect();
     for id in &ids {
-        let _ = rt.block_on(client.session(id.clone()).execute("1").send());
+        let _ = rt.block_on(client.session(id.clone()).execute("1+1").send());
     }
-    std::thread::sleep(Duration::from_millis(500));
-    let (pss_kb, processes) = session_pss_kb(&emu);
+    std::thread::sleep(Duration::from_secs(1));
+    let memory = memory_per_session(&emu);
     for id in &ids {
         let _ = rt.block_on(client.session(id.clone()).delete());
     }
     rt.block_on(emu.shutdown());
+
+    // Many idle sessions.
+    let idle = rt
+        .block_on(emulator(dir.path(), |c| {
+            c.max_sessions = idle_count + 10;
+            c.ready_sessions = 2;
+        }))
+        .map(|(emu, client)| {
+            let result = rt.block_on(idle_sessions(&emu, &client, idle_count));
+            rt.block_on(emu.shutdown());
+            result
+        });
 
     // 100 concurrent sessions.
     let Some((emu, client)) = rt.block_on(emulator(dir.path(), |c| c.ready_sessions = 2)) else { return };
@@ -184,12 +292,31 @@ fn main() {
     rt.block_on(emu.shutdown());
 
     criterion.final_summary();
-    println!("\n== emulator benchmark summary ==");
-    stats("first execute on a new identifier, ready pool", with_pool);
-    stats("first execute on a new identifier, no ready pool (bare kernel)", cold);
+    println!("\n== emulator benchmark ==");
+    println!("| what | result | target |\n|---|---|---|");
+    row("first `describe()` in a new session, ready-pool hit", describe_hit, "<= 20 ms median");
+    row("first `describe()`, 100 new sessions in a row", describe_row, "<= 100 ms p90");
+    row("first matplotlib chart (PNG) in a new session, pool hit", chart_hit, "<= 150 ms median");
+    row("`1+1` on a new identifier, ready-pool hit", one_hit, "<= 3 ms median");
+    row("`1+1` on a new identifier, 100 new sessions in a row", one_row, "<= 50 ms p90");
+    match warm {
+        Some(median) => println!("| warm `1+1` through HTTP | median {:.3} ms (n=500) | <= 0.4 ms median |", median),
+        None => println!("| warm `1+1` through HTTP | failed | <= 0.4 ms median |"),
+    }
+    let uss = memory.iter().map(|(uss, _)| *uss).collect();
+    let pss = memory.iter().map(|(_, pss)| *pss).collect();
+    println!("| unique memory (USS) of an idle preloaded session | {} | <= 12 MB |", kb_spread(uss));
+    println!("| PSS of an idle preloaded session | {} | |", kb_spread(pss));
+    match idle {
+        Some((answered, took, taken_kb)) => println!(
+            "| {idle_count} idle preloaded sessions | {answered} answered `1+1` twice; started in {:.1} s; took {:.2} GB of the machine's memory | all answer, <= 15 GB |",
+            took.as_secs_f64(),
+            taken_kb as f64 / 1024.0 / 1024.0
+        ),
+        None => println!("| {idle_count} idle preloaded sessions | the emulator did not start | |"),
+    }
     println!(
-        "idle memory: {:.1} MB PSS per session ({idle_sessions} sessions, {processes} processes incl. bubblewrap)",
-        pss_kb as f64 / 1024.0 / idle_sessions as f64
+        "| 100 concurrent sessions (execute + upload each) | {failures} failures, {:.2} s | no errors |",
+        took.as_secs_f64()
     );
-    println!("100 concurrent sessions (execute + upload each): {failures} failures, {:.2} s", took.as_secs_f64());
 }

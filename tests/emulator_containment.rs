@@ -295,40 +295,44 @@ async fn neighbour_and_host_are_fine(neighbour: &Session, after: &str) {
     assert!(available_kib > 256 * 1024, "after {after} the host has {available_kib} KiB available");
 }
 
-/// Writes 1 MiB blocks to `path` until an error, then removes it: `[bytes written, errno]`.
+/// Fills the directory `path` with 16 MiB files (below the per-file size limit, so only a bound on the
+/// total stops it) until an error, then removes them: `[bytes written, errno]`.
 const FILL: &str = r#"
-import errno, os
+import os
 def fill(path, most=2 << 30):
-    n = 0
+    n, names = 0, []
     try:
-        with open(path, 'wb') as f:
-            while n < most:
-                f.write(b'x' * (1 << 20))
-                f.flush()
-                n += 1 << 20
+        while n < most:
+            name = os.path.join(path, 'fill-%d' % len(names))
+            names.append(name)
+            with open(name, 'wb') as f:
+                for _ in range(16):
+                    f.write(b'x' * (1 << 20))
+                    f.flush()
+                    n += 1 << 20
         return [n, 0]
     except OSError as e:
         return [n, e.errno]
     finally:
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        for name in names:
+            try:
+                os.remove(name)
+            except OSError:
+                pass
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_bombs_are_contained() {
     for tier in ALL {
         let Some(h) = contained(tier).await else { continue };
-        // As an ordinary user the Landlock tier has no mount of its own and no per-session uid: its process
-        // and disk limits are per process and per file only (SECURITY.md); the bombs below that need more
-        // are for the tiers that have it.
-        let bounded_totals = tier != SandboxMode::Landlock || as_root();
+        // As an ordinary user the Landlock tier has no user namespace and no uid of its own to count
+        // processes in (SECURITY.md): the fork bomb is for the tiers that have one.
+        let process_limit = tier != SandboxMode::Landlock || as_root();
         let client = h.client();
         let neighbour = client.session(new_id());
         neighbour.execute("1").await.unwrap();
 
-        if bounded_totals {
+        if process_limit {
             // Fork bomb: the process limit (a pids cgroup, or RLIMIT_NPROC in the session's user namespace)
             // stops it; the neighbour answers while it runs and after.
             let bomb = client.session(new_id());
@@ -352,26 +356,28 @@ async fn resource_bombs_are_contained() {
         let after = hog.execute("del hoard\nkept").await.unwrap();
         assert_eq!(after.result, Some(json!("still here")), "{tier:?}: {after:?}");
 
-        // Fillers: every writable place is bounded (ENOSPC at its size, or EFBIG at the file-size limit).
-        if bounded_totals {
-            // (the place, as a Python expression: /mnt/data is the working directory, the temporary directory
-            // is TMPDIR's, and the home directory HOME's; its limit)
-            let mut places: Vec<(&str, u64)> = vec![
-                ("'fill'", DISK),
-                ("__import__('tempfile').gettempdir() + '/fill'", TMP),
-                ("os.path.expanduser('~/fill')", dynamic_sessions_emulator::config::HOME_BYTES),
-            ];
-            if tier != SandboxMode::Landlock {
-                places.push(("'/dev/shm/fill'", dynamic_sessions_emulator::config::SHM_BYTES));
-            }
-            let filler = client.session(new_id());
-            for (path, size) in places {
-                let out = probe(&filler, &format!("{FILL}\nimport json\nprint(json.dumps(fill({path})))")).await;
-                let (written, errno) = (out[0].as_u64().unwrap(), out[1].as_i64().unwrap());
-                assert!(errno == 28 || errno == 27, "{tier:?} {path}: stopped by errno {errno} after {written} bytes");
-                assert!(written <= size, "{tier:?} {path}: {written} bytes written, the limit is {size}");
-                neighbour_and_host_are_fine(&neighbour, &format!("filling {path}")).await;
-            }
+        // Fillers: every writable place is bounded in total (ENOSPC at its size). Where the session's files
+        // are a host directory (bubblewrap and landlock as an ordinary user) only the per-file limit holds
+        // (SECURITY.md); those places are left out.
+        let shared_dir = !as_root() && tier != SandboxMode::Namespaces;
+        let mut places: Vec<(&str, u64)> = Vec::new();
+        if !shared_dir {
+            places.push(("'.'", DISK));
+        }
+        if tier != SandboxMode::Landlock || as_root() {
+            places.push(("__import__('tempfile').gettempdir()", TMP));
+        }
+        if tier != SandboxMode::Landlock {
+            places.push(("'/home/user'", dynamic_sessions_emulator::config::HOME_BYTES));
+            places.push(("'/dev/shm'", dynamic_sessions_emulator::config::SHM_BYTES));
+        }
+        let filler = client.session(new_id());
+        for (path, size) in places {
+            let out = probe(&filler, &format!("{FILL}\nimport json\nprint(json.dumps(fill({path})))")).await;
+            let (written, errno) = (out[0].as_u64().unwrap(), out[1].as_i64().unwrap());
+            assert_eq!(errno, 28, "{tier:?} {path}: stopped by errno {errno} after {written} bytes, not by ENOSPC");
+            assert!(written <= size, "{tier:?} {path}: {written} bytes written, the limit is {size}");
+            neighbour_and_host_are_fine(&neighbour, &format!("filling {path}")).await;
         }
 
         // A million open files: the descriptor limit stops it well before.

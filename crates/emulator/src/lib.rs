@@ -122,6 +122,7 @@ impl Emulator {
         if config.cooldown.is_zero() {
             return Err(StartError::Config("the cooldown must be at least 1 second".into()));
         }
+        raise_open_file_limit(config.max_sessions + config.ready_sessions);
         fs::create_dir_all(&config.data_dir).map_err(io(format!("cannot create {}", config.data_dir.display())))?;
         let kernel_dir = config.data_dir.join("kernel");
         write_kernel_files(&kernel_dir)?;
@@ -250,6 +251,29 @@ pub async fn run(
     let served = emulator.serve(listener, shutdown).await;
     emulator.shutdown().await;
     served
+}
+
+/// Descriptors the emulator holds per session (its kernels' pipes and process handles, a connection).
+const DESCRIPTORS_PER_SESSION: u64 = 12;
+
+/// Raises the soft limit on open files to the hard one, as servers do (the soft limit is often 1,024, too
+/// few for a thousand sessions), and warns when even the hard limit is too low for `sessions`.
+fn raise_open_file_limit(sessions: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+    if limit.current != limit.maximum && setrlimit(Resource::Nofile, raised).is_err() {
+        tracing::warn!("could not raise the limit on open files");
+    }
+    let available = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let needed = sessions as u64 * DESCRIPTORS_PER_SESSION + 256;
+    if available < needed {
+        tracing::warn!(
+            available,
+            needed,
+            "the limit on open files is too low for this many sessions: raise it (ulimit -n, LimitNOFILE=) or lower --max-sessions"
+        );
+    }
 }
 
 /// Writes the kernel and the sandbox's passwd/group files (atomically: a starting sandbox may be reading them).

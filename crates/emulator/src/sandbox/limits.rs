@@ -61,10 +61,14 @@ pub(crate) fn report(config: &EmulatorConfig, facts: &Facts) -> Vec<LimitInForce
         Some(how) => limit("disk", Some(limits.disk_bytes as f64), how),
         None => limit("disk", None, "nothing but RLIMIT_FSIZE per file: /mnt/data is a directory of the host"),
     });
-    out.push(if namespaced {
-        limit("tmp", Some(limits.tmp_bytes as f64), "a tmpfs of its own (/tmp; /home/user and /dev/shm too)")
-    } else {
-        limit("tmp", None, "nothing: the session's temporary directory is a directory of the host")
+    out.push(match (namespaced, facts.tier, facts.root) {
+        (true, _, _) => {
+            limit("tmp", Some(limits.tmp_bytes as f64), "a tmpfs of its own (/tmp; /home/user and /dev/shm too)")
+        }
+        (false, Tier::Landlock, true) => {
+            limit("tmp", Some(limits.tmp_bytes as f64), "a tmpfs of its own (its temporary and home directory)")
+        }
+        _ => limit("tmp", None, "nothing: the session's temporary directory is a directory of the host"),
     });
     out.push(match cores {
         Some(c) => limit("cpu", Some(c), "a cpu cgroup"),
