@@ -293,3 +293,21 @@ async fn pool_style_endpoint_paths_work_too() {
     assert_eq!(&session.files().download("a.txt").await.unwrap().bytes().await.unwrap()[..], b"a");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_whose_client_went_away_is_interrupted_and_the_state_kept() {
+    let Some(h) = start(|_| {}).await else { return };
+    let id = new_id();
+    let session = h.client().session(id.clone());
+    session.execute("kept = 'still here'").await.unwrap();
+    // A client that stops waiting after a second (a chat whose user pressed Stop): its request is dropped.
+    let long = session.execute("import time\nfor _ in range(600):\n    time.sleep(0.1)").send();
+    let gone = tokio::time::timeout(Duration::from_secs(1), long).await;
+    assert!(gone.is_err(), "the client gave up before the cell finished: {gone:?}");
+    // Without the interrupt the next execution would wait a minute for the sleeping cell.
+    let started = std::time::Instant::now();
+    let next = session.execute("kept").timeout(Duration::from_secs(30)).send().await.unwrap();
+    assert_eq!(next.result, Some(json!("still here")), "{next:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the abandoned cell kept running: {:?}", started.elapsed());
+    h.stop().await;
+}

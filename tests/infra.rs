@@ -97,6 +97,11 @@ const NOT_SET_ON_AZURE: &[(&str, &str)] = &[
     ("AZURE_FEDERATED_TOKEN_FILE", "workload identity (Kubernetes); not on Container Apps"),
     ("IDENTITY_ENDPOINT", "set by the Container Apps platform"),
     ("MSI_ENDPOINT", "set by the platform on older hosts"),
+    ("CHAT_APP_SHELL_TOOL", "the shell tool is off by default; Python is enough"),
+    ("MODEL_TOOL_CHOICE", "Azure OpenAI models call tools well on their own (auto)"),
+    ("MODEL_MAX_TOKENS", "the default bound per model call suits the deployed model"),
+    ("MODEL_TEMPERATURE", "the model's default temperature"),
+    ("TURN_TIME_LIMIT_SECONDS", "the default five-minute bound per turn"),
 ];
 
 /// The `name:` of every env entry of the chat app's container.

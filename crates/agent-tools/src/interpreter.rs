@@ -121,7 +121,25 @@ struct Inner {
     artifacts: Mutex<Vec<Artifact>>,
     /// One tool call at a time per session, so file snapshots match their run.
     busy: tokio::sync::Mutex<()>,
+    /// When the session was created, as last seen ([`CodeInterpreter::check_session`]).
+    created: Mutex<Option<Option<OffsetDateTime>>>,
 }
+
+/// What [`CodeInterpreter::check_session`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionCheck {
+    /// The session has not been used yet.
+    NotStarted,
+    /// The session is the one used before.
+    Alive,
+    /// The session expired (or was deleted) since it was last seen: its state and files are gone.
+    Expired,
+}
+
+/// The most artifacts kept for [`CodeInterpreter::take_artifacts`] (an application that never takes them
+/// keeps the newest).
+const MAX_KEPT_ARTIFACTS: usize = 64;
 
 /// A session as a tool for an LLM agent: runs Python, lists and reads files, hands files to the user, resets.
 ///
@@ -153,6 +171,7 @@ impl CodeInterpreter {
                 options,
                 artifacts: Mutex::new(Vec::new()),
                 busy: tokio::sync::Mutex::new(()),
+                created: Mutex::new(None),
             }),
         }
     }
@@ -172,8 +191,16 @@ impl CodeInterpreter {
         self.inner.artifacts.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default()
     }
 
+    /// Adds an artifact for [`CodeInterpreter::take_artifacts`].
+    pub(crate) fn offer(&self, artifact: Artifact) {
+        self.push_artifact(artifact);
+    }
+
     fn push_artifact(&self, artifact: Artifact) {
         if let Ok(mut artifacts) = self.inner.artifacts.lock() {
+            if artifacts.len() >= MAX_KEPT_ARTIFACTS {
+                artifacts.remove(0);
+            }
             artifacts.push(artifact);
         }
     }
@@ -265,7 +292,11 @@ impl CodeInterpreter {
             listing = listing.path(path.trim());
         }
         let recursive = recursive && self.inner.session.client().api_version().family() != ApiFamily::Legacy;
-        let files = listing.recursive(recursive).send().await?;
+        let files = listing
+            .recursive(recursive)
+            .send()
+            .await
+            .map_err(|e| missing(e, path.unwrap_or("/mnt/data"), "directory"))?;
         Ok(files
             .into_iter()
             .map(|f| FileEntry {
@@ -283,7 +314,7 @@ impl CodeInterpreter {
     /// [`ToolError::NotFound`] when there is no such file; session errors.
     pub async fn read_file(&self, path: &str, max_bytes: Option<usize>) -> Result<String, ToolError> {
         let limit = max_bytes.unwrap_or(self.inner.options.read_file_bytes).clamp(1, 1 << 20);
-        let download = self.inner.session.files().download(path).await?;
+        let download = self.inner.session.files().download(path).await.map_err(|e| missing(e, path, "file"))?;
         let total = download.content_length();
         let mut stream = Box::pin(download.into_stream());
         let mut head = Vec::with_capacity(limit.min(64 * 1024));
@@ -315,13 +346,47 @@ impl CodeInterpreter {
     /// # Errors
     /// [`ToolError::NotFound`] when there is no such file; session errors.
     pub async fn send_file_to_user(&self, path: &str, description: Option<String>) -> Result<String, ToolError> {
-        let file = self.inner.session.files().metadata(path).await?;
+        let (text, artifact) = self.offer_file(path, description).await?;
+        self.push_artifact(artifact);
+        Ok(text)
+    }
+
+    /// What [`CodeInterpreter::send_file_to_user`] tells the model, and the artifact (not collected).
+    pub(crate) async fn offer_file(
+        &self,
+        path: &str,
+        description: Option<String>,
+    ) -> Result<(String, Artifact), ToolError> {
+        let file = self.inner.session.files().metadata(path).await.map_err(|e| missing(e, path, "file"))?;
         if file.is_dir() {
             return Err(ToolError::InvalidArguments(format!("{} is a directory; send a file.", file.path())));
         }
-        self.push_artifact(Artifact::File { path: file.path(), size: file.size, description });
         let size = file.size.map(human_size).unwrap_or_else(|| "unknown size".into());
-        Ok(format!("{} ({size}) will be offered to the user for download.", file.path()))
+        let text = format!("{} ({size}) will be offered to the user for download.", file.path());
+        Ok((text, Artifact::File { path: file.path(), size: file.size, description }))
+    }
+
+    /// Whether the session this interpreter uses is still the one it used before: `Expired` when the pool
+    /// no longer knows it, or made a new one under the same identifier (its idle cooldown ran out: its
+    /// variables and files are gone). Asking also counts as use of the session.
+    ///
+    /// # Errors
+    /// Service errors other than "not found".
+    pub async fn check_session(&self) -> Result<SessionCheck, ToolError> {
+        let seen = match self.inner.session.info().await {
+            Ok(info) => Some(info.created_at),
+            Err(dynamic_sessions::Error::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let Ok(mut known) = self.inner.created.lock() else { return Ok(SessionCheck::Alive) };
+        let check = match (&*known, &seen) {
+            (None, None) => SessionCheck::NotStarted,
+            (Some(_), None) => SessionCheck::Expired,
+            (Some(before), Some(now)) if before != now => SessionCheck::Expired,
+            _ => SessionCheck::Alive,
+        };
+        *known = seen;
+        Ok(check)
     }
 
     /// Deletes the session: variables, imports and files are gone; the next run starts fresh.
@@ -331,8 +396,33 @@ impl CodeInterpreter {
     pub async fn reset(&self) -> Result<String, ToolError> {
         let _busy = self.inner.busy.lock().await;
         self.inner.session.delete().await?;
+        if let Ok(mut known) = self.inner.created.lock() {
+            *known = None;
+        }
         Ok("The session was reset: all variables, imports and files in /mnt/data are gone.".into())
     }
+}
+
+/// A "not found" worded for a person and a model ("there is no file named report.txt in /mnt/data"),
+/// whatever the service said; other errors as they are.
+pub(crate) fn missing(error: dynamic_sessions::Error, path: &str, kind: &str) -> ToolError {
+    match ToolError::from(error) {
+        ToolError::NotFound(_) => ToolError::NotFound(missing_message(path, kind)),
+        other => other,
+    }
+}
+
+/// "there is no {kind} named {name} in {directory}; list_files shows what is there".
+pub(crate) fn missing_message(path: &str, kind: &str) -> String {
+    let relative = path.trim().trim_start_matches("/mnt/data").trim_matches('/');
+    let (directory, name) = match relative.rsplit_once('/') {
+        Some((dir, name)) => (format!("/mnt/data/{dir}"), name),
+        None => ("/mnt/data".to_owned(), relative),
+    };
+    if name.is_empty() {
+        return format!("there is no {kind} {directory}; list_files shows what is there");
+    }
+    format!("there is no {kind} named {name} in {directory}; list_files shows what is there")
 }
 
 fn diff(before: &Snapshot, after: &Snapshot) -> Vec<ChangedFile> {
@@ -447,5 +537,21 @@ mod tests {
             ]
         );
         assert_eq!(human_size(1536), "1.5 KB");
+    }
+
+    #[test]
+    fn missing_files_are_named_for_a_person() {
+        assert_eq!(
+            missing_message("report.txt", "file"),
+            "there is no file named report.txt in /mnt/data; list_files shows what is there"
+        );
+        assert_eq!(
+            missing_message("/mnt/data/out/report.txt", "file"),
+            "there is no file named report.txt in /mnt/data/out; list_files shows what is there"
+        );
+        assert_eq!(
+            missing_message("/mnt/data/out/", "directory"),
+            "there is no directory named out in /mnt/data; list_files shows what is there"
+        );
     }
 }

@@ -29,18 +29,22 @@
 
 mod error;
 mod interpreter;
+mod invoke;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 mod report;
 #[cfg(feature = "rig")]
 pub mod rig;
 mod sanitize;
+pub mod text_calls;
 pub mod tools;
+pub mod turn;
 
 pub use error::ToolError;
 pub use interpreter::{
-    Artifact, CodeInterpreter, FileEntry, InterpreterOptions, RunOutcome, SessionProvider, ShellOutcome,
+    Artifact, CodeInterpreter, FileEntry, InterpreterOptions, RunOutcome, SessionCheck, SessionProvider, ShellOutcome,
 };
+pub use invoke::{ToolInvocation, canonical_arguments, tool_names};
 pub use report::{ChangedFile, OutputBudget, RunReport};
 pub use sanitize::sanitize_code;
 pub use tools::{ToolSpec, openai_tools, openai_tools_for, tool_specs, tool_specs_for};

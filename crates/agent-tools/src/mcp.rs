@@ -44,6 +44,34 @@ pub struct DownloadArgs {
 pub struct SessionsMcpServer {
     interpreter: CodeInterpreter,
     tool_router: ToolRouter<Self>,
+    /// Shared by every clone; the last one dropped (the MCP session closed) deletes the pool session.
+    lease: Option<std::sync::Arc<DeleteOnClose>>,
+}
+
+/// Deletes a session when dropped: the streamable HTTP transport drops a server when its MCP session is
+/// closed (by the client, or when it expires), and the pool session then frees its slot.
+#[derive(Debug)]
+struct DeleteOnClose {
+    session: dynamic_sessions::Session,
+}
+
+impl Drop for DeleteOnClose {
+    fn drop(&mut self) {
+        let session = self.session.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    match session.delete().await {
+                        Ok(()) => tracing::info!(session = %session.id(), "MCP session closed: pool session deleted"),
+                        Err(e) => {
+                            tracing::warn!(session = %session.id(), error = %e, "could not delete the pool session")
+                        }
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(session = %session.id(), "no runtime to delete the pool session on"),
+        }
+    }
 }
 
 fn failure(message: impl Into<String>) -> CallToolResult {
@@ -57,7 +85,14 @@ impl SessionsMcpServer {
         if !interpreter.options().shell {
             tool_router.remove_route(names::RUN_SHELL);
         }
-        SessionsMcpServer { interpreter, tool_router }
+        SessionsMcpServer { interpreter, tool_router, lease: None }
+    }
+
+    /// Deletes the session when the server is dropped for good (its last clone), as the streamable HTTP
+    /// transport does when the MCP session closes. Without this the session stays until its cooldown.
+    pub fn delete_session_on_close(mut self) -> Self {
+        self.lease = Some(std::sync::Arc::new(DeleteOnClose { session: self.interpreter.session().clone() }));
+        self
     }
 
     /// The interpreter (for deleting the session when the connection ends).
@@ -72,7 +107,7 @@ impl SessionsMcpServer {
             .files()
             .download(path)
             .await
-            .map_err(|e| crate::ToolError::from(e).to_string())?;
+            .map_err(|e| crate::interpreter::missing(e, path, "file").to_string())?;
         if download.content_length().is_some_and(|n| n as usize > MAX_INLINE_BYTES) {
             return Err(format!(
                 "{path} is larger than {MAX_INLINE_BYTES} bytes; summarise or compress it with Python first."

@@ -121,10 +121,71 @@ impl RunReport {
         }
     }
 
-    /// The report as the JSON text the model reads.
+    /// The report as JSON (the MCP server's tool results, and programs that parse it).
     pub fn to_text(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| format!("status: {}", self.status))
     }
+
+    /// Whether the execution succeeded (a shell command: with exit code 0).
+    pub fn succeeded(&self) -> bool {
+        matches!(self.status.as_str(), "Succeeded" | "Success") && self.exit_code.is_none_or(|c| c == 0)
+    }
+
+    /// The report as the agent's model reads it: plain sentences, then what to do next. Measured with small
+    /// local models (see the README's agent eval): in key-value or JSON form they continue the pattern with
+    /// more JSON instead of answering; in sentences ending with the next step, they answer.
+    pub fn to_prose(&self) -> String {
+        let mut out = String::new();
+        let what = if self.exit_code.is_some() { "command" } else { "code" };
+        match (self.succeeded(), self.exit_code) {
+            (true, _) => out.push_str(&format!("The {what} ran successfully.")),
+            (false, Some(code)) => out.push_str(&format!("The command failed with exit code {code}.")),
+            (false, None) if self.status == "Failed" => out.push_str("The code failed."),
+            (false, None) => out.push_str(&format!("The code did not finish ({}).", self.status)),
+        }
+        if !self.stdout.is_empty() {
+            out.push_str(" It printed:\n");
+            out.push_str(self.stdout.trim_end_matches('\n'));
+        }
+        if let Some(result) = &self.result {
+            let text = match result {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.push_str("\nThe value of its last expression is:\n");
+            out.push_str(&text);
+        }
+        if self.stdout.is_empty() && self.result.is_none() && self.succeeded() {
+            out.push_str(" It printed nothing and returned no value.");
+        }
+        if !self.stderr.is_empty() {
+            out.push_str(if self.succeeded() { "\nIt wrote warnings:\n" } else { "\nThe error:\n" });
+            out.push_str(self.stderr.trim_end_matches('\n'));
+        }
+        if self.images > 0 {
+            let images = if self.images == 1 { "1 image".to_owned() } else { format!("{} images", self.images) };
+            out.push_str(&format!("\nIt drew {images}, attached; the user sees them too."));
+        }
+        for file in &self.files_changed {
+            let size = file.size.map(|s| format!(", {s} bytes")).unwrap_or_default();
+            out.push_str(&format!("\n{} file: /mnt/data/{}{size}.", capitalised(file.change), file.path));
+        }
+        for note in &self.notes {
+            out.push_str("\nNote: ");
+            out.push_str(note);
+        }
+        out.push_str(if self.succeeded() {
+            "\nNow answer the user's question in plain words (do not call the tool again unless something is missing)."
+        } else {
+            "\nFix the code and call the tool again, or tell the user what went wrong."
+        });
+        out
+    }
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// Keeps the first 40 % and the last 60 % of a long text (errors are usually at the end) and says how much
@@ -146,6 +207,45 @@ fn shorten(name: &str, text: &str, budget: usize, notes: &mut Vec<String>) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(status: &str, stdout: &str, stderr: &str, result: Option<Value>) -> RunReport {
+        RunReport {
+            status: status.into(),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            result,
+            exit_code: None,
+            images: 0,
+            files_changed: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn prose_says_what_happened_and_what_to_do_next() {
+        let ok = report("Succeeded", "1267650600228229401496703205376\n", "", None).to_prose();
+        assert_eq!(
+            ok,
+            "The code ran successfully. It printed:\n1267650600228229401496703205376\nNow answer the user's question \
+             in plain words (do not call the tool again unless something is missing)."
+        );
+        let value = report("Succeeded", "", "", Some(Value::from(42))).to_prose();
+        assert!(value.contains("The value of its last expression is:\n42"), "{value}");
+        let failed = report("Failed", "", "Traceback ...\nNameError: name 'pd' is not defined\n", None).to_prose();
+        assert!(failed.starts_with("The code failed.\nThe error:\nTraceback"), "{failed}");
+        assert!(failed.ends_with("Fix the code and call the tool again, or tell the user what went wrong."));
+        let mut shell = report("Succeeded", "", "", None);
+        shell.exit_code = Some(2);
+        assert!(shell.to_prose().starts_with("The command failed with exit code 2."));
+        let mut files = report("Succeeded", "", "", None);
+        files.images = 1;
+        files.files_changed.push(ChangedFile { path: "chart.png".into(), change: "new", size: Some(10) });
+        let text = files.to_prose();
+        assert!(
+            text.contains("It drew 1 image") && text.contains("New file: /mnt/data/chart.png, 10 bytes."),
+            "{text}"
+        );
+    }
 
     #[test]
     fn shortening_keeps_both_ends_and_says_so() {

@@ -1,18 +1,18 @@
 //! The tools' names, descriptions and typed arguments, and their JSON Schemas.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// `run_python` arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct RunPythonArgs {
     /// The Python code to run. Plain code, no Markdown fences needed.
     pub code: String,
 }
 
 /// `list_files` arguments.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct ListFilesArgs {
     /// Directory to list, relative to /mnt/data or absolute under it. Default: /mnt/data.
     #[serde(default)]
@@ -23,7 +23,7 @@ pub struct ListFilesArgs {
 }
 
 /// `read_file` arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct ReadFileArgs {
     /// The file, relative to /mnt/data or absolute under it.
     pub path: String,
@@ -33,7 +33,7 @@ pub struct ReadFileArgs {
 }
 
 /// `send_file_to_user` arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct SendFileArgs {
     /// The file to offer for download, relative to /mnt/data or absolute under it.
     pub path: String,
@@ -43,7 +43,7 @@ pub struct SendFileArgs {
 }
 
 /// `run_shell` arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct RunShellArgs {
     /// The Bash command line to run, e.g. `ls -la /mnt/data` or `wc -l /mnt/data/data.csv`.
     pub command: String,
@@ -53,7 +53,7 @@ pub struct RunShellArgs {
 }
 
 /// `reset_session` takes no arguments.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct ResetArgs {}
 
 /// Tool names.

@@ -169,7 +169,21 @@ async fn streamable_http_gives_each_client_its_own_session() {
         assert_eq!(answer.status(), reqwest::StatusCode::FORBIDDEN, "{extra:?}");
     }
     assert!(post(&[]).await.unwrap().status().is_success(), "a program's request still works");
+
+    // Closing an MCP session deletes its pool session (the page's `initialize` above made none: no tool ran).
+    let pool = common::client(&emu);
+    let live = || async { pool.list_sessions().await.unwrap().len() };
+    assert_eq!(live().await, 2, "a's and b's sessions");
     let _ = a.cancel().await;
+    let mut left = live().await;
+    for _ in 0..100 {
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = live().await;
+    }
+    assert_eq!(left, 1, "a's session is deleted when a closes its MCP session");
     let _ = b.cancel().await;
     let _ = server.kill().await;
     emu.stop().await;

@@ -16,6 +16,10 @@ pub enum Reply {
     ToolCalls(Vec<(&'static str, &'static str, String)>),
     /// Answers with text.
     Text(&'static str),
+    /// Fails with this HTTP status and JSON body (as a server does, e.g. llama.cpp when the context is full).
+    Error(u16, &'static str),
+    /// Answers with text after a delay (a slow model).
+    SlowText(std::time::Duration, &'static str),
 }
 
 /// Replies with the script in order, as JSON or as an SSE stream when the request asks for one.
@@ -83,7 +87,8 @@ fn completion(reply: &Reply) -> Value {
             })).collect::<Vec<_>>()}),
             "tool_calls",
         ),
-        Reply::Text(text) => (json!({"role": "assistant", "content": text}), "stop"),
+        Reply::Text(text) | Reply::SlowText(_, text) => (json!({"role": "assistant", "content": text}), "stop"),
+        Reply::Error(..) => (Value::Null, "stop"),
     };
     json!({
         "id": "chatcmpl-test", "object": "chat.completion", "created": 1_700_000_000, "model": "gpt-4o",
@@ -118,7 +123,8 @@ fn stream(reply: &Reply) -> String {
             }
             out.push_str(&chunk(json!({}), Some("tool_calls")));
         }
-        Reply::Text(text) => {
+        Reply::Error(..) => {}
+        Reply::Text(text) | Reply::SlowText(_, text) => {
             out.push_str(&chunk(json!({"role": "assistant", "content": ""}), None));
             for word in text.split_inclusive(' ') {
                 out.push_str(&chunk(json!({"content": word}), None));
@@ -141,12 +147,39 @@ impl Respond for Script {
         let Some(reply) = self.replies.get(n) else {
             return ResponseTemplate::new(500).set_body_string(format!("the script has no reply #{n}"));
         };
-        if streaming {
+        let delay = match reply {
+            Reply::Error(status, body) => {
+                return ResponseTemplate::new(*status).set_body_raw(body.as_bytes().to_vec(), "application/json");
+            }
+            Reply::SlowText(delay, _) => *delay,
+            _ => std::time::Duration::ZERO,
+        };
+        let response = if streaming {
             ResponseTemplate::new(200).set_body_raw(stream(reply), "text/event-stream")
         } else {
             ResponseTemplate::new(200).set_body_json(completion(reply))
-        }
+        };
+        response.set_delay(delay)
     }
+}
+
+/// The assistant messages of a request body that call tools: (tool name, arguments JSON text) of each call.
+pub fn assistant_calls(body: &Value) -> Vec<(String, String)> {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "assistant")
+        .filter_map(|m| m["tool_calls"].as_array())
+        .flatten()
+        .map(|c| {
+            let arguments = match &c["function"]["arguments"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (c["function"]["name"].as_str().unwrap_or_default().to_owned(), arguments)
+        })
+        .collect()
 }
 
 /// The tool messages (role `tool`) of a request body, with their text.

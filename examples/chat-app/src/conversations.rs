@@ -6,9 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use dynamic_sessions_agent_tools::rig::History;
 use dynamic_sessions_agent_tools::{CodeInterpreter, SessionProvider};
-use rig_core::message::Message;
 use serde_json::Value;
+use tokio::sync::oneshot;
 
 /// The most conversations kept in memory; the least recently used go first.
 const MAX_CONVERSATIONS: usize = 10_000;
@@ -17,7 +18,7 @@ const MAX_CONVERSATIONS: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct ChatState {
     /// The model history (user and assistant turns, tool calls and results).
-    pub history: Vec<Message>,
+    pub history: History,
     /// What the page shows, for re-rendering after a reload.
     pub log: Vec<Value>,
 }
@@ -30,9 +31,33 @@ pub struct Conversation {
     pub chat: tokio::sync::Mutex<ChatState>,
     artifacts: Mutex<BTreeSet<String>>,
     last_used: Mutex<Instant>,
+    /// Stops the running turn, when one runs.
+    stop: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl Conversation {
+    /// Called by a turn as it starts: the receiver completes when the user presses Stop.
+    pub fn arm_stop(&self) -> oneshot::Receiver<()> {
+        let (sender, receiver) = oneshot::channel();
+        if let Ok(mut stop) = self.stop.lock() {
+            *stop = Some(sender);
+        }
+        receiver
+    }
+
+    /// Called by a turn as it ends.
+    pub fn disarm_stop(&self) {
+        if let Ok(mut stop) = self.stop.lock() {
+            *stop = None;
+        }
+    }
+
+    /// Stops the running turn; `false` when none runs.
+    pub fn stop(&self) -> bool {
+        let sender = self.stop.lock().ok().and_then(|mut s| s.take());
+        sender.is_some_and(|s| s.send(()).is_ok())
+    }
+
     /// The interpreter on the conversation's current session.
     pub fn interpreter(&self) -> CodeInterpreter {
         match self.interpreter.read() {
@@ -111,12 +136,14 @@ impl Conversations {
             chat: tokio::sync::Mutex::new(ChatState::default()),
             artifacts: Mutex::new(BTreeSet::new()),
             last_used: Mutex::new(Instant::now()),
+            stop: Mutex::new(None),
         }
     }
 
     /// "New session": releases the old session in the pool and starts a fresh conversation.
     pub async fn reset(&self, identity: &str) {
         let conversation = self.get(identity);
+        conversation.stop();
         let mut chat = conversation.chat.lock().await;
         let old = conversation.interpreter();
         if let Err(e) = old.session().delete().await {

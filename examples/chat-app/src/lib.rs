@@ -28,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use dynamic_sessions::SessionPoolClient;
 use dynamic_sessions_agent_tools::rig::ModelConfig;
+use dynamic_sessions_agent_tools::turn::TurnOptions;
 use dynamic_sessions_agent_tools::{InterpreterOptions, SessionProvider};
 use serde_json::json;
 
@@ -46,6 +47,8 @@ pub struct AppConfig {
     pub secure_cookies: bool,
     /// How the interpreter reports to the model.
     pub interpreter: InterpreterOptions,
+    /// The bounds and tool-choice policy of every turn.
+    pub turn: TurnOptions,
 }
 
 #[derive(Debug)]
@@ -90,6 +93,11 @@ impl AppState {
         &self.inner.conversations
     }
 
+    /// The bounds of every turn.
+    pub fn turn_options(&self) -> &TurnOptions {
+        &self.inner.config.turn
+    }
+
     /// The upload limit.
     pub fn max_upload_bytes(&self) -> u64 {
         self.inner.config.max_upload_bytes
@@ -108,6 +116,7 @@ pub fn app(state: AppState) -> Router {
         .route("/static/app.js", get(page::script))
         .route("/static/app.css", get(page::style))
         .route("/api/chat", post(chat::chat))
+        .route("/api/chat/stop", post(chat::stop))
         .route("/api/run", post(chat::run))
         .route("/api/history", get(chat::history))
         .route("/api/session/new", post(chat::new_session))

@@ -8,6 +8,7 @@ use chat_app::{AppConfig, AppState, app};
 use dynamic_sessions::{Auth, MAX_UPLOAD_BYTES, SessionPoolClient};
 use dynamic_sessions_agent_tools::InterpreterOptions;
 use dynamic_sessions_agent_tools::rig::ModelConfig;
+use dynamic_sessions_agent_tools::turn::TurnOptions;
 use dynamic_sessions_emulator::RunningEmulator;
 use dynamic_sessions_emulator::config::EmulatorConfig;
 
@@ -50,7 +51,7 @@ async fn serve() -> Result<(), String> {
             let config = EmulatorConfig { bind: ([127, 0, 0, 1], 0).into(), ..EmulatorConfig::default() };
             let emulator = RunningEmulator::start(config).await.map_err(|e| {
                 format!(
-                    "the embedded session-pool emulator did not start: {e}\n(install bubblewrap and python3-venv, \
+                    "the embedded session-pool emulator did not start: {e}\n(see the emulator section of the README, \
                      or set POOL_MANAGEMENT_ENDPOINT to use an Azure session pool)"
                 )
             })?;
@@ -89,12 +90,25 @@ async fn run_app(client: SessionPoolClient, bind: SocketAddr) -> Result<(), Stri
         Some("false" | "0") => false,
         _ => !bind.ip().is_loopback(),
     };
+    let turn = match &model {
+        Some(m) => m.turn_options().map_err(|e| e.to_string())?,
+        None => TurnOptions::default(),
+    };
+    if model.is_some() {
+        tracing::info!(tool_choice = %turn.tool_choice, max_tokens = turn.max_tokens, seconds = turn.time_limit.as_secs(), "turn options");
+    }
+    let shell = match var("CHAT_APP_SHELL_TOOL").as_deref() {
+        Some("true" | "1") => true,
+        Some("false" | "0") | None => false,
+        Some(other) => return Err(format!("CHAT_APP_SHELL_TOOL={other:?}: use true or false")),
+    };
     let config = AppConfig {
         secret,
         model,
         max_upload_bytes: MAX_UPLOAD_BYTES,
         secure_cookies,
-        interpreter: InterpreterOptions::default(),
+        interpreter: InterpreterOptions { shell, ..InterpreterOptions::default() },
+        turn,
     };
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!("chat app listening on http://{bind}");

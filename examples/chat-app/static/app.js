@@ -45,25 +45,43 @@ function addUser(text) {
   scrollDown();
 }
 
-function newAssistant() {
-  const root = el("div", { class: "msg assistant" });
-  const bubble = el("div", { class: "bubble streaming" });
-  root.appendChild(bubble);
-  $("messages").appendChild(root);
-  return { root, bubble, text: "" };
-}
-
 function addError(root, message) {
   root.appendChild(el("p", { class: "error" }, message));
   scrollDown();
 }
 
-function toolCall(container, event) {
-  const step = el("details", { class: "tool-step", open: "" });
-  const title = event.name === "run_python" ? (event.cell ? "Ran Python (code cell)" : "Ran Python") : "Used " + event.name;
-  step.appendChild(el("summary", {}, title));
+const TOOL_TITLES = {
+  run_python: ["Running Python…", "Ran Python", "Python failed"],
+  run_shell: ["Running a command…", "Ran a command", "The command failed"],
+  list_files: ["Listing files…", "Listed files", "Listing files failed"],
+  read_file: ["Reading a file…", "Read a file", "Reading the file failed"],
+  send_file_to_user: ["Sharing a file…", "Shared a file", "Sharing the file failed"],
+  reset_session: ["Resetting the session…", "Reset the session", "The reset failed"],
+};
+
+function titles(name) {
+  return TOOL_TITLES[name] || ["Using " + name + "…", "Used " + name, name + " failed"];
+}
+
+function toolCall(container, event, replacing) {
+  const step = el("details", { class: event.cell ? "tool-step running cell" : "tool-step running", open: "" });
+  const summary = el("summary", {});
+  summary.appendChild(el("span", { class: "title" }, event.cell ? "Ran Python (code cell)" : titles(event.name)[0]));
+  step.appendChild(summary);
+  if (event.as_text) {
+    step.appendChild(el("p", { class: "note" }, "The model wrote this call as text instead of calling the tool; it was run as a call."));
+  }
   if (event.code) step.appendChild(el("pre", { class: "code" }, event.code));
   else if (event.args) step.appendChild(el("pre", { class: "args" }, JSON.stringify(event.args, null, 2)));
+  if (replacing) replacing.replaceWith(step);
+  else container.appendChild(step);
+  scrollDown();
+  return step;
+}
+
+function writingCode(container, event) {
+  const label = !event.name || event.name === "run_python" ? "Writing code…" : "Preparing " + event.name + "…";
+  const step = el("div", { class: "tool-step writing" }, label);
   container.appendChild(step);
   scrollDown();
   return step;
@@ -74,11 +92,21 @@ function section(step, label, text, cls) {
   step.appendChild(el("pre", { class: cls || "output" }, text));
 }
 
+// What really happened: ran, failed (it ran and failed), or rejected (nothing ran).
 function toolResult(step, event) {
+  const outcome = event.outcome || (event.is_error ? "failed" : "ran");
+  step.classList.remove("running");
+  step.classList.add(outcome === "ran" ? "ok" : outcome === "rejected" ? "rejected" : "failed");
+  const title = step.querySelector("summary .title");
+  if (title && !step.classList.contains("cell")) {
+    const [, ran, failed] = titles(event.name);
+    title.textContent = outcome === "ran" ? ran : outcome === "rejected" ? "Not run: the model's arguments were unusable" : failed;
+  } else if (title && outcome !== "ran") {
+    title.textContent = "Python failed (code cell)";
+  }
   const report = event.report;
   if (report && typeof report === "object" && "status" in report) {
-    step.classList.add(report.status === "Succeeded" ? "ok" : "failed");
-    step.querySelector("summary").appendChild(el("span", { class: "status" }, report.status));
+    if (report.exit_code !== undefined && report.exit_code !== null) section(step, "exit code", String(report.exit_code));
     if (report.stdout) section(step, "stdout", report.stdout);
     if (report.stderr) section(step, "stderr", report.stderr, "output stderr");
     if (report.result !== undefined && report.result !== null) {
@@ -88,9 +116,9 @@ function toolResult(step, event) {
     for (const f of report.files_changed || []) {
       step.appendChild(el("p", { class: "file-change" }, f.change + " file: " + f.path + " " + humanSize(f.size)));
     }
-  } else {
-    if (event.is_error) step.classList.add("failed");
-    section(step, "output", event.text || "");
+  } else if (event.text) {
+    const ok = outcome === "ran";
+    section(step, ok ? "output" : "what the model was told", event.text, ok ? "output" : "output stderr");
   }
   for (const src of event.images || []) {
     if (typeof src === "string" && src.startsWith("data:image/")) {
@@ -109,47 +137,101 @@ function artifactNote(container, event) {
   container.appendChild(note);
 }
 
-function finish(assistant, html) {
-  assistant.bubble.classList.remove("streaming");
-  assistant.bubble.innerHTML = html; // rendered and sanitised on the server
-  assistant.root.appendChild(assistant.bubble); // the answer comes after the tool steps
+function notice(container, message, cls) {
+  container.appendChild(el("p", { class: cls || "notice" }, message));
   scrollDown();
+}
+
+// One assistant turn on the page: text and steps in the order they happen; the answer replaces the text
+// that streamed last.
+function turnView(root) {
+  let bubble = null;
+  let text = "";
+  let writing = null;
+  const steps = new Map();
+  let lastStep = null;
+  const seal = () => {
+    if (bubble && !text) bubble.remove();
+    if (bubble) bubble.classList.remove("streaming");
+    bubble = null;
+    text = "";
+  };
+  const dropWriting = () => { if (writing) { writing.remove(); writing = null; } };
+  return {
+    handle(event) {
+      switch (event.type) {
+        case "text":
+          if (!bubble) { bubble = el("div", { class: "bubble streaming" }); root.appendChild(bubble); }
+          text += event.delta;
+          bubble.textContent = text;
+          scrollDown();
+          break;
+        case "text_withdrawn":
+          if (bubble) bubble.remove();
+          bubble = null;
+          text = "";
+          break;
+        case "writing_code":
+          seal();
+          if (!writing) writing = writingCode(root, event);
+          break;
+        case "tool_call":
+          seal();
+          lastStep = toolCall(root, event, writing);
+          writing = null;
+          steps.set(String(event.id), lastStep);
+          break;
+        case "tool_result":
+          toolResult(steps.get(String(event.id)) || lastStep || toolCall(root, event), event);
+          break;
+        case "artifact":
+          artifactNote(root, event);
+          break;
+        case "notice":
+          notice(root, event.message);
+          break;
+        case "files":
+          refreshFiles();
+          break;
+        case "done":
+          dropWriting();
+          if (!bubble) { bubble = el("div", { class: "bubble" }); root.appendChild(bubble); }
+          bubble.classList.remove("streaming");
+          bubble.innerHTML = event.html; // rendered and sanitised on the server
+          bubble = null;
+          text = "";
+          scrollDown();
+          break;
+        case "error":
+          dropWriting();
+          seal();
+          notice(root, event.message, "error");
+          break;
+        case "stopped":
+          dropWriting();
+          seal();
+          notice(root, event.message, "stopped");
+          break;
+        case "assistant": { // a reload's log
+          const answer = el("div", { class: "bubble" });
+          answer.innerHTML = event.html; // rendered and sanitised on the server
+          root.appendChild(answer);
+          break;
+        }
+      }
+    },
+  };
 }
 
 // ---- chat --------------------------------------------------------------------------------------------------
 async function sendChat(message) {
   addUser(message);
-  const assistant = newAssistant();
-  const steps = new Map();
-  let lastStep = null;
-  const handle = (event) => {
-    switch (event.type) {
-      case "text":
-        assistant.text += event.delta;
-        assistant.bubble.textContent = assistant.text;
-        break;
-      case "tool_call":
-        lastStep = toolCall(assistant.root, event);
-        steps.set(JSON.stringify(event.id), lastStep);
-        break;
-      case "tool_result":
-        toolResult(steps.get(JSON.stringify(event.id)) || lastStep || toolCall(assistant.root, event), event);
-        break;
-      case "artifact":
-        artifactNote(assistant.root, event);
-        break;
-      case "files":
-        refreshFiles();
-        break;
-      case "done":
-        finish(assistant, event.html);
-        break;
-      case "error":
-        assistant.bubble.classList.remove("streaming");
-        addError(assistant.root, event.message);
-        break;
-    }
-  };
+  const root = el("div", { class: "msg assistant" });
+  $("messages").appendChild(root);
+  const view = turnView(root);
+  const waiting = el("div", { class: "bubble streaming thinking" });
+  root.appendChild(waiting);
+  const handle = (event) => { waiting.remove(); view.handle(event); };
   const response = await fetch("/api/chat", {
     method: "POST",
     credentials: "same-origin",
@@ -157,8 +239,8 @@ async function sendChat(message) {
     body: JSON.stringify({ message }),
   });
   if (!response.ok) {
-    assistant.bubble.classList.remove("streaming");
-    addError(assistant.root, await errorText(response));
+    waiting.remove();
+    notice(root, await errorText(response), "error");
     return;
   }
   const reader = response.body.getReader();
@@ -176,6 +258,7 @@ async function sendChat(message) {
       if (data) handle(JSON.parse(data));
     }
   }
+  waiting.remove();
   refreshFiles();
 }
 
@@ -195,24 +278,16 @@ async function runCell(code) {
 // ---- history -----------------------------------------------------------------------------------------------
 async function loadHistory() {
   const { events } = await api("GET", "/api/history");
-  let container = null;
-  let lastStep = null;
+  let view = null;
   for (const event of events) {
-    if (event.type === "user") { addUser(event.text); container = null; continue; }
-    if (!container) {
-      container = el("div", { class: event.cell ? "msg cell" : "msg assistant" });
-      $("messages").appendChild(container);
+    if (event.type === "user") { addUser(event.text); view = null; continue; }
+    if (!view) {
+      const root = el("div", { class: event.cell ? "msg cell" : "msg assistant" });
+      $("messages").appendChild(root);
+      view = turnView(root);
     }
-    if (event.type === "tool_call") lastStep = toolCall(container, event);
-    else if (event.type === "tool_result") toolResult(lastStep || toolCall(container, event), event);
-    else if (event.type === "artifact") artifactNote(container, event);
-    else if (event.type === "error") addError(container, event.message);
-    else if (event.type === "assistant") {
-      const bubble = el("div", { class: "bubble" });
-      bubble.innerHTML = event.html; // rendered and sanitised on the server
-      container.appendChild(bubble);
-      container = null;
-    }
+    view.handle(event);
+    if (event.type === "assistant" || (event.cell && event.type === "tool_result")) view = null;
   }
 }
 
@@ -290,7 +365,15 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!message || noModel) return;
     $("prompt").value = "";
     $("send").disabled = true;
-    try { await sendChat(message); } finally { $("send").disabled = false; }
+    $("stop").hidden = false;
+    try { await sendChat(message); } catch (err) { addError($("messages"), err.message); } finally {
+      $("send").disabled = false;
+      $("stop").hidden = true;
+    }
+  });
+  $("stop").addEventListener("click", async () => {
+    $("stop").disabled = true;
+    try { await api("POST", "/api/chat/stop"); } catch (e) { addError($("messages"), e.message); } finally { $("stop").disabled = false; }
   });
   $("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("chat-form").requestSubmit(); }

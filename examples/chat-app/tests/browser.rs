@@ -98,6 +98,7 @@ fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState {
         max_upload_bytes: 128 << 20,
         secure_cookies: false,
         interpreter: InterpreterOptions::default(),
+        turn: Default::default(),
     };
     AppState::new(client, config).unwrap()
 }
@@ -187,6 +188,23 @@ async fn chat_with_a_chart_upload_download_and_isolation() {
     let stdout =
         a.execute("return document.querySelector('.tool-step.ok pre.output').textContent;", vec![]).await.unwrap();
     assert_eq!(stdout, json!("total 60\n"));
+    // The steps say what happened, and the answer comes after them, in the order things happened.
+    let titles = a
+        .execute("return Array.from(document.querySelectorAll('.msg.assistant .tool-step summary .title')).map(t => t.textContent);", vec![])
+        .await
+        .unwrap();
+    assert_eq!(titles, json!(["Ran Python", "Shared a file"]));
+    let order = a
+        .execute(
+            "const kids = Array.from(document.querySelector('.msg.assistant').children);              return kids.map(k => k.classList.contains('tool-step') ? 'step' : k.classList.contains('bubble') ? 'answer' : 'other');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let order: Vec<String> = serde_json::from_value(order).unwrap();
+    let first_answer = order.iter().position(|k| k == "answer").unwrap();
+    let last_step = order.iter().rposition(|k| k == "step").unwrap();
+    assert!(last_step < first_answer, "the answer is below the steps: {order:?}");
     let chart = a.execute("const i = document.querySelector('.tool-step img.chart'); return i && i.naturalWidth > 50 ? i.src.slice(0, 22) : null;", vec![]).await.unwrap();
     assert_eq!(chart, json!("data:image/png;base64,"), "the chart is shown inline");
     let rows = wait_js(&a, &format!("(() => {{ const r = {}; return r.includes('summary.csv*') && r.includes('sales_chart.png') ? r : null; }})()", file_rows_js()), "the new files in the panel").await;
@@ -264,6 +282,73 @@ async fn without_a_model_the_code_cell_runs_python() {
     wait_js(&client, "document.querySelector('#file-table tr[data-path=\"cell.txt\"]')", "the new file in the panel")
         .await;
     screenshot(&client, "code-cell-without-model").await;
+    client.close().await.unwrap();
+    emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_the_turn_and_interrupts_the_code() {
+    if !browser_available() {
+        return;
+    }
+    let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    let model = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![(
+            "call_1",
+            "run_python",
+            json!({"code": "kept = 7\nimport time\ntime.sleep(120)"}).to_string(),
+        )]),
+        Reply::Text("never shown"),
+    ])
+    .await;
+    let config = ModelConfig::OpenAi { api_key: None, model: "local".into(), base_url: Some(model.base_url()) };
+    let addr = serve(state(&emulator, Some(config))).await;
+    let driver = start_driver().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let client = browser(&driver, &tmp.path().join("p"), &tmp.path().join("d")).await;
+    client.goto(&format!("http://{addr}/")).await.unwrap();
+    client.find(Locator::Id("prompt")).await.unwrap().send_keys("Sleep for two minutes").await.unwrap();
+    client.find(Locator::Id("send")).await.unwrap().click().await.unwrap();
+    wait_js(&client, "document.querySelector('.tool-step.running')", "the running step").await;
+    let stop = client.find(Locator::Id("stop")).await.unwrap();
+    assert!(stop.is_displayed().await.unwrap(), "Stop is offered while the answer runs");
+    let started = Instant::now();
+    stop.click().await.unwrap();
+    let note =
+        wait_js(&client, "(document.querySelector('.msg.assistant .stopped') || {}).textContent", "the stop note")
+            .await;
+    assert!(note.as_str().unwrap().contains("Stopped"), "{note}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    wait_js(
+        &client,
+        "document.getElementById('stop').hidden && !document.getElementById('send').disabled",
+        "the form back",
+    )
+    .await;
+    // The code was interrupted and the session kept its state: the code cell answers at once.
+    client
+        .execute(
+            "document.getElementById('code-cell').open = true; document.getElementById('code').value = 'print(kept)';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    client.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+    let out = wait_js(
+        &client,
+        "(document.querySelector('.msg.cell .tool-step.ok pre.output') || {}).textContent",
+        "the cell's output",
+    )
+    .await;
+    assert_eq!(out, json!("7\n"));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the sleeping code kept the session busy: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(model.script.bodies().len(), 1, "the model was not called again");
+    screenshot(&client, "stopped-turn").await;
     client.close().await.unwrap();
     emulator.stop().await;
 }

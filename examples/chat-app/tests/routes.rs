@@ -25,6 +25,7 @@ async fn setup(max_upload: u64) -> Option<(Router, TestEmulator)> {
         max_upload_bytes: max_upload,
         secure_cookies: false,
         interpreter: InterpreterOptions::default(),
+        turn: Default::default(),
     };
     Some((app(AppState::new(client, config).unwrap()), emulator))
 }
@@ -247,6 +248,7 @@ async fn readiness_fails_when_the_pool_is_unreachable() {
         max_upload_bytes: 1024,
         secure_cookies: true,
         interpreter: InterpreterOptions::default(),
+        turn: Default::default(),
     };
     let app = app(AppState::new(client, config).unwrap());
     assert_eq!(
@@ -255,4 +257,49 @@ async fn readiness_fails_when_the_pool_is_unreachable() {
     );
     let (_, headers, _) = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
     assert!(headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().contains("; Secure"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_page_ends_its_turn_and_the_code_stops() {
+    use dynamic_sessions_agent_tools::rig::ModelConfig;
+    use dynamic_sessions_test_support::{Reply, ScriptedModel};
+    let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    let model = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![(
+            "call_1",
+            "run_python",
+            json!({"code": "kept = 3\nimport time\ntime.sleep(120)"}).to_string(),
+        )]),
+        Reply::Text("never read"),
+    ])
+    .await;
+    let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
+    let config = AppConfig {
+        secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
+        model: Some(ModelConfig::OpenAi { api_key: None, model: "local".into(), base_url: Some(model.base_url()) }),
+        max_upload_bytes: 1 << 20,
+        secure_cookies: false,
+        interpreter: InterpreterOptions::default(),
+        turn: Default::default(),
+    };
+    let app = app(AppState::new(client, config).unwrap());
+    let browser = open_page(&app).await;
+    let response = app.clone().oneshot(browser.post_json("/api/chat", json!({"message": "sleep"}))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut seen = String::new();
+    while !seen.contains("\"tool_call\"") {
+        let frame = body.frame().await.unwrap().unwrap();
+        if let Some(data) = frame.data_ref() {
+            seen.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drop(body); // the page closes
+    let started = std::time::Instant::now();
+    let (_, _, out) = send(&app, browser.post_json("/api/run", json!({"code": "kept"}))).await;
+    assert_eq!(json_of(&out)["report"]["result"], 3, "{}", String::from_utf8_lossy(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the turn kept running: {:?}", started.elapsed());
+    assert_eq!(model.script.bodies().len(), 1);
+    emulator.stop().await;
 }

@@ -36,7 +36,8 @@ struct Cli {
     /// Where the HTTP transport listens.
     #[arg(long, default_value = "127.0.0.1:8765")]
     bind: SocketAddr,
-    /// Keep the session when the connection ends (default: delete it, freeing its slot).
+    /// Keep the session when the connection (stdio) or the MCP session (HTTP) ends (default: delete it, freeing
+    /// its slot).
     #[arg(long)]
     keep_session: bool,
     /// Also offer the `run_shell` tool (Bash in the same session).
@@ -83,8 +84,12 @@ async fn serve(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Transport::Http => {
+            let keep = cli.keep_session;
             let service = StreamableHttpService::new(
-                move || Ok(SessionsMcpServer::new(interpreter(&client, &options))),
+                move || {
+                    let server = SessionsMcpServer::new(interpreter(&client, &options));
+                    Ok(if keep { server } else { server.delete_session_on_close() })
+                },
                 LocalSessionManager::default().into(),
                 StreamableHttpServerConfig::default(),
             );

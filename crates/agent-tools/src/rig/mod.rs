@@ -1,10 +1,16 @@
-//! The tools for [rig](https://docs.rs/rig-core) 0.44 (`rig_core::tool::Tool`), and an agent builder.
+//! The tools for [rig](https://docs.rs/rig-core) 0.44 (`rig_core::tool::Tool`), an agent builder, and
+//! [`ChatAgent`]: a conversation turn by turn as typed [`TurnEvent`](crate::turn::TurnEvent)s, so an
+//! application needs no rig types.
 //!
 //! All rig glue lives in this module: rig's tool API changes with its minor releases.
 
+mod chat;
+mod hooks;
 mod model;
+mod steps;
 mod tools;
 
+pub use chat::{ChatAgent, History};
 pub use model::{AzureAuth, ModelConfig, ModelError, env as model_env};
 pub use tools::{ListFiles, ReadFile, ResetSession, RunPython, RunShell, SendFileToUser};
 

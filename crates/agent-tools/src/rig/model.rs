@@ -150,6 +150,25 @@ impl ModelConfig {
         Ok(None)
     }
 
+    /// The tool-choice policy that suits this model when none is configured: `required-first` for an
+    /// OpenAI-compatible server of your own (`base_url`: llama.cpp, Ollama, vLLM — usually a small model
+    /// that otherwise writes its calls as text), `auto` for OpenAI and Azure OpenAI.
+    pub fn default_tool_choice(&self) -> crate::turn::ToolChoicePolicy {
+        match self {
+            ModelConfig::OpenAi { base_url: Some(_), .. } => crate::turn::ToolChoicePolicy::RequiredFirst,
+            _ => crate::turn::ToolChoicePolicy::Auto,
+        }
+    }
+
+    /// The turn options for this model: [`ModelConfig::default_tool_choice`], overridden by the environment
+    /// ([`crate::turn::env`]).
+    ///
+    /// # Errors
+    /// [`crate::turn::InvalidSetting`] for an environment value that does not parse.
+    pub fn turn_options(&self) -> Result<crate::turn::TurnOptions, crate::turn::InvalidSetting> {
+        crate::turn::TurnOptions::from_env(self.default_tool_choice())
+    }
+
     /// A one-line description without secrets, for logs and UIs.
     pub fn describe(&self) -> String {
         match self {

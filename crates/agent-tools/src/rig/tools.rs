@@ -4,8 +4,10 @@ use rig_core::message::{ImageMediaType, ToolResultContent};
 use rig_core::tool::{Tool, ToolContext, ToolExecutionError, ToolOutput};
 use serde_json::Value;
 
+use super::steps::StepSink;
 use crate::error::ToolError;
 use crate::interpreter::CodeInterpreter;
+use crate::invoke::ToolInvocation;
 use crate::tools::{
     ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, RunShellArgs, SendFileArgs, descriptions, names,
     parameters_schema,
@@ -43,10 +45,6 @@ fn media_type(format: &str) -> Option<ImageMediaType> {
     }
 }
 
-fn json_text<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| "[]".into())
-}
-
 /// The methods every tool shares: its description, the schema of its arguments, and the error mapping.
 macro_rules! common_methods {
     ($args:ty, $description:expr) => {
@@ -68,12 +66,28 @@ macro_rules! tool_struct {
         #[derive(Debug, Clone)]
         pub struct $name {
             interpreter: CodeInterpreter,
+            sink: Option<StepSink>,
         }
 
         impl $name {
             /// The tool on `interpreter`'s session.
             pub fn new(interpreter: CodeInterpreter) -> Self {
-                $name { interpreter }
+                $name { interpreter, sink: None }
+            }
+
+            /// The tool, recording what each call did for a turn's events.
+            pub(crate) fn recording(interpreter: CodeInterpreter, sink: StepSink) -> Self {
+                $name { interpreter, sink: Some(sink) }
+            }
+
+            fn record<A: serde::Serialize>(&self, args: &A, result: &Result<ToolInvocation, ToolError>) {
+                if let Some(sink) = &self.sink {
+                    let invocation = match result {
+                        Ok(invocation) => invocation.clone(),
+                        Err(e) => ToolInvocation::from_error(e),
+                    };
+                    sink.record(<Self as Tool>::NAME, serde_json::to_value(args).unwrap_or(Value::Null), &invocation);
+                }
             }
         }
     };
@@ -104,6 +118,15 @@ tool_struct!(
     RunShell
 );
 
+/// The model's view of an invocation: its text, then its images.
+fn output(invocation: ToolInvocation) -> ToolOutput {
+    let mut content = vec![ToolResultContent::text(invocation.model_text.clone())];
+    for image in &invocation.images {
+        content.push(ToolResultContent::image_base64(image.base64_data.clone(), media_type(&image.format), None));
+    }
+    ToolOutput::content(content).unwrap_or_else(|_| ToolOutput::text(invocation.model_text))
+}
+
 impl Tool for RunPython {
     const NAME: &'static str = names::RUN_PYTHON;
     type Args = RunPythonArgs;
@@ -112,73 +135,86 @@ impl Tool for RunPython {
 
     common_methods!(RunPythonArgs, descriptions::RUN_PYTHON);
     async fn call(&self, _context: &mut ToolContext, args: RunPythonArgs) -> Result<ToolOutput, ToolError> {
-        let outcome = self.interpreter.run_python(&args.code).await?;
-        let text = outcome.report.to_text();
-        let mut content = vec![ToolResultContent::text(text.clone())];
-        for image in &outcome.images {
-            content.push(ToolResultContent::image_base64(image.base64_data.clone(), media_type(&image.format), None));
-        }
-        Ok(ToolOutput::content(content).unwrap_or_else(|_| ToolOutput::text(text)))
+        let result = self.interpreter.invoke_run_python(&args).await;
+        self.record(&args, &result);
+        result.map(output)
     }
 }
 
 impl Tool for ListFiles {
     const NAME: &'static str = names::LIST_FILES;
     type Args = ListFilesArgs;
-    type Output = String;
+    type Output = ToolOutput;
     type Error = ToolError;
 
     common_methods!(ListFilesArgs, descriptions::LIST_FILES);
-    async fn call(&self, _context: &mut ToolContext, args: ListFilesArgs) -> Result<String, ToolError> {
-        let files = self.interpreter.list_files(args.path.as_deref(), args.recursive.unwrap_or(false)).await?;
-        Ok(if files.is_empty() { "No files.".to_owned() } else { json_text(&files) })
+    async fn call(&self, _context: &mut ToolContext, args: ListFilesArgs) -> Result<ToolOutput, ToolError> {
+        let result = self.interpreter.invoke_list_files(&args).await;
+        self.record(&args, &result);
+        result.map(output)
     }
 }
 
 impl Tool for ReadFile {
     const NAME: &'static str = names::READ_FILE;
     type Args = ReadFileArgs;
-    type Output = String;
+    type Output = ToolOutput;
     type Error = ToolError;
 
     common_methods!(ReadFileArgs, descriptions::READ_FILE);
-    async fn call(&self, _context: &mut ToolContext, args: ReadFileArgs) -> Result<String, ToolError> {
-        self.interpreter.read_file(&args.path, args.max_bytes.map(|b| b as usize)).await
+    async fn call(&self, _context: &mut ToolContext, args: ReadFileArgs) -> Result<ToolOutput, ToolError> {
+        let result = self.interpreter.invoke_read_file(&args).await;
+        self.record(&args, &result);
+        result.map(output)
     }
 }
 
 impl Tool for SendFileToUser {
     const NAME: &'static str = names::SEND_FILE;
     type Args = SendFileArgs;
-    type Output = String;
+    type Output = ToolOutput;
     type Error = ToolError;
 
     common_methods!(SendFileArgs, descriptions::SEND_FILE);
-    async fn call(&self, _context: &mut ToolContext, args: SendFileArgs) -> Result<String, ToolError> {
-        self.interpreter.send_file_to_user(&args.path, args.description).await
+    async fn call(&self, _context: &mut ToolContext, args: SendFileArgs) -> Result<ToolOutput, ToolError> {
+        let result = self.interpreter.invoke_send_file(&args).await;
+        self.record(&args, &result);
+        if self.sink.is_none()
+            && let Ok(invocation) = &result
+        {
+            // Applications that use the tools without a turn take files from the interpreter.
+            for artifact in &invocation.artifacts {
+                self.interpreter.offer(artifact.clone());
+            }
+        }
+        result.map(output)
     }
 }
 
 impl Tool for ResetSession {
     const NAME: &'static str = names::RESET_SESSION;
     type Args = ResetArgs;
-    type Output = String;
+    type Output = ToolOutput;
     type Error = ToolError;
 
     common_methods!(ResetArgs, descriptions::RESET_SESSION);
-    async fn call(&self, _context: &mut ToolContext, _args: ResetArgs) -> Result<String, ToolError> {
-        self.interpreter.reset().await
+    async fn call(&self, _context: &mut ToolContext, args: ResetArgs) -> Result<ToolOutput, ToolError> {
+        let result = self.interpreter.invoke_reset().await;
+        self.record(&args, &result);
+        result.map(output)
     }
 }
 
 impl Tool for RunShell {
     const NAME: &'static str = names::RUN_SHELL;
     type Args = RunShellArgs;
-    type Output = String;
+    type Output = ToolOutput;
     type Error = ToolError;
 
     common_methods!(RunShellArgs, descriptions::RUN_SHELL);
-    async fn call(&self, _context: &mut ToolContext, args: RunShellArgs) -> Result<String, ToolError> {
-        Ok(self.interpreter.run_shell(&args.command, args.stdin.as_deref()).await?.report.to_text())
+    async fn call(&self, _context: &mut ToolContext, args: RunShellArgs) -> Result<ToolOutput, ToolError> {
+        let result = self.interpreter.invoke_run_shell(&args).await;
+        self.record(&args, &result);
+        result.map(output)
     }
 }

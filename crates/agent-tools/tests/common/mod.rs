@@ -13,3 +13,7 @@ pub fn interpreter(emulator: &TestEmulator) -> CodeInterpreter {
     let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
     CodeInterpreter::new(client.session(SessionId::random()))
 }
+
+pub fn client(emulator: &TestEmulator) -> SessionPoolClient {
+    SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap()
+}

@@ -14,7 +14,7 @@ use super::AppState;
 use super::params::{ExecuteRequest, Family, Query, operation_id};
 use super::render;
 use crate::error::ApiError;
-use crate::kernel::Flavor;
+use crate::kernel::{Flavor, Stop};
 use crate::pool::{ExecutionState, MAX_PENDING_ASYNC, RecordMeta, RunResult, Session};
 
 /// The service's default `outputStreamsMaxLength` (2025-10-02-preview and later).
@@ -26,12 +26,13 @@ async fn run(
     session: &Session,
     request: &ExecuteRequest,
     query: &Query,
+    stop: &mut Stop,
 ) -> Result<RunResult, ApiError> {
     let pool = state.pool();
     let options = query.has_execution_options();
     let flavor = if request.empty_kernel && options { Flavor::Empty } else { Flavor::Preloaded };
     let mut result = session
-        .run(pool.sandbox(), &request.work, flavor, request.timeout, pool.config().interrupt_grace)
+        .run(pool.sandbox(), &request.work, flavor, request.timeout, pool.config().interrupt_grace, stop)
         .await
         .map_err(|e| ApiError::internal("the session's Python kernel could not start", e))?;
     if options {
@@ -39,6 +40,33 @@ async fn run(
         result.limit_streams(request.output_streams_max_length.unwrap_or(DEFAULT_OUTPUT_STREAMS_MAX_LENGTH));
     }
     Ok(result)
+}
+
+/// A synchronous execution: it runs in a task of its own, and if the client goes away (the request is
+/// dropped), the code is interrupted as if its time limit had run out; the kernel keeps its state. (A
+/// client that stops waiting, like a chat whose user pressed Stop, should not leave code running.)
+async fn run_sync(
+    state: &AppState,
+    session: &Arc<Session>,
+    request: &ExecuteRequest,
+    query: &Query,
+) -> Result<RunResult, ApiError> {
+    struct InterruptOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+    impl Drop for InterruptOnDrop {
+        fn drop(&mut self) {
+            if let Some(client_gone) = self.0.take() {
+                let _ = client_gone.send(());
+            }
+        }
+    }
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let mut guard = InterruptOnDrop(Some(sender));
+    let (state, session, request, query) = (state.clone(), Arc::clone(session), request.clone(), query.clone());
+    let task = tokio::spawn(async move { run(&state, &session, &request, &query, &mut Stop::on(receiver)).await });
+    let result = task.await.map_err(|e| ApiError::internal("the execution task failed", e))?;
+    // Finished: dropping the sender without sending stops nothing.
+    guard.0 = None;
+    result
 }
 
 /// Legacy: always synchronous, Python only; answers in the wrapped shape.
@@ -56,7 +84,7 @@ pub(crate) async fn legacy(
         ));
     }
     let session = state.pool().acquire(query.identifier()?).await?;
-    let result = run(&state, &session, &request, &query).await?;
+    let result = run_sync(&state, &session, &request, &query).await?;
     Ok(match query.family() {
         Family::Legacy => axum::Json(render::legacy_execution(&result)).into_response(),
         Family::Current => {
@@ -87,7 +115,7 @@ pub(crate) async fn current(
     let session = state.pool().acquire(query.identifier()?).await?;
     let id = operation_id(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     if query.family() == Family::Legacy {
-        let result = run(&state, &session, &request, &query).await?;
+        let result = run_sync(&state, &session, &request, &query).await?;
         return Ok(axum::Json(render::legacy_execution(&result)).into_response());
     }
     let meta = RecordMeta {
@@ -114,7 +142,7 @@ pub(crate) async fn current(
         let (state2, session2, id2, request2, query2) =
             (state.clone(), Arc::clone(&session), id.clone(), request.clone(), query.clone());
         tokio::spawn(async move {
-            let done = match run(&state2, &session2, &request2, &query2).await {
+            let done = match run(&state2, &session2, &request2, &query2, &mut Stop::never()).await {
                 Ok(result) => result,
                 Err(e) => RunResult::failure(String::new(), e.message.clone(), 0.0, e.code, e.message),
             };
@@ -123,7 +151,7 @@ pub(crate) async fn current(
         });
         render::current_execution(&id, &session.identifier, meta, query.date, &ExecutionState::Running)
     } else {
-        let done = ExecutionState::Done(Box::new(run(&state, &session, &request, &query).await?));
+        let done = ExecutionState::Done(Box::new(run_sync(&state, &session, &request, &query).await?));
         let body = render::current_execution(&id, &session.identifier, meta, query.date, &done);
         session.record(&id, meta, done);
         body

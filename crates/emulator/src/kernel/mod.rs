@@ -242,16 +242,20 @@ impl Kernel {
         mut request: serde_json::Map<String, Value>,
         limit: Duration,
         grace: Duration,
+        stop: &mut Stop,
     ) -> Outcome {
         let id = uuid::Uuid::new_v4().to_string();
         request.insert("id".into(), Value::String(id.clone()));
         if let Err(e) = self.send(&Value::Object(request)).await {
             return Outcome::Died(format!("cannot send code to the kernel: {e}"));
         }
-        match tokio::time::timeout(limit, self.result_for(&id)).await {
-            Ok(Ok(result)) => return Outcome::Finished(result),
-            Ok(Err(why)) => return Outcome::Died(why),
-            Err(_) => {}
+        tokio::select! {
+            finished = tokio::time::timeout(limit, self.result_for(&id)) => match finished {
+                Ok(Ok(result)) => return Outcome::Finished(result),
+                Ok(Err(why)) => return Outcome::Died(why),
+                Err(_) => {}
+            },
+            () = stop.requested() => {}
         }
         if self.send(&json!({"op": "interrupt", "id": id})).await.is_err() {
             return Outcome::Died("the kernel stopped reading".into());
@@ -275,6 +279,35 @@ impl Kernel {
         }
         if let Some(cgroup) = self.cgroup.take() {
             let _ = tokio::task::spawn_blocking(move || cgroup.destroy(Duration::from_secs(5))).await;
+        }
+    }
+}
+
+/// A request to stop an execution early (its client went away), treated as its time limit running out:
+/// the code is interrupted and the kernel keeps its state.
+#[derive(Debug, Default)]
+pub(crate) struct Stop(Option<tokio::sync::oneshot::Receiver<()>>);
+
+impl Stop {
+    /// Never requested.
+    pub(crate) fn never() -> Stop {
+        Stop(None)
+    }
+
+    /// Requested when `sender` sends (not when it is dropped without sending).
+    pub(crate) fn on(receiver: tokio::sync::oneshot::Receiver<()>) -> Stop {
+        Stop(Some(receiver))
+    }
+
+    async fn requested(&mut self) {
+        match self.0.as_mut() {
+            Some(receiver) => {
+                if receiver.await.is_err() {
+                    self.0 = None;
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use super::work::{RunResult, Work, result_of};
-use crate::kernel::{Flavor, Kernel, KernelError};
+use crate::kernel::{Flavor, Kernel, KernelError, Stop};
 use crate::safefs::SessionFs;
 use crate::sandbox::{Sandbox, Workspace};
 
@@ -131,6 +131,7 @@ impl Session {
         flavor: Flavor,
         limit: Duration,
         grace: Duration,
+        stop: &mut Stop,
     ) -> Result<RunResult, KernelError> {
         let mut kernels = self.kernels.lock().await;
         self.touch();
@@ -141,7 +142,7 @@ impl Session {
         let Some(kernel) = slot.as_mut() else {
             return Err(KernelError::Startup("no kernel".into()));
         };
-        let outcome = kernel.execute(work.message(), limit, grace).await;
+        let outcome = kernel.execute(work.message(), limit, grace, stop).await;
         let result = match result_of(outcome, limit.as_secs()) {
             Ok(result) => result,
             Err(lost) => {

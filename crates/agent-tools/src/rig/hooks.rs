@@ -1,0 +1,121 @@
+//! The per-call steering of a turn: a forced tool call where the policy asks for one, and tool-call
+//! arguments shortened where they are sent back to the model.
+
+use rig_agent::agent::{AgentHook, CompletionCallAction, CompletionCallEvent, HookContext, RequestPatch};
+use rig_core::message::{AssistantContent, Message, ToolChoice};
+use serde_json::Value;
+
+/// Steers every model call of one run (one prompt of a turn).
+#[derive(Debug, Clone)]
+pub(crate) struct TurnHook {
+    /// Make the first model call of this run call a tool.
+    pub(crate) force_first: bool,
+    /// Arguments longer than this are shortened in the history sent with each call.
+    pub(crate) max_argument_chars: usize,
+}
+
+impl AgentHook for TurnHook {
+    async fn on_completion_call(&self, _ctx: &HookContext, event: CompletionCallEvent<'_>) -> CompletionCallAction {
+        let mut patch = RequestPatch::new();
+        let mut changed = false;
+        if self.force_first && event.turn == 1 {
+            patch = patch.tool_choice(ToolChoice::Required);
+            changed = true;
+        }
+        if let Some(history) = shortened(event.history, self.max_argument_chars) {
+            patch = patch.history(history);
+            changed = true;
+        }
+        if changed { CompletionCallAction::patch(patch) } else { CompletionCallAction::continue_run() }
+    }
+}
+
+/// `history` with every tool-call argument longer than `max` characters cut (ids and results untouched),
+/// or `None` when nothing is that long.
+pub(crate) fn shortened(history: &[Message], max: usize) -> Option<Vec<Message>> {
+    let too_long = |message: &Message| match message {
+        Message::Assistant(turn) => {
+            turn.tool_calls().any(|call| call.function.arguments.values().any(|v| long(v, max)))
+        }
+        _ => false,
+    };
+    if !history.iter().any(too_long) {
+        return None;
+    }
+    Some(
+        history
+            .iter()
+            .map(|message| match message {
+                Message::Assistant(turn) if too_long(message) => {
+                    let content = turn
+                        .content
+                        .iter()
+                        .map(|block| match block {
+                            AssistantContent::ToolCall(call) => {
+                                let mut call = call.clone();
+                                // Replayed from its canonical fields, not the provider's original item.
+                                call.native = None;
+                                for value in call.function.arguments.values_mut() {
+                                    cut(value, max);
+                                }
+                                AssistantContent::ToolCall(call)
+                            }
+                            other => other.clone(),
+                        })
+                        .collect();
+                    Message::Assistant(turn.clone().with_content(content))
+                }
+                other => other.clone(),
+            })
+            .collect(),
+    )
+}
+
+fn long(value: &Value, max: usize) -> bool {
+    match value {
+        Value::String(s) => s.chars().count() > max,
+        other => other.to_string().chars().count() > max,
+    }
+}
+
+fn cut(value: &mut Value, max: usize) {
+    if !long(value, max) {
+        return;
+    }
+    let text = match &*value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let total = text.chars().count();
+    let kept: String = text.chars().take(max).collect();
+    *value = Value::String(format!("{kept}\n[... {} more characters not repeated here]", total - max));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rig_core::message::{AssistantMessage, CallId, ToolCall, ToolFunction, ToolName};
+    use serde_json::json;
+
+    type Result = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    fn call(code: &str) -> std::result::Result<Message, Box<dyn std::error::Error>> {
+        let function = ToolFunction::new(ToolName::new("run_python")?, json!({"code": code}));
+        let call = ToolCall::new(CallId::from_wire("call_1"), function);
+        Ok(Message::Assistant(AssistantMessage::new(vec![AssistantContent::ToolCall(call)])))
+    }
+
+    #[test]
+    fn long_arguments_are_cut_and_short_ones_kept() -> Result {
+        let history = vec![Message::user("hi"), call(&"print(1)\n".repeat(5000))?];
+        let cut = shortened(&history, 100).ok_or("nothing was cut")?;
+        assert_eq!(cut.len(), 2);
+        let Message::Assistant(turn) = &cut[1] else { return Err("not an assistant turn".into()) };
+        let first = turn.tool_calls().next().ok_or("no call")?;
+        let code = first.function.arguments["code"].as_str().ok_or("no code")?;
+        assert!(code.starts_with("print(1)") && code.ends_with("[... 44900 more characters not repeated here]"));
+        assert_eq!(first.id.to_string(), "call_1");
+        assert!(shortened(&[Message::user("hi"), call("print(1)")?], 100).is_none());
+        Ok(())
+    }
+}

@@ -1,0 +1,317 @@
+//! Turns as an application sees them (`ChatAgent::turn`: typed events), driven by a scripted
+//! OpenAI-compatible server and running their tools against a real emulator: the order of text and steps,
+//! the tool-choice policy, calls written as text, rejected arguments, corrections, time limits, context
+//! overflow, arguments echoed back, expired sessions, and stopping.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{emulator, interpreter};
+use dynamic_sessions_agent_tools::rig::{ChatAgent, History, ModelConfig};
+use dynamic_sessions_agent_tools::turn::{StepOutcome, ToolChoicePolicy, TurnEvent, TurnFailureKind, TurnOptions};
+use dynamic_sessions_test_support::{Reply, ScriptedModel, assistant_calls, tool_messages};
+use futures_util::StreamExt;
+use serde_json::json;
+
+fn model(server: &ScriptedModel) -> ModelConfig {
+    ModelConfig::OpenAi { api_key: None, model: "local".into(), base_url: Some(server.base_url()) }
+}
+
+fn call(code: &str) -> String {
+    json!({"code": code}).to_string()
+}
+
+async fn run(agent: &ChatAgent, history: &mut History, message: &str) -> Vec<TurnEvent> {
+    agent.turn(history, message.to_owned()).collect().await
+}
+
+fn text_of(events: &[TurnEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TurnEvent::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_streams_its_steps_and_answer_in_order() {
+    let Some(emu) = emulator().await else { return };
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("print(sum(range(10)))"))]),
+        Reply::Text("The sum is 45."),
+    ])
+    .await;
+    let agent = ChatAgent::new(&model(&server), interpreter(&emu), TurnOptions::default()).unwrap();
+    let mut history = History::new();
+    let events = run(&agent, &mut history, "Sum 0..9").await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            TurnEvent::ToolCallStarted { .. } => "started",
+            TurnEvent::ToolCall(_) => "call",
+            TurnEvent::ToolResult(_) => "result",
+            TurnEvent::Text(_) => "text",
+            TurnEvent::Done { .. } => "done",
+            _ => "other",
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(Vec::new(), |mut acc, k| {
+            if acc.last() != Some(&k) {
+                acc.push(k);
+            }
+            acc
+        });
+    assert_eq!(kinds, ["started", "call", "result", "text", "done"], "{events:?}");
+    assert_eq!(text_of(&events), "The sum is 45.", "the answer streams as text, whole and in order");
+    let Some(TurnEvent::ToolCall(step)) = events.iter().find(|e| matches!(e, TurnEvent::ToolCall(_))) else {
+        panic!("no call")
+    };
+    assert_eq!(
+        (step.name.as_str(), step.code(), step.written_as_text),
+        ("run_python", Some("print(sum(range(10)))"), false)
+    );
+    let Some(TurnEvent::ToolResult(result)) = events.iter().find(|e| matches!(e, TurnEvent::ToolResult(_))) else {
+        panic!("no result")
+    };
+    assert_eq!(result.outcome, StepOutcome::Ran);
+    assert_eq!(result.id, step.id);
+    assert_eq!(result.report.as_ref().map(|r| r.stdout.as_str()), Some("45\n"));
+    assert!(matches!(events.last(), Some(TurnEvent::Done { answer }) if answer == "The sum is 45."));
+    // The history holds the turn (user, call, result, answer), and the next turn sends it.
+    assert_eq!(history.len(), 4);
+    let bodies = server.script.bodies();
+    assert_eq!(bodies[0]["max_tokens"], 2048, "every model call is bounded");
+    assert!(bodies[0].get("tool_choice").is_none(), "auto: no tool_choice");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_first_forces_a_tool_on_the_first_call_only() {
+    let Some(emu) = emulator().await else { return };
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("2**100"))]),
+        Reply::Text("It is 1267650600228229401496703205376."),
+    ])
+    .await;
+    let config = model(&server);
+    assert_eq!(config.default_tool_choice(), ToolChoicePolicy::RequiredFirst, "a compatible server of one's own");
+    let options = TurnOptions { tool_choice: config.default_tool_choice(), max_tokens: 321, ..TurnOptions::default() };
+    let agent = ChatAgent::new(&config, interpreter(&emu), options).unwrap();
+    let events = run(&agent, &mut History::new(), "What is 2**100? Use Python.").await;
+    assert!(matches!(events.last(), Some(TurnEvent::Done { .. })), "{events:?}");
+    let bodies = server.script.bodies();
+    assert_eq!(bodies[0]["tool_choice"], "required");
+    assert!(bodies[1].get("tool_choice").is_none(), "later calls may answer: {}", bodies[1]);
+    assert!(bodies.iter().all(|b| b["max_tokens"] == 321));
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_call_written_as_text_runs_as_a_call() {
+    let Some(emu) = emulator().await else { return };
+    // What Qwen2.5-Coder-0.5B writes without tool_choice (verbatim shape), then the answer.
+    let server = ScriptedModel::start(vec![
+        Reply::Text(
+            "```json\n{\n  \"name\": \"run_python\",\n  \"arguments\": {\n    \"code\": \"print(2**100)\"\n  }\n}\n```",
+        ),
+        Reply::Text("2**100 is 1267650600228229401496703205376."),
+    ])
+    .await;
+    let agent = ChatAgent::new(&model(&server), interpreter(&emu), TurnOptions::default()).unwrap();
+    let mut history = History::new();
+    let events = run(&agent, &mut history, "What is 2**100?").await;
+    let withdrawn = events.iter().position(|e| matches!(e, TurnEvent::TextWithdrawn));
+    let called = events.iter().position(|e| matches!(e, TurnEvent::ToolCall(c) if c.written_as_text));
+    assert!(withdrawn.is_some() && withdrawn < called, "the JSON is withdrawn, then shown as a step: {events:?}");
+    let Some(TurnEvent::ToolResult(result)) = events.iter().find(|e| matches!(e, TurnEvent::ToolResult(_))) else {
+        panic!("no result: {events:?}")
+    };
+    assert_eq!(result.outcome, StepOutcome::Ran);
+    assert_eq!(result.report.as_ref().map(|r| r.stdout.as_str()), Some("1267650600228229401496703205376\n"));
+    assert!(
+        matches!(events.last(), Some(TurnEvent::Done { answer }) if answer.contains("1267650600228229401496703205376"))
+    );
+    // The model continued from a real call and its result, not from its own JSON text.
+    let bodies = server.script.bodies();
+    assert_eq!(assistant_calls(&bodies[1]), [("run_python".to_owned(), r#"{"code":"print(2**100)"}"#.to_owned())]);
+    assert!(tool_messages(&bodies[1])[0].contains("1267650600228229401496703205376"));
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_call_to_an_unknown_tool_gets_one_correction_then_a_plain_failure() {
+    let Some(emu) = emulator().await else { return };
+    let server = ScriptedModel::start(vec![
+        Reply::Text(r#"{"name": "python", "arguments": {"code": "1+1"}}"#),
+        Reply::Text(r#"<tool_call>{"name": "python", "arguments": {"code": "1+1"}}</tool_call>"#),
+    ])
+    .await;
+    let agent = ChatAgent::new(&model(&server), interpreter(&emu), TurnOptions::default()).unwrap();
+    let events = run(&agent, &mut History::new(), "1+1?").await;
+    assert!(events.iter().any(|e| matches!(e, TurnEvent::Notice(n) if n.contains("\"python\""))), "{events:?}");
+    assert!(!events.iter().any(|e| matches!(e, TurnEvent::Done { .. })), "JSON is never shown as an answer");
+    let Some(TurnEvent::Failed(failure)) = events.last() else { panic!("{events:?}") };
+    assert_eq!(failure.kind, TurnFailureKind::NoToolCall);
+    assert!(failure.message.contains("nothing ran"), "{}", failure.message);
+    let bodies = server.script.bodies();
+    assert_eq!(bodies[1]["tool_choice"], "required", "the correction forces a tool call");
+    let last = bodies[1]["messages"].as_array().unwrap().last().unwrap().to_string();
+    assert!(last.contains("There is no tool named python") && last.contains("run_python"), "{last}");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_arguments_are_a_step_where_nothing_ran() {
+    let Some(emu) = emulator().await else { return };
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", r#"{"cod": "print(1)"}"#.to_owned())]),
+        Reply::ToolCalls(vec![("call_2", "read_file", json!({"path": "report.txt"}).to_string())]),
+        Reply::Text("Sorry."),
+    ])
+    .await;
+    let agent = ChatAgent::new(&model(&server), interpreter(&emu), TurnOptions::default()).unwrap();
+    let events = run(&agent, &mut History::new(), "Do it").await;
+    let results: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            TurnEvent::ToolResult(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 2, "{events:?}");
+    assert_eq!(results[0].outcome, StepOutcome::Rejected, "nothing ran: {:?}", results[0]);
+    assert!(results[0].text.contains("code"), "the model was told what is wrong: {}", results[0].text);
+    assert_eq!(results[1].outcome, StepOutcome::Failed);
+    assert_eq!(results[1].text, "there is no file named report.txt in /mnt/data; list_files shows what is there");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_past_its_time_limit_stops_and_the_code_is_interrupted() {
+    let Some(emu) = emulator().await else { return };
+    let interpreter = interpreter(&emu);
+    interpreter.run_python("kept = 'still here'").await.unwrap();
+    let server = ScriptedModel::start(vec![Reply::ToolCalls(vec![(
+        "call_1",
+        "run_python",
+        call("import time\ntime.sleep(60)"),
+    )])])
+    .await;
+    let options = TurnOptions { time_limit: Duration::from_secs(2), ..TurnOptions::default() };
+    let agent = ChatAgent::new(&model(&server), interpreter.clone(), options).unwrap();
+    let mut history = History::new();
+    let started = Instant::now();
+    let events = run(&agent, &mut history, "Sleep").await;
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let Some(TurnEvent::Failed(failure)) = events.last() else { panic!("{events:?}") };
+    assert_eq!(failure.kind, TurnFailureKind::TimedOut);
+    assert!(failure.message.contains("2 seconds") && failure.message.contains("keeps its variables"));
+    // The abandoned execution was interrupted: the session answers at once, with its state.
+    let started = Instant::now();
+    let after = interpreter.run_python("kept").await.unwrap();
+    assert_eq!(after.execution.result, Some(json!("still here")));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(history.len(), 2, "the history says the answer did not finish");
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_context_is_explained_in_plain_words() {
+    let Some(emu) = emulator().await else { return };
+    // llama.cpp's answer, verbatim.
+    let server = ScriptedModel::start(vec![Reply::Error(
+        400,
+        r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":9000,"n_ctx":8192}}"#,
+    )])
+    .await;
+    let agent = ChatAgent::new(&model(&server), interpreter(&emu), TurnOptions::default()).unwrap();
+    let events = run(&agent, &mut History::new(), "Hello").await;
+    let Some(TurnEvent::Failed(failure)) = events.last() else { panic!("{events:?}") };
+    assert_eq!(failure.kind, TurnFailureKind::ContextOverflow, "{}", failure.message);
+    assert!(failure.message.contains("longer than the model can read"), "{}", failure.message);
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_arguments_are_not_echoed_back_whole() {
+    let Some(emu) = emulator().await else { return };
+    let code = format!("{}print('ok')", "x = 1\n".repeat(5000));
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call(&code))]),
+        Reply::Text("Done."),
+        Reply::Text("Still here."),
+    ])
+    .await;
+    let options = TurnOptions { max_echoed_argument_chars: 500, ..TurnOptions::default() };
+    let agent = ChatAgent::new(&model(&server), interpreter(&emu), options).unwrap();
+    let mut history = History::new();
+    run(&agent, &mut history, "Run it").await;
+    run(&agent, &mut history, "And now?").await;
+    let bodies = server.script.bodies();
+    for body in &bodies[1..] {
+        let calls = assistant_calls(body);
+        assert_eq!(calls.len(), 1);
+        assert!(calls[0].1.len() < 700, "echoed: {} characters", calls[0].1.len());
+        assert!(calls[0].1.contains("more characters not repeated here"));
+    }
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_is_reported_not_silently_replaced() {
+    let Some(emu) = emulator().await else { return };
+    let interpreter = interpreter(&emu);
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("open('/mnt/data/notes.txt', 'w').write('x')"))]),
+        Reply::Text("Saved."),
+        Reply::Text("Your files are gone."),
+    ])
+    .await;
+    let agent = ChatAgent::new(&model(&server), interpreter.clone(), TurnOptions::default()).unwrap();
+    let mut history = History::new();
+    let first = run(&agent, &mut history, "Save a note").await;
+    assert!(!first.iter().any(|e| matches!(e, TurnEvent::Notice(_))), "{first:?}");
+    // The session expires (its cooldown ran out): the pool no longer knows it.
+    interpreter.session().delete().await.unwrap();
+    let second = run(&agent, &mut history, "Read my note").await;
+    assert!(
+        matches!(second.first(), Some(TurnEvent::Notice(n)) if n.contains("expired") && n.contains("files")),
+        "{second:?}"
+    );
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_turn_stops_the_model_and_the_running_code() {
+    let Some(emu) = emulator().await else { return };
+    let interpreter = interpreter(&emu);
+    interpreter.run_python("kept = 'still here'").await.unwrap();
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("import time\ntime.sleep(60)"))]),
+        Reply::Text("never read"),
+    ])
+    .await;
+    let agent = ChatAgent::new(&model(&server), interpreter.clone(), TurnOptions::default()).unwrap();
+    let mut history = History::new();
+    {
+        let mut turn = std::pin::pin!(agent.turn(&mut history, "Sleep".to_owned()));
+        // Wait until the code runs, then stop (as the Stop button or a closed page does).
+        while let Some(event) = turn.next().await {
+            if matches!(event, TurnEvent::ToolCall(_)) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                break;
+            }
+        }
+    }
+    let started = Instant::now();
+    let after = interpreter.run_python("kept").await.unwrap();
+    assert_eq!(after.execution.result, Some(json!("still here")));
+    assert!(started.elapsed() < Duration::from_secs(10), "the abandoned code kept running: {:?}", started.elapsed());
+    assert_eq!(server.script.bodies().len(), 1, "no further model call");
+    emu.stop().await;
+}
