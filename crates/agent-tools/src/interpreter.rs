@@ -192,6 +192,7 @@ impl CodeInterpreter {
     }
 
     /// Adds an artifact for [`CodeInterpreter::take_artifacts`].
+    #[cfg(feature = "rig")]
     pub(crate) fn offer(&self, artifact: Artifact) {
         self.push_artifact(artifact);
     }
