@@ -11,7 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::error::ToolError;
-use crate::report::{ChangedFile, OutputBudget, RunReport};
+use crate::report::{ChangedFile, OutputBudget, ReportFormat, RunReport};
 use crate::sanitize::sanitize_code;
 
 /// How an interpreter behaves.
@@ -33,6 +33,8 @@ pub struct InterpreterOptions {
     /// Offer the `run_shell` tool (Bash in the same session). Off by default: a model that has Python needs
     /// no shell, and a shell is one more way to do something unexpected.
     pub shell: bool,
+    /// How agent tools word execution reports for the model (the MCP server always sends JSON).
+    pub report_format: ReportFormat,
 }
 
 impl Default for InterpreterOptions {
@@ -44,6 +46,7 @@ impl Default for InterpreterOptions {
             read_file_bytes: 8 * 1024,
             output_streams_max_length: 64 * 1024,
             shell: false,
+            report_format: ReportFormat::default(),
         }
     }
 }

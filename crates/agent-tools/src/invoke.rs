@@ -123,7 +123,7 @@ impl CodeInterpreter {
             .collect();
         Ok(ToolInvocation {
             outcome: if outcome.execution.is_success() { StepOutcome::Ran } else { StepOutcome::Failed },
-            model_text: outcome.report.to_prose(),
+            model_text: outcome.report.render(self.options().report_format),
             report: Some(outcome.report),
             images: outcome.images,
             artifacts,
@@ -138,7 +138,7 @@ impl CodeInterpreter {
         let outcome = self.run_shell(&args.command, args.stdin.as_deref()).await?;
         Ok(ToolInvocation {
             outcome: if outcome.execution.is_success() { StepOutcome::Ran } else { StepOutcome::Failed },
-            model_text: outcome.report.to_prose(),
+            model_text: outcome.report.render(self.options().report_format),
             report: Some(outcome.report),
             images: Vec::new(),
             artifacts: Vec::new(),

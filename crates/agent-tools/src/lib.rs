@@ -45,6 +45,6 @@ pub use interpreter::{
     Artifact, CodeInterpreter, FileEntry, InterpreterOptions, RunOutcome, SessionCheck, SessionProvider, ShellOutcome,
 };
 pub use invoke::{ToolInvocation, canonical_arguments, tool_names};
-pub use report::{ChangedFile, OutputBudget, RunReport};
+pub use report::{ChangedFile, OutputBudget, ReportFormat, RunReport};
 pub use sanitize::sanitize_code;
 pub use tools::{ToolSpec, openai_tools, openai_tools_for, tool_specs, tool_specs_for};

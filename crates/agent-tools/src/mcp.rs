@@ -74,6 +74,15 @@ impl Drop for DeleteOnClose {
     }
 }
 
+/// An execution's result: the report in sentences for the model to read (measured: small models answer
+/// from sentences, and continue JSON with more JSON), and the same report as `structuredContent` for
+/// programs.
+fn report_result(success: bool, content: Vec<ContentBlock>, report: &crate::RunReport) -> CallToolResult {
+    let mut result = if success { CallToolResult::success(content) } else { CallToolResult::error(content) };
+    result.structured_content = serde_json::to_value(report).ok();
+    result
+}
+
 fn failure(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
@@ -131,16 +140,12 @@ impl SessionsMcpServer {
     async fn run_python(&self, Parameters(args): Parameters<RunPythonArgs>) -> Result<CallToolResult, ErrorData> {
         match self.interpreter.run_python(&args.code).await {
             Ok(outcome) => {
-                let mut content = vec![ContentBlock::text(outcome.report.to_text())];
+                let mut content = vec![ContentBlock::text(outcome.report.to_prose())];
                 content
                     .extend(outcome.images.iter().map(|i| ContentBlock::image(i.base64_data.clone(), i.mime_type())));
                 // Images are already returned inline; do not keep them as artifacts.
                 self.interpreter.take_artifacts();
-                Ok(if outcome.execution.is_success() {
-                    CallToolResult::success(content)
-                } else {
-                    CallToolResult::error(content)
-                })
+                Ok(report_result(outcome.execution.is_success(), content, &outcome.report))
             }
             Err(e) => Ok(failure(e.to_string())),
         }
@@ -150,12 +155,8 @@ impl SessionsMcpServer {
     async fn run_shell(&self, Parameters(args): Parameters<RunShellArgs>) -> Result<CallToolResult, ErrorData> {
         Ok(match self.interpreter.run_shell(&args.command, args.stdin.as_deref()).await {
             Ok(outcome) => {
-                let content = vec![ContentBlock::text(outcome.report.to_text())];
-                if outcome.execution.is_success() {
-                    CallToolResult::success(content)
-                } else {
-                    CallToolResult::error(content)
-                }
+                let content = vec![ContentBlock::text(outcome.report.to_prose())];
+                report_result(outcome.execution.is_success(), content, &outcome.report)
             }
             Err(e) => failure(e.to_string()),
         })

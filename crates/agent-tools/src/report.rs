@@ -4,6 +4,29 @@ use dynamic_sessions::{Execution, ExecutionStatus, ShellExecution};
 use serde::Serialize;
 use serde_json::Value;
 
+/// How an execution report is worded for the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReportFormat {
+    /// Plain sentences ending with the next step ([`RunReport::to_prose`]); small local models answer from
+    /// it.
+    #[default]
+    Prose,
+    /// The report as JSON ([`RunReport::to_text`]); the format of earlier versions, and what the MCP server
+    /// returns.
+    Json,
+}
+
+impl RunReport {
+    /// The report in `format`.
+    pub fn render(&self, format: ReportFormat) -> String {
+        match format {
+            ReportFormat::Prose => self.to_prose(),
+            ReportFormat::Json => self.to_text(),
+        }
+    }
+}
+
 /// How much of each output stream the model sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputBudget {
@@ -174,11 +197,23 @@ impl RunReport {
             out.push_str("\nNote: ");
             out.push_str(note);
         }
-        out.push_str(if self.succeeded() {
-            "\nNow answer the user's question in plain words (do not call the tool again unless something is missing)."
+        if self.succeeded() {
+            out.push_str(
+                "\nNow answer the user's question in plain words, quoting values exactly as printed (do not call the \
+                 tool again unless something is missing).",
+            );
         } else {
-            "\nFix the code and call the tool again, or tell the user what went wrong."
-        });
+            if self.stderr.contains("KeyError")
+                || self.stderr.contains("NameError")
+                || self.stderr.contains("AttributeError")
+            {
+                out.push_str(
+                    "\nA name the code used does not exist. Look before guessing again: print the names that exist \
+                     (for a table: print(df.columns.tolist()) and print(df.head()); names are case-sensitive).",
+                );
+            }
+            out.push_str("\nFix the code and run it again, or tell the user what went wrong.");
+        }
         out
     }
 }
@@ -227,13 +262,15 @@ mod tests {
         assert_eq!(
             ok,
             "The code ran successfully. It printed:\n1267650600228229401496703205376\nNow answer the user's question \
-             in plain words (do not call the tool again unless something is missing)."
+             in plain words, quoting values exactly as printed (do not call the tool again unless something is \
+             missing)."
         );
         let value = report("Succeeded", "", "", Some(Value::from(42))).to_prose();
         assert!(value.contains("The value of its last expression is:\n42"), "{value}");
         let failed = report("Failed", "", "Traceback ...\nNameError: name 'pd' is not defined\n", None).to_prose();
         assert!(failed.starts_with("The code failed.\nThe error:\nTraceback"), "{failed}");
-        assert!(failed.ends_with("Fix the code and call the tool again, or tell the user what went wrong."));
+        assert!(failed.contains("print(df.columns.tolist())"), "a missing name gets a hint: {failed}");
+        assert!(failed.ends_with("Fix the code and run it again, or tell the user what went wrong."));
         let mut shell = report("Succeeded", "", "", None);
         shell.exit_code = Some(2);
         assert!(shell.to_prose().starts_with("The command failed with exit code 2."));

@@ -29,6 +29,9 @@ pub enum TextCallForm {
     FencedJson,
     /// A bare JSON object.
     BareJson,
+    /// `[called tool NAME with {...}]`: how rig writes earlier calls into a request without tool
+    /// definitions, which models then imitate.
+    CalledToolText,
 }
 
 /// The keys a call object may use for its arguments.
@@ -44,7 +47,32 @@ pub fn find_tool_call(text: &str) -> Option<TextToolCall> {
     if let Some(call) = inside_fences(text) {
         return Some(call);
     }
+    if let Some(call) = called_tool_text(text) {
+        return Some(call);
+    }
     bare_objects(text).find_map(|value| as_call(&value, TextCallForm::BareJson))
+}
+
+/// `[called tool NAME with {json}]`.
+fn called_tool_text(text: &str) -> Option<TextToolCall> {
+    let mut rest = text;
+    while let Some(start) = rest.find("[called tool ") {
+        let after = &rest[start + "[called tool ".len()..];
+        if let Some((name, arguments)) = after.split_once(" with ") {
+            let name = name.trim();
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if valid
+                && let Some(Ok(Value::Object(arguments))) =
+                    serde_json::Deserializer::from_str(arguments.trim_start()).into_iter::<Value>().next()
+            {
+                return Some(TextToolCall { name: name.to_owned(), arguments, form: TextCallForm::CalledToolText });
+            }
+        }
+        rest = after;
+    }
+    None
 }
 
 fn inside_elements(text: &str) -> Option<TextToolCall> {
@@ -146,6 +174,12 @@ mod tests {
         assert_eq!(call(r#"{"name": "reset_session", "parameters": {}}"#).map(|c| c.0), Some("reset_session".into()));
         let nested = r#"{"type": "function", "function": {"name": "read_file", "arguments": {"path": "a.csv"}}}"#;
         assert_eq!(call(nested).map(|c| c.1), Some(json!({"path": "a.csv"})));
+        // rig's own text form of a call, which models imitate.
+        let called = r#"[called tool run_python with {"code":"print(1)"}]"#;
+        assert_eq!(
+            call(called),
+            Some(("run_python".into(), json!({"code": "print(1)"}), TextCallForm::CalledToolText))
+        );
     }
 
     #[test]

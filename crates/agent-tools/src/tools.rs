@@ -77,7 +77,8 @@ pub mod descriptions {
     /// `run_python`.
     pub const RUN_PYTHON: &str = "Run Python code in a persistent, sandboxed Jupyter-like session with no network access. \
 Variables, imports and files persist between calls. Files live in /mnt/data (uploaded files are there; save outputs \
-there). The value of the last expression is returned as the result; print() output is returned as stdout. \
+there). The value of the last line, if it is an expression, is returned as the result (do not use `return` \
+outside a function); print() output is returned as stdout. \
 numpy, pandas, matplotlib and other common packages are usually installed; pip install does not work. \
 Charts: draw with matplotlib; figures are returned as images automatically. If status is Failed, read stderr \
 and fix the code. Executions stop after a time limit.";

@@ -17,9 +17,13 @@ use crate::report::RunReport;
 /// When the model is made to call a tool.
 ///
 /// * `Auto` (hosted models: GPT-4o and the like): the model decides on every call.
-/// * `RequiredFirst` (small local models): the first model call of a turn must call a tool; later calls
-///   decide freely, so the model can answer. Without it, small models write the call as text or answer
-///   without running anything. A turn that needs no tool (a greeting) then runs one anyway.
+/// * `RequiredFirst`: the first model call of a turn must call a tool; later calls decide freely, so the
+///   model can answer. Without it, small models write the call as text or answer without running
+///   anything. A turn that needs no tool (a greeting) then runs one anyway.
+/// * `Guided` (small local models, 0.5B-3B): the first model call must call `run_python`; later calls are
+///   sent without tool definitions, and a call the model writes as text is run as a call. Measured with
+///   Qwen2.5-Coder (README, agent eval): with the tool definitions in every request, small models answer a
+///   tool result by writing the same call again as text; without them, they answer.
 /// * `None`: no tool calls at all (a model that cannot call tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -28,6 +32,8 @@ pub enum ToolChoicePolicy {
     Auto,
     /// A tool call on the first model call of each turn.
     RequiredFirst,
+    /// `run_python` on the first model call, no tool definitions after it, calls written as text run.
+    Guided,
     /// No tools.
     None,
 }
@@ -37,6 +43,7 @@ impl fmt::Display for ToolChoicePolicy {
         f.write_str(match self {
             ToolChoicePolicy::Auto => "auto",
             ToolChoicePolicy::RequiredFirst => "required-first",
+            ToolChoicePolicy::Guided => "guided",
             ToolChoicePolicy::None => "none",
         })
     }
@@ -44,7 +51,7 @@ impl fmt::Display for ToolChoicePolicy {
 
 /// A tool-choice policy that is not one of `auto`, `required-first`, `none`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown tool-choice policy {0:?}: use auto, required-first or none")]
+#[error("unknown tool-choice policy {0:?}: use auto, required-first, guided or none")]
 pub struct UnknownPolicy(pub String);
 
 impl FromStr for ToolChoicePolicy {
@@ -54,6 +61,7 @@ impl FromStr for ToolChoicePolicy {
         match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
             "auto" => Ok(ToolChoicePolicy::Auto),
             "required-first" | "required" => Ok(ToolChoicePolicy::RequiredFirst),
+            "guided" => Ok(ToolChoicePolicy::Guided),
             "none" => Ok(ToolChoicePolicy::None),
             _ => Err(UnknownPolicy(s.to_owned())),
         }
@@ -62,9 +70,13 @@ impl FromStr for ToolChoicePolicy {
 
 /// Environment variables read by [`TurnOptions::from_lookup`].
 pub mod env {
-    /// `auto`, `required-first` or `none` (default: `required-first` for an OpenAI-compatible server set by
-    /// `OPENAI_BASE_URL`, `auto` otherwise).
+    /// `auto`, `required-first`, `guided` or `none` (default: `guided` for an OpenAI-compatible server set
+    /// by `OPENAI_BASE_URL`, `auto` otherwise).
     pub const TOOL_CHOICE: &str = "MODEL_TOOL_CHOICE";
+    /// `true` or `false`: whether the model reads images (charts are sent to it as images). Default: true
+    /// for OpenAI and Azure OpenAI, false for a server of your own (llama.cpp refuses images without a
+    /// vision projector).
+    pub const IMAGE_INPUT: &str = "MODEL_IMAGE_INPUT";
     /// The most tokens one model call may generate.
     pub const MAX_TOKENS: &str = "MODEL_MAX_TOKENS";
     /// The sampling temperature (unset: the server's default).
@@ -92,6 +104,8 @@ pub struct TurnOptions {
     /// How often a turn in progress tells the session it is in use, so it does not expire while the model
     /// thinks.
     pub keep_alive_every: Duration,
+    /// Send the images the code draws to the model (it must read images).
+    pub images_to_model: bool,
 }
 
 /// Default [`TurnOptions::max_tokens`].
@@ -113,6 +127,7 @@ impl Default for TurnOptions {
             max_model_calls: DEFAULT_MAX_MODEL_CALLS,
             max_echoed_argument_chars: DEFAULT_MAX_ECHOED_ARGUMENT_CHARS,
             keep_alive_every: Duration::from_secs(60),
+            images_to_model: true,
         }
     }
 }
@@ -130,12 +145,12 @@ pub struct InvalidSetting {
 }
 
 impl TurnOptions {
-    /// The options from the environment ([`env`]), with `default_policy` when `MODEL_TOOL_CHOICE` is unset.
+    /// The options from the environment ([`env`]), starting from `defaults` (the model's).
     ///
     /// # Errors
     /// [`InvalidSetting`] for a value that does not parse.
-    pub fn from_env(default_policy: ToolChoicePolicy) -> Result<TurnOptions, InvalidSetting> {
-        Self::from_lookup(default_policy, &|name| {
+    pub fn from_env(defaults: TurnOptions) -> Result<TurnOptions, InvalidSetting> {
+        Self::from_lookup(defaults, &|name| {
             std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
         })
     }
@@ -145,14 +160,21 @@ impl TurnOptions {
     /// # Errors
     /// As [`TurnOptions::from_env`].
     pub fn from_lookup(
-        default_policy: ToolChoicePolicy,
+        defaults: TurnOptions,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<TurnOptions, InvalidSetting> {
         let invalid = |name, value: String, expected| InvalidSetting { name, value, expected };
-        let mut options = TurnOptions { tool_choice: default_policy, ..TurnOptions::default() };
+        let mut options = defaults;
         if let Some(v) = lookup(env::TOOL_CHOICE) {
             options.tool_choice =
-                v.parse().map_err(|_| invalid(env::TOOL_CHOICE, v, "auto, required-first or none"))?;
+                v.parse().map_err(|_| invalid(env::TOOL_CHOICE, v, "auto, required-first, guided or none"))?;
+        }
+        if let Some(v) = lookup(env::IMAGE_INPUT) {
+            options.images_to_model = match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(invalid(env::IMAGE_INPUT, v, "true or false")),
+            };
         }
         if let Some(v) = lookup(env::MAX_TOKENS) {
             options.max_tokens = v
@@ -245,6 +267,8 @@ pub enum TurnFailureKind {
     TooManySteps,
     /// The model wrote a tool call as text, twice, and it named no tool of ours.
     NoToolCall,
+    /// The model repeated a call it had already made instead of answering.
+    Repeated,
     /// The model or its server failed.
     Model,
 }
@@ -286,4 +310,45 @@ pub enum TurnEvent {
     },
     /// The turn ended without an answer.
     Failed(TurnFailure),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn options(vars: &[(&str, &str)]) -> Result<TurnOptions, InvalidSetting> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        TurnOptions::from_lookup(TurnOptions::default(), &move |n| map.get(n).cloned())
+    }
+
+    #[test]
+    fn the_environment_overrides_the_defaults_and_bad_values_say_what_to_write() -> Result<(), InvalidSetting> {
+        assert_eq!(options(&[])?, TurnOptions::default());
+        let set = options(&[
+            ("MODEL_TOOL_CHOICE", "Required_First"),
+            ("MODEL_MAX_TOKENS", "512"),
+            ("MODEL_TEMPERATURE", "0"),
+            ("TURN_TIME_LIMIT_SECONDS", "90"),
+            ("MODEL_IMAGE_INPUT", "false"),
+        ])?;
+        assert_eq!(set.tool_choice, ToolChoicePolicy::RequiredFirst);
+        assert_eq!((set.max_tokens, set.temperature, set.time_limit), (512, Some(0.0), Duration::from_secs(90)));
+        assert!(!set.images_to_model);
+        assert_eq!(options(&[("MODEL_TOOL_CHOICE", "guided")])?.tool_choice, ToolChoicePolicy::Guided);
+        for (name, value) in [
+            ("MODEL_TOOL_CHOICE", "sometimes"),
+            ("MODEL_MAX_TOKENS", "0"),
+            ("MODEL_TEMPERATURE", "hot"),
+            ("TURN_TIME_LIMIT_SECONDS", "-1"),
+            ("MODEL_IMAGE_INPUT", "maybe"),
+        ] {
+            let error = options(&[(name, value)]).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.starts_with(&format!("{name}=")), "{error}");
+        }
+        for policy in ["auto", "required-first", "guided", "none"] {
+            assert_eq!(policy.parse::<ToolChoicePolicy>().map(|p| p.to_string()).ok(), Some(policy.to_owned()));
+        }
+        Ok(())
+    }
 }

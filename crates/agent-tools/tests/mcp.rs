@@ -59,7 +59,13 @@ async fn an_mcp_client_lists_and_calls_every_tool() {
     )
     .await;
     assert_ne!(run.is_error, Some(true), "{}", text(&run));
-    let report: Value = serde_json::from_str(&text(&run)).unwrap();
+    // The model reads sentences; programs read the structured report.
+    assert!(
+        text(&run).starts_with("The code ran successfully. It printed:\n[['a', 'b'], ['1', '2']]"),
+        "{}",
+        text(&run)
+    );
+    let report = run.structured_content.clone().unwrap();
     assert_eq!(report["stdout"], "[['a', 'b'], ['1', '2']]\n");
     assert_eq!(report["result"], 2);
 
@@ -141,8 +147,8 @@ async fn streamable_http_gives_each_client_its_own_session() {
     assert_ne!(a.call_tool(upload).await.unwrap().is_error, Some(true));
     let run = CallToolRequestParams::new("run_python")
         .with_arguments(args(json!({"code": "import os\nos.listdir('/mnt/data')"})));
-    let seen_by_a: Value = serde_json::from_str(&text(&a.call_tool(run.clone()).await.unwrap())).unwrap();
-    let seen_by_b: Value = serde_json::from_str(&text(&b.call_tool(run).await.unwrap())).unwrap();
+    let seen_by_a: Value = a.call_tool(run.clone()).await.unwrap().structured_content.unwrap();
+    let seen_by_b: Value = b.call_tool(run).await.unwrap().structured_content.unwrap();
     assert_eq!(seen_by_a["result"], "['mine.txt']");
     assert_eq!(seen_by_b["result"], "[]", "the second connection has its own session");
 
@@ -205,7 +211,8 @@ async fn run_shell_is_offered_only_with_the_flag() {
         .with_arguments(args(json!({"command": "ls /mnt/data; read X; echo got:$X; exit 2", "stdin": "in"})));
     let result = client.call_tool(shell).await.unwrap();
     assert_eq!(result.is_error, Some(true), "a non-zero exit is reported as an error result");
-    let report: Value = serde_json::from_str(&text(&result)).unwrap();
+    assert!(text(&result).starts_with("The command failed with exit code 2."), "{}", text(&result));
+    let report: Value = result.structured_content.clone().unwrap();
     assert_eq!(report["exit_code"], 2);
     assert_eq!(report["stdout"], "made.txt\ngot:in\n", "{report}");
     let _ = client.cancel().await;

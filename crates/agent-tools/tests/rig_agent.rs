@@ -61,7 +61,8 @@ async fn tool_results_reach_the_model_honestly() {
     assert_eq!(
         first,
         "The code ran successfully. It printed:\nhello from python\nThe value of its last expression is:\n42\nNow \
-         answer the user's question in plain words (do not call the tool again unless something is missing)."
+         answer the user's question in plain words, quoting values exactly as printed (do not call the tool again \
+         unless something is missing)."
     );
 
     let second = &tool_messages(&bodies[2])[1];

@@ -1,6 +1,10 @@
 //! Test helpers shared by the workspace: a scripted OpenAI-compatible chat-completions server that answers
 //! each request with the next reply of a script (as JSON, or as an SSE stream when the request asks for one)
-//! and records every request body for assertions.
+//! and records every request body for assertions; and [`LocalModel`], a real small model on loopback.
+
+mod local_model;
+
+pub use local_model::LocalModel;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -24,13 +24,14 @@ use rig_core::streaming::{Item, PartKind, StreamEvent};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::hooks::{TurnHook, shortened};
+use super::hooks::{FirstCall, ToolsShown, TurnHook, shortened};
 use super::steps::StepSink;
-use super::tools::{ListFiles, ReadFile, ResetSession, RunPython, RunShell, SendFileToUser};
+use super::tools::{ListFiles, ReadFile, ResetSession, RunPython, RunShell, SendFileToUser, image_content};
 use super::{DEFAULT_PREAMBLE, ModelConfig, ModelError};
 use crate::interpreter::{CodeInterpreter, SessionCheck};
-use crate::invoke::tool_names;
+use crate::invoke::{canonical_arguments, tool_names};
 use crate::text_calls::find_tool_call;
+use crate::tools::names;
 use crate::turn::{
     StepOutcome, ToolCallStep, ToolChoicePolicy, ToolResultStep, TurnEvent, TurnFailure, TurnFailureKind, TurnOptions,
 };
@@ -72,6 +73,19 @@ pub struct ChatAgent {
     interpreter: CodeInterpreter,
     options: TurnOptions,
     preamble: String,
+}
+
+/// Why a run (one prompt to the agent) of a turn was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunKind {
+    /// The user's message.
+    First,
+    /// The result of a call the model wrote as text.
+    AfterTextCall,
+    /// A correction: the model wrote a call to a tool that does not exist.
+    Correction,
+    /// A reminder: the model repeated a call it had made.
+    Reminder,
 }
 
 enum RunEnd {
@@ -118,17 +132,33 @@ impl ChatAgent {
         if self.options.tool_choice == ToolChoicePolicy::None {
             return builder.build();
         }
+        let images = self.options.images_to_model;
         let builder = builder
-            .tool(RunPython::recording(interpreter.clone(), sink.clone()))
-            .tool(ListFiles::recording(interpreter.clone(), sink.clone()))
-            .tool(ReadFile::recording(interpreter.clone(), sink.clone()))
-            .tool(SendFileToUser::recording(interpreter.clone(), sink.clone()))
-            .tool(ResetSession::recording(interpreter.clone(), sink.clone()));
+            .tool(RunPython::recording(interpreter.clone(), sink.clone(), images))
+            .tool(ListFiles::recording(interpreter.clone(), sink.clone(), images))
+            .tool(ReadFile::recording(interpreter.clone(), sink.clone(), images))
+            .tool(SendFileToUser::recording(interpreter.clone(), sink.clone(), images))
+            .tool(ResetSession::recording(interpreter.clone(), sink.clone(), images));
         if interpreter.options().shell {
-            builder.tool(RunShell::recording(interpreter.clone(), sink.clone())).build()
+            builder.tool(RunShell::recording(interpreter.clone(), sink.clone(), images)).build()
         } else {
             builder.build()
         }
+    }
+
+    /// How a run's model calls are steered, by policy and by why the run was started.
+    fn hook(&self, kind: RunKind, steps: &StepSink) -> TurnHook {
+        use FirstCall::{AnyTool, Free, Tool};
+        use ToolsShown::{Always, WhileFailing};
+        let (first, tools) = match (self.options.tool_choice, kind) {
+            (ToolChoicePolicy::Auto | ToolChoicePolicy::None, RunKind::Correction) => (AnyTool, Always),
+            (ToolChoicePolicy::Auto | ToolChoicePolicy::None, _) => (Free, Always),
+            (ToolChoicePolicy::RequiredFirst, RunKind::First | RunKind::Correction) => (AnyTool, Always),
+            (ToolChoicePolicy::RequiredFirst, _) => (Free, Always),
+            (ToolChoicePolicy::Guided, RunKind::First | RunKind::Correction) => (Tool(names::RUN_PYTHON), WhileFailing),
+            (ToolChoicePolicy::Guided, _) => (Free, WhileFailing),
+        };
+        TurnHook { first, tools, max_argument_chars: self.options.max_echoed_argument_chars, steps: steps.clone() }
     }
 
     /// One turn: `message` from the user, then the model's steps and answer, as events. `history` is
@@ -152,17 +182,21 @@ impl ChatAgent {
             let sink = StepSink::default();
             let mut transcript: Vec<Message> = history.0[..started_with].to_vec();
             let mut prompt = Message::user(message);
-            let mut force_first = self.options.tool_choice == ToolChoicePolicy::RequiredFirst;
+            let mut kind = RunKind::First;
             let mut calls_used = 0usize;
             let mut corrected = false;
+            let mut reminded = false;
             let mut text_calls = 0usize;
+            // The last call made (name, canonical arguments) and whether it ran well.
+            let mut last_call: Option<(String, Option<Value>)> = None;
+            let mut last_ok = true;
             loop {
                 let calls_left = self.options.max_model_calls.saturating_sub(calls_used);
                 if calls_left == 0 {
                     yield TurnEvent::Failed(too_many_steps(self.options.max_model_calls));
                     break;
                 }
-                let hook = TurnHook { force_first, max_argument_chars: self.options.max_echoed_argument_chars };
+                let hook = self.hook(kind, &sink);
                 let mut stream = self
                     .agent(&sink, calls_left)
                     .prompt(prompt.clone())
@@ -194,6 +228,7 @@ impl ChatAgent {
                             let name = tool_call.function.name.to_string();
                             let arguments = tool_call.function.arguments.clone();
                             calls.insert(id.clone(), (name.clone(), arguments.clone()));
+                            last_call = Some((name.clone(), canonical_arguments(&name, &arguments)));
                             yield TurnEvent::ToolCall(ToolCallStep { id, name, arguments, written_as_text: false });
                         }
                         MultiTurnStreamItem::ToolResult { tool_result } => {
@@ -219,6 +254,7 @@ impl ChatAgent {
                                     artifacts: Vec::new(),
                                 },
                             };
+                            last_ok = step.outcome == StepOutcome::Ran;
                             yield TurnEvent::ToolResult(step);
                         }
                         MultiTurnStreamItem::FinalResponse(response) => break RunEnd::Final(Box::new(response)),
@@ -248,7 +284,37 @@ impl ChatAgent {
                 transcript.extend(response.messages.iter().cloned());
                 let answer = response.output();
                 let known = tool_names(&self.interpreter);
-                match find_tool_call(&answer) {
+                let text_call = find_tool_call(&answer);
+                let repeated = text_call.as_ref().is_some_and(|call| {
+                    last_call.as_ref().is_some_and(|(name, args)| {
+                        *name == call.name && args.is_some() && *args == canonical_arguments(&call.name, &call.arguments)
+                    })
+                });
+                match text_call {
+                    Some(_) if repeated && !reminded => {
+                        // The same call again, written as text: the model did not take in the result. Remind
+                        // it once, without running anything.
+                        reminded = true;
+                        yield TurnEvent::TextWithdrawn;
+                        prompt = Message::user(if last_ok {
+                            "You already made that call and its result is above. Now answer my question in plain words, \
+                             without calling a tool again."
+                        } else {
+                            "You already made that call and it failed; the error is above. Write different code that \
+                             fixes the error, or tell me in plain words what went wrong."
+                        });
+                        kind = RunKind::Reminder;
+                    }
+                    Some(_) if repeated => {
+                        yield TurnEvent::TextWithdrawn;
+                        yield TurnEvent::Failed(TurnFailure {
+                            kind: TurnFailureKind::Repeated,
+                            message: "The model kept repeating the same step instead of answering. The steps above show \
+                                      what ran; try again, or rephrase the request."
+                                .to_owned(),
+                        });
+                        break;
+                    }
                     Some(call) if known.contains(&call.name.as_str()) && text_calls < self.options.max_model_calls => {
                         // The model wrote the call instead of making it: run it as a call, and let the model
                         // continue from its result.
@@ -268,10 +334,13 @@ impl ChatAgent {
                             arguments: call.arguments.clone(),
                             written_as_text: true,
                         });
+                        last_call = Some((call.name.clone(), canonical_arguments(&call.name, &call.arguments)));
                         let done = self.interpreter.invoke(&call.name, &call.arguments).await;
+                        last_ok = done.outcome == StepOutcome::Ran;
+                        sink.note_outcome(!last_ok);
                         let mut content = vec![ToolResultContent::text(done.model_text.clone())];
-                        for image in &done.images {
-                            content.push(ToolResultContent::image_base64(image.base64_data.clone(), None, None));
+                        if self.options.images_to_model {
+                            content.extend(done.images.iter().map(image_content));
                         }
                         prompt = if done.outcome == StepOutcome::Ran {
                             synthesized.result(content).into()
@@ -286,7 +355,7 @@ impl ChatAgent {
                             text: done.model_text,
                             artifacts: done.artifacts,
                         });
-                        force_first = false;
+                        kind = RunKind::AfterTextCall;
                     }
                     Some(call) if !corrected => {
                         corrected = true;
@@ -301,7 +370,7 @@ impl ChatAgent {
                             call.name,
                             known.join(", ")
                         ));
-                        force_first = self.options.tool_choice != ToolChoicePolicy::None;
+                        kind = RunKind::Correction;
                     }
                     Some(_) => {
                         yield TurnEvent::TextWithdrawn;
@@ -309,6 +378,15 @@ impl ChatAgent {
                             kind: TurnFailureKind::NoToolCall,
                             message: "The model did not call a tool: it wrote a tool call as text twice, so nothing \
                                       ran. Try again, or rephrase the request."
+                                .to_owned(),
+                        });
+                        break;
+                    }
+                    None if answer.trim().is_empty() => {
+                        yield TurnEvent::Failed(TurnFailure {
+                            kind: TurnFailureKind::Model,
+                            message: "The model ended without writing an answer. The steps above show what ran; try \
+                                      again, or rephrase the request."
                                 .to_owned(),
                         });
                         break;

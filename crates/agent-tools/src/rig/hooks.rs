@@ -3,24 +3,72 @@
 
 use rig_agent::agent::{AgentHook, CompletionCallAction, CompletionCallEvent, HookContext, RequestPatch};
 use rig_core::message::{AssistantContent, Message, ToolChoice};
+
+use super::steps::StepSink;
 use serde_json::Value;
+
+/// What the first model call of a run must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstCall {
+    /// Whatever the model likes.
+    Free,
+    /// Call some tool.
+    AnyTool,
+    /// Call this tool.
+    Tool(&'static str),
+}
+
+/// Which model calls of a run see the tool definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ToolsShown {
+    /// Every call.
+    Always,
+    /// The first call (with [`TurnHook::first`]), and later ones only to retry `run_python` after a failure
+    /// (a few times a turn); otherwise the model answers in words, or writes a call as text.
+    WhileFailing,
+}
+
+/// How many times a turn forces `run_python` again after a failure ([`ToolsShown::WhileFailing`]).
+pub(crate) const FORCED_RETRIES: usize = 2;
 
 /// Steers every model call of one run (one prompt of a turn).
 #[derive(Debug, Clone)]
 pub(crate) struct TurnHook {
-    /// Make the first model call of this run call a tool.
-    pub(crate) force_first: bool,
+    pub(crate) first: FirstCall,
+    pub(crate) tools: ToolsShown,
     /// Arguments longer than this are shortened in the history sent with each call.
     pub(crate) max_argument_chars: usize,
+    /// How the turn's calls went.
+    pub(crate) steps: StepSink,
 }
 
 impl AgentHook for TurnHook {
     async fn on_completion_call(&self, _ctx: &HookContext, event: CompletionCallEvent<'_>) -> CompletionCallAction {
         let mut patch = RequestPatch::new();
         let mut changed = false;
-        if self.force_first && event.turn == 1 {
-            patch = patch.tool_choice(ToolChoice::Required);
-            changed = true;
+        let first = event.turn == 1;
+        let mut demand = if first { self.first } else { FirstCall::Free };
+        if self.tools == ToolsShown::WhileFailing && (!first || self.first == FirstCall::Free) {
+            if self.steps.take_forced_retry(FORCED_RETRIES) {
+                demand = FirstCall::Tool(crate::tools::names::RUN_PYTHON);
+            } else {
+                patch = patch.active_tools(Vec::<String>::new());
+                changed = true;
+                demand = FirstCall::Free;
+            }
+        }
+        {
+            match demand {
+                FirstCall::Free => {}
+                FirstCall::AnyTool => {
+                    patch = patch.tool_choice(ToolChoice::Required);
+                    changed = true;
+                }
+                FirstCall::Tool(name) => {
+                    patch = patch.tool_choice(ToolChoice::Required).active_tools([name.to_owned()]);
+                    changed = true;
+                }
+            }
         }
         if let Some(history) = shortened(event.history, self.max_argument_chars) {
             patch = patch.history(history);

@@ -150,23 +150,32 @@ impl ModelConfig {
         Ok(None)
     }
 
-    /// The tool-choice policy that suits this model when none is configured: `required-first` for an
+    /// The tool-choice policy that suits this model when none is configured: `guided` for an
     /// OpenAI-compatible server of your own (`base_url`: llama.cpp, Ollama, vLLM — usually a small model
     /// that otherwise writes its calls as text), `auto` for OpenAI and Azure OpenAI.
     pub fn default_tool_choice(&self) -> crate::turn::ToolChoicePolicy {
         match self {
-            ModelConfig::OpenAi { base_url: Some(_), .. } => crate::turn::ToolChoicePolicy::RequiredFirst,
+            ModelConfig::OpenAi { base_url: Some(_), .. } => crate::turn::ToolChoicePolicy::Guided,
             _ => crate::turn::ToolChoicePolicy::Auto,
         }
     }
 
-    /// The turn options for this model: [`ModelConfig::default_tool_choice`], overridden by the environment
-    /// ([`crate::turn::env`]).
+    /// The turn options that suit this model ([`ModelConfig::default_tool_choice`]; images only to OpenAI
+    /// and Azure OpenAI), without the environment.
+    pub fn default_turn_options(&self) -> crate::turn::TurnOptions {
+        crate::turn::TurnOptions {
+            tool_choice: self.default_tool_choice(),
+            images_to_model: !matches!(self, ModelConfig::OpenAi { base_url: Some(_), .. }),
+            ..crate::turn::TurnOptions::default()
+        }
+    }
+
+    /// [`ModelConfig::default_turn_options`], overridden by the environment ([`crate::turn::env`]).
     ///
     /// # Errors
     /// [`crate::turn::InvalidSetting`] for an environment value that does not parse.
     pub fn turn_options(&self) -> Result<crate::turn::TurnOptions, crate::turn::InvalidSetting> {
-        crate::turn::TurnOptions::from_env(self.default_tool_choice())
+        crate::turn::TurnOptions::from_env(self.default_turn_options())
     }
 
     /// A one-line description without secrets, for logs and UIs.

@@ -5,6 +5,7 @@
 //! matches each call (calls with equal arguments take their records in order). A call with no record never
 //! reached its tool: its arguments were rejected.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
@@ -25,17 +26,36 @@ struct Record {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StepSink {
     records: Arc<Mutex<Vec<Record>>>,
+    /// Whether the last call failed or was rejected.
+    last_failed: Arc<AtomicBool>,
+    /// Retries forced after failures in this turn.
+    forced_retries: Arc<AtomicUsize>,
 }
 
 impl StepSink {
     /// Records one invocation of `name` with `arguments` (the parsed arguments, serialised back).
     pub(crate) fn record(&self, name: &str, arguments: Value, invocation: &ToolInvocation) {
+        self.note_outcome(invocation.outcome != crate::turn::StepOutcome::Ran);
         if let Ok(mut records) = self.records.lock() {
             if records.len() >= MAX_RECORDS {
                 records.remove(0);
             }
             records.push(Record { name: name.to_owned(), arguments, invocation: invocation.clone() });
         }
+    }
+
+    /// Notes how the last call went (the turn's own calls of text-written calls too).
+    pub(crate) fn note_outcome(&self, failed: bool) {
+        self.last_failed.store(failed, Ordering::Release);
+    }
+
+    /// Whether the last call failed, and a retry may still be forced (at most `max` a turn); counts it.
+    pub(crate) fn take_forced_retry(&self, max: usize) -> bool {
+        self.last_failed.load(Ordering::Acquire)
+            && self
+                .forced_retries
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+                .is_ok()
     }
 
     /// The record of a call of `name` with the model's `arguments`, if its tool ran.

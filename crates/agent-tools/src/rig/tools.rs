@@ -67,17 +67,19 @@ macro_rules! tool_struct {
         pub struct $name {
             interpreter: CodeInterpreter,
             sink: Option<StepSink>,
+            /// Attach images to the result (the model reads images).
+            images: bool,
         }
 
         impl $name {
             /// The tool on `interpreter`'s session.
             pub fn new(interpreter: CodeInterpreter) -> Self {
-                $name { interpreter, sink: None }
+                $name { interpreter, sink: None, images: true }
             }
 
             /// The tool, recording what each call did for a turn's events.
-            pub(crate) fn recording(interpreter: CodeInterpreter, sink: StepSink) -> Self {
-                $name { interpreter, sink: Some(sink) }
+            pub(crate) fn recording(interpreter: CodeInterpreter, sink: StepSink, images: bool) -> Self {
+                $name { interpreter, sink: Some(sink), images }
             }
 
             fn record<A: serde::Serialize>(&self, args: &A, result: &Result<ToolInvocation, ToolError>) {
@@ -118,13 +120,18 @@ tool_struct!(
     RunShell
 );
 
-/// The model's view of an invocation: its text, then its images.
-fn output(invocation: ToolInvocation) -> ToolOutput {
+/// The model's view of an invocation: its text, then its images (when the model reads images).
+fn output(invocation: ToolInvocation, images: bool) -> ToolOutput {
     let mut content = vec![ToolResultContent::text(invocation.model_text.clone())];
-    for image in &invocation.images {
-        content.push(ToolResultContent::image_base64(image.base64_data.clone(), media_type(&image.format), None));
+    if images {
+        content.extend(invocation.images.iter().map(image_content));
     }
     ToolOutput::content(content).unwrap_or_else(|_| ToolOutput::text(invocation.model_text))
+}
+
+/// An image as tool-result content.
+pub(crate) fn image_content(image: &dynamic_sessions::Image) -> ToolResultContent {
+    ToolResultContent::image_base64(image.base64_data.clone(), media_type(&image.format), None)
 }
 
 impl Tool for RunPython {
@@ -137,7 +144,7 @@ impl Tool for RunPython {
     async fn call(&self, _context: &mut ToolContext, args: RunPythonArgs) -> Result<ToolOutput, ToolError> {
         let result = self.interpreter.invoke_run_python(&args).await;
         self.record(&args, &result);
-        result.map(output)
+        result.map(|i| output(i, self.images))
     }
 }
 
@@ -151,7 +158,7 @@ impl Tool for ListFiles {
     async fn call(&self, _context: &mut ToolContext, args: ListFilesArgs) -> Result<ToolOutput, ToolError> {
         let result = self.interpreter.invoke_list_files(&args).await;
         self.record(&args, &result);
-        result.map(output)
+        result.map(|i| output(i, self.images))
     }
 }
 
@@ -165,7 +172,7 @@ impl Tool for ReadFile {
     async fn call(&self, _context: &mut ToolContext, args: ReadFileArgs) -> Result<ToolOutput, ToolError> {
         let result = self.interpreter.invoke_read_file(&args).await;
         self.record(&args, &result);
-        result.map(output)
+        result.map(|i| output(i, self.images))
     }
 }
 
@@ -187,7 +194,7 @@ impl Tool for SendFileToUser {
                 self.interpreter.offer(artifact.clone());
             }
         }
-        result.map(output)
+        result.map(|i| output(i, self.images))
     }
 }
 
@@ -201,7 +208,7 @@ impl Tool for ResetSession {
     async fn call(&self, _context: &mut ToolContext, args: ResetArgs) -> Result<ToolOutput, ToolError> {
         let result = self.interpreter.invoke_reset().await;
         self.record(&args, &result);
-        result.map(output)
+        result.map(|i| output(i, self.images))
     }
 }
 
@@ -215,6 +222,6 @@ impl Tool for RunShell {
     async fn call(&self, _context: &mut ToolContext, args: RunShellArgs) -> Result<ToolOutput, ToolError> {
         let result = self.interpreter.invoke_run_shell(&args).await;
         self.record(&args, &result);
-        result.map(output)
+        result.map(|i| output(i, self.images))
     }
 }
