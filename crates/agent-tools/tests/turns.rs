@@ -98,16 +98,66 @@ async fn required_first_forces_a_tool_on_the_first_call_only() {
         Reply::Text("It is 1267650600228229401496703205376."),
     ])
     .await;
-    let config = model(&server);
-    assert_eq!(config.default_tool_choice(), ToolChoicePolicy::RequiredFirst, "a compatible server of one's own");
-    let options = TurnOptions { tool_choice: config.default_tool_choice(), max_tokens: 321, ..TurnOptions::default() };
-    let agent = ChatAgent::new(&config, interpreter(&emu), options).unwrap();
+    let options =
+        TurnOptions { tool_choice: ToolChoicePolicy::RequiredFirst, max_tokens: 321, ..TurnOptions::default() };
+    let agent = ChatAgent::new(&model(&server), interpreter(&emu), options).unwrap();
     let events = run(&agent, &mut History::new(), "What is 2**100? Use Python.").await;
     assert!(matches!(events.last(), Some(TurnEvent::Done { .. })), "{events:?}");
     let bodies = server.script.bodies();
     assert_eq!(bodies[0]["tool_choice"], "required");
+    assert_eq!(bodies[0]["tools"].as_array().map(Vec::len), Some(5), "any tool");
     assert!(bodies[1].get("tool_choice").is_none(), "later calls may answer: {}", bodies[1]);
+    assert_eq!(bodies[1]["tools"].as_array().map(Vec::len), Some(5));
     assert!(bodies.iter().all(|b| b["max_tokens"] == 321));
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guided_forces_python_first_then_lets_the_model_answer_and_retries_failures() {
+    let Some(emu) = emulator().await else { return };
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("len(df)"))]),
+        Reply::ToolCalls(vec![("call_2", "run_python", call("2**100"))]),
+        Reply::Text("It is 1267650600228229401496703205376."),
+    ])
+    .await;
+    let config = model(&server);
+    assert_eq!(config.default_tool_choice(), ToolChoicePolicy::Guided, "a compatible server of one's own");
+    let options = config.default_turn_options();
+    assert!(!options.images_to_model, "llama.cpp refuses images without a vision projector");
+    let agent = ChatAgent::new(&config, interpreter(&emu), options).unwrap();
+    let events = run(&agent, &mut History::new(), "What is 2**100? Use Python.").await;
+    assert!(
+        matches!(events.last(), Some(TurnEvent::Done { answer }) if answer.contains("1267650600228229401496703205376"))
+    );
+    let outcomes: Vec<StepOutcome> = events
+        .iter()
+        .filter_map(|e| match e {
+            TurnEvent::ToolResult(r) => Some(r.outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outcomes, [StepOutcome::Failed, StepOutcome::Ran]);
+    let bodies = server.script.bodies();
+    let tools = |body: &serde_json::Value| -> Vec<String> {
+        body["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The first call: run_python, forced. After its failure: forced again. After a success: no tools, so a
+    // small model answers instead of writing the call again.
+    assert_eq!(
+        (bodies[0]["tool_choice"].clone(), tools(&bodies[0])),
+        (json!("required"), vec!["run_python".to_owned()])
+    );
+    assert_eq!(
+        (bodies[1]["tool_choice"].clone(), tools(&bodies[1])),
+        (json!("required"), vec!["run_python".to_owned()])
+    );
+    assert!(bodies[2].get("tools").is_none() && bodies[2].get("tool_choice").is_none(), "{}", bodies[2]);
     emu.stop().await;
 }
 
