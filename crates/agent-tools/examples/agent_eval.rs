@@ -32,6 +32,19 @@ struct Seen {
     interpreter: CodeInterpreter,
 }
 
+impl Seen {
+    /// Counts the images drawn and the files offered.
+    fn note(&mut self, artifacts: Vec<Artifact>) {
+        for artifact in artifacts {
+            match artifact {
+                Artifact::Image { .. } => self.images += 1,
+                Artifact::File { path, .. } => self.files_offered.push(path),
+                _ => {}
+            }
+        }
+    }
+}
+
 type Check = fn(&Seen) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>;
 
 struct Task {
@@ -225,15 +238,7 @@ async fn run_turn(
             println!("    {event:?}");
         }
         match event {
-            TurnEvent::ToolResult(step) => {
-                for artifact in step.artifacts {
-                    match artifact {
-                        Artifact::Image { .. } => seen.images += 1,
-                        Artifact::File { path, .. } => seen.files_offered.push(path),
-                        _ => {}
-                    }
-                }
-            }
+            TurnEvent::ToolResult(step) => seen.note(step.artifacts),
             TurnEvent::Done { answer } => seen.answer = answer,
             TurnEvent::Failed(failure) => return Err(format!("{:?}: {}", failure.kind, failure.message)),
             _ => {}
@@ -254,13 +259,7 @@ async fn run_baseline(config: &ModelConfig, interpreter: &CodeInterpreter, promp
     let response = agent.prompt(prompt).await.map_err(|e| e.to_string())?;
     let mut seen =
         Seen { answer: response.output(), images: 0, files_offered: Vec::new(), interpreter: interpreter.clone() };
-    for artifact in interpreter.take_artifacts() {
-        match artifact {
-            Artifact::Image { .. } => seen.images += 1,
-            Artifact::File { path, .. } => seen.files_offered.push(path),
-            _ => {}
-        }
-    }
+    seen.note(interpreter.take_artifacts());
     Ok(seen)
 }
 

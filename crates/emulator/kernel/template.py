@@ -5,7 +5,7 @@ runs a warm-up (a DataFrame summary and a chart), freezes its heap, and then for
 new session starts in milliseconds with the data stack already imported and its pages shared with every other
 session. A second, bare template (forked before any import) serves `useEmptyKernel`.
 
-It talks to the emulator on fd DS_CONTROL_FD, a SOCK_SEQPACKET socket: one JSON message per packet, file descriptors passed
+It talks to the emulator on a SOCK_SEQPACKET socket: one JSON message per packet, file descriptors passed
 along (SCM_RIGHTS). It runs no user code itself. Each session is forked three times:
 
   C1  joins the session's cgroup (root), becomes the session's host uid (root), makes its own user namespace
@@ -146,17 +146,21 @@ def use_runtime():
     sys.path.insert(0, CONFIG["kernel_dir"])
 
 
-def preload():
-    use_runtime()
-    started = time.perf_counter()
-    # matplotlib reads (and may write) its cache in MPLCONFIGDIR, /tmp/mpl: a copy of the runtime's prebuilt
-    # font cache, here and in every session's own /tmp.
+def copy_mpl_cache():
+    """matplotlib reads (and may write) its cache in MPLCONFIGDIR, /tmp/mpl: a copy of the runtime's prebuilt
+    font cache goes there (the template's /tmp, then each session's own)."""
     mpl = CONFIG.get("mpl_cache")
     if mpl:
         os.makedirs("/tmp/mpl", exist_ok=True)
         for name in os.listdir(mpl):
             with open(os.path.join(mpl, name), "rb") as src, open(os.path.join("/tmp/mpl", name), "wb") as dst:
                 dst.write(src.read())
+
+
+def preload():
+    use_runtime()
+    started = time.perf_counter()
+    copy_mpl_cache()
     errors = []
     import kernel  # noqa: F401  (its code is then shared by every session)
 
@@ -263,12 +267,7 @@ def session_mounts(session_id):
     mount(None, "/mnt/data", None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=%d,mode=1777" % sizes["tmp"])
     mount("tmpfs", "/home/user", "tmpfs", MS_NOSUID | MS_NODEV, "size=%d,mode=0755,uid=65534,gid=65534" % sizes["home"])
-    mpl = CONFIG.get("mpl_cache")
-    if mpl:
-        os.makedirs("/tmp/mpl", exist_ok=True)
-        for name in os.listdir(mpl):
-            with open(os.path.join(mpl, name), "rb") as src, open(os.path.join("/tmp/mpl", name), "wb") as dst:
-                dst.write(src.read())
+    copy_mpl_cache()
     for hidden in ("/sessions", "/.oldroot"):
         mount("tmpfs", hidden, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
 
