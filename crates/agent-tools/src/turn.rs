@@ -112,6 +112,8 @@ pub struct TurnOptions {
 pub const DEFAULT_MAX_TOKENS: u64 = 2048;
 /// Default [`TurnOptions::time_limit`].
 pub const DEFAULT_TURN_TIME_LIMIT: Duration = Duration::from_secs(300);
+/// The longest turn the environment may ask for: a day.
+const MAX_TURN_SECONDS: u64 = 86_400;
 /// Default [`TurnOptions::max_model_calls`].
 pub const DEFAULT_MAX_MODEL_CALLS: usize = 12;
 /// Default [`TurnOptions::max_echoed_argument_chars`].
@@ -195,8 +197,8 @@ impl TurnOptions {
             options.time_limit = Duration::from_secs(
                 v.parse()
                     .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| invalid(env::TURN_SECONDS, v, "a positive number of seconds"))?,
+                    .filter(|n| (1..=MAX_TURN_SECONDS).contains(n))
+                    .ok_or_else(|| invalid(env::TURN_SECONDS, v, "a number of seconds from 1 to 86400"))?,
             );
         }
         Ok(options)

@@ -225,7 +225,8 @@ class _Drain:
     def __init__(self, fd):
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         os.dup2(write_end, fd)  # inheritable: child processes write here directly
-        os.close(write_end)
+        # A private copy (not inherited) restores `fd` before each cell, should a cell close or replace it.
+        self.write_end = write_end
         self.fd, self.read_end = fd, read_end
         self.lock = threading.Lock()
         self.chunks, self.kept, self.total, self.capturing = [], 0, 0, False
@@ -268,8 +269,14 @@ class _Drain:
                 self.reached.set()
 
     def begin(self):
+        try:
+            os.dup2(self.write_end, self.fd)
+            os.set_blocking(self.fd, True)
+        except OSError:
+            pass
         with self.lock:
             self.chunks, self.kept, self.total, self.capturing = [], 0, 0, True
+            self.marker, self.tail = None, b""
 
     def end(self):
         """The cell's output, once everything written before now has been read."""
@@ -288,6 +295,9 @@ class _Drain:
                 break
             except KeyboardInterrupt:
                 continue
+            except OSError:
+                # The cell closed or broke the descriptor (the next cell restores it): keep what was read.
+                break
         with self.lock:
             self.capturing, self.marker = False, None
             data, total = b"".join(self.chunks), self.total
@@ -299,6 +309,7 @@ class _Drain:
 
 
 _drains = None
+
 
 
 class Capture:

@@ -10,7 +10,8 @@ along (SCM_RIGHTS). It runs no user code itself. Each session is forked three ti
 
   C1  joins the session's cgroup (root), becomes the session's host uid (root), makes its own user namespace
       (only its uid mapped, as 65534), sets the process limit inside it, and unshares the mount, network, IPC,
-      UTS, pid and cgroup namespaces; forks C2, reports C2's pid to the emulator, exits.
+      UTS, pid and cgroup namespaces; forks C2 and waits for it. The template answers the fork request with a
+      pidfd of C1: killing C1 kills C2 (its death signal), and C2 is pid 1 of the session, so all of it ends.
   C2  pid 1 of the session: mounts its /proc, /dev, /mnt/data (the session's own tmpfs), /tmp and /home/user
       (sized tmpfs), hides the template's other mounts, brings up its loopback, forks C3, then drops every
       capability, applies the seccomp filter and reaps processes until C3 exits.
@@ -49,6 +50,8 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_CAPBSET_DROP = 1, 4, 22, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL, SECCOMP_MODE_FILTER = 4, 2
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+AT_FDCWD, AT_RECURSIVE = -100, 0x8000
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
 
 
@@ -101,6 +104,13 @@ def bind_readonly(source, target):
     mount(source, target, None, MS_BIND | MS_REC)
     flags = _preserved_flags(source) | MS_RDONLY | MS_NOSUID | MS_NODEV
     mount(None, target, None, MS_BIND | MS_REMOUNT | flags)
+    # The remount above changes the top mount only: mounts below it (a separate /usr/local, the runtime's
+    # filesystem) would keep their host flags. mount_setattr(2) makes the whole tree read-only.
+    attr = struct.pack("QQQQ", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+    rc = libc.syscall(ctypes.c_long(CONFIG["sys_mount_setattr"]), ctypes.c_long(AT_FDCWD), ctypes.c_char_p(target.encode()),
+                      ctypes.c_long(AT_RECURSIVE), ctypes.c_char_p(attr), ctypes.c_long(len(attr)))
+    if rc != 0 and ctypes.get_errno() != 38:  # ENOSYS: a kernel before 5.12 keeps the top-level remount
+        check(rc, "mount_setattr %s" % target)
 
 
 def build_root():
@@ -284,7 +294,8 @@ def session(request, fds, seccomp, last_cap):
             os.write(fd, b"0")
         os.dup2(proto_in, 3)
         os.dup2(proto_out, 4)
-        os.closerange(5, 65536)
+        os.closerange(5, os.sysconf("SC_OPEN_MAX"))
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the template's death ends the session
         os.setsid()
         import resource
 
@@ -312,11 +323,35 @@ def session(request, fds, seccomp, last_cap):
         # Counted per user namespace: this bounds the session alone.
         resource.setrlimit(resource.RLIMIT_NPROC, (CONFIG["nproc"], CONFIG["nproc"]))
         unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWCGROUP)
+        # C1 stays: the emulator holds its pidfd, and its death (killed by the emulator, or with the
+        # template) takes C2 and so the whole session with it. A pipe tells C2 whether C1 is still there once
+        # C2 has asked for that death signal.
+        alive_read, alive_write = os.pipe()
         init = os.fork()
-        if init:
-            os.write(4, (json.dumps({"op": "spawned", "pid": init}) + "\n").encode())
-            os._exit(0)
-        session_init(request, seccomp, last_cap)
+        if init == 0:
+            os.close(alive_write)
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            os.set_blocking(alive_read, False)
+            try:
+                gone = os.read(alive_read, 1) == b""
+            except BlockingIOError:
+                gone = False
+            os.close(alive_read)
+            if gone:
+                os._exit(70)
+            session_init(request, seccomp, last_cap)
+        os.close(alive_read)
+        # Nothing of the session's stays open here (its pipes must close when its kernel exits).
+        os.closerange(0, alive_write)
+        os.closerange(alive_write + 1, os.sysconf("SC_OPEN_MAX"))
+        while True:
+            try:
+                _, status = os.waitpid(init, 0)
+                os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                os._exit(0)
     except BaseException as e:  # noqa: BLE001
         try:
             os.write(2, ("the session sandbox could not be set up: %s\n" % e).encode())
@@ -333,7 +368,7 @@ def session_init(request, seccomp, last_cap):
     if kernel_pid == 0:
         session_kernel(seccomp, last_cap)
     # The init: no capabilities, the same filter, then reap until the kernel exits.
-    os.closerange(0, 65536)
+    os.closerange(0, os.sysconf("SC_OPEN_MAX"))
     drop_capabilities(last_cap)
     apply_seccomp(seccomp)
     while True:
@@ -355,7 +390,7 @@ def reseed():
     np = sys.modules.get("numpy")
     if np is not None:
         try:
-            np.random.seed(int.from_bytes(os.urandom(4), "little"))
+            np.random.seed(np.frombuffer(os.urandom(32), dtype=np.uint32))
         except Exception:  # noqa: BLE001
             pass
 
@@ -401,14 +436,20 @@ def serve(control, seccomp, last_cap, bare=None):
         try:
             if op == "fork":
                 if request.get("flavor") == "empty" and bare is not None:
+                    # The bare template forks it and answers; its answer goes back as it came.
                     socket.send_fds(bare, [message], fds)
+                    reply_message, reply_fds, _, _ = socket.recv_fds(bare, 65536, 4)
+                    reply = json.loads(reply_message)
                 else:
-                    if os.fork() == 0:
+                    child = os.fork()
+                    if child == 0:
                         control.close()
                         session(request, fds, seccomp, last_cap)
-                for fd in fds:
-                    os.close(fd)
-                continue  # no answer: the session itself reports on its pipe
+                    # A descriptor of the session's first process, taken while it surely lives (it waits for
+                    # its whole session): the emulator signals and awaits the session through it, never by a
+                    # pid that could be reused.
+                    reply_fds = [os.pidfd_open(child)]
+                    reply = {"ok": True, "pid": child}
             elif op == "mount":
                 path = "/sessions/" + request["id"]
                 os.mkdir(path, 0o700)
@@ -423,8 +464,12 @@ def serve(control, seccomp, last_cap, bare=None):
                 pass
             else:
                 reply = {"ok": False, "error": "unknown op %r" % op}
-        except OSError as e:
+        except (OSError, ValueError) as e:
             reply = {"ok": False, "error": str(e)}
+        finally:
+            for fd in fds:  # the session's pipes and cgroup files: the child has its copies
+                os.close(fd)
+        # Every request gets exactly one answer, so answers can never drift from their requests.
         socket.send_fds(control, [json.dumps(reply).encode()], reply_fds)
         for fd in reply_fds:
             os.close(fd)

@@ -94,9 +94,23 @@ async fn without_bubblewrap_sessions_still_get_their_own_namespaces() {
     assert_eq!(seen["interfaces"], json!(["lo"]), "its own network namespace: {seen}");
     assert!(seen["pids"].as_array().unwrap().iter().all(|p| p.as_u64().unwrap() < 10), "its own pid namespace: {seen}");
     assert_eq!(seen["uid"], json!(65534));
-    // A clean shutdown (SIGTERM), as a service manager would stop it.
-    let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "{status}");
+    // An emulator that dies without cleaning up (SIGKILL) takes its template and every session with it.
+    let marker = data.path().join("kernel").join("template.py").display().to_string();
+    let ours = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok().map(|c| (e.file_name(), c)))
+            .filter(|(_, c)| String::from_utf8_lossy(c).contains(&marker))
+            .map(|(pid, _)| pid.to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(ours().len() >= 3, "the template and a session are running: {:?}", ours());
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ours().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ours(), Vec::<String>::new(), "processes outlived the emulator");
 }

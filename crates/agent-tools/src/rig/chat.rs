@@ -178,7 +178,7 @@ impl ChatAgent {
             history.0.push(Message::user(message.clone()));
             history.0.push(Message::assistant(UNFINISHED));
             let _keep_alive = KeepAlive::start(&self.interpreter, self.options.keep_alive_every);
-            let deadline = Instant::now() + self.options.time_limit;
+            let deadline = Instant::now().checked_add(self.options.time_limit).unwrap_or_else(far_future);
             let sink = StepSink::default();
             let mut transcript: Vec<Message> = history.0[..started_with].to_vec();
             let mut prompt = Message::user(message);
@@ -245,14 +245,17 @@ impl ChatAgent {
                                     artifacts: done.artifacts,
                                 },
                                 // The tool never ran: rig refused the arguments and told the model why.
-                                None => ToolResultStep {
+                                None => {
+                                    sink.note_outcome(true);
+                                    ToolResultStep {
                                     id,
                                     name,
                                     outcome: StepOutcome::Rejected,
                                     report: None,
                                     text: text.join("\n"),
                                     artifacts: Vec::new(),
-                                },
+                                    }
+                                }
                             };
                             last_ok = step.outcome == StepOutcome::Ran;
                             yield TurnEvent::ToolResult(step);
@@ -284,7 +287,13 @@ impl ChatAgent {
                 transcript.extend(response.messages.iter().cloned());
                 let answer = response.output();
                 let known = tool_names(&self.interpreter);
-                let text_call = find_tool_call(&answer);
+                let text_call = match self.options.tool_choice {
+                    // No tools: nothing runs, whatever the text says.
+                    ToolChoicePolicy::None => None,
+                    // A hosted model may quote a call in an explanation: only an answer that is the call counts.
+                    ToolChoicePolicy::Auto if !starts_like_a_call(&answer) => None,
+                    _ => find_tool_call(&answer),
+                };
                 let repeated = text_call.as_ref().is_some_and(|call| {
                     last_call.as_ref().is_some_and(|(name, args)| {
                         *name == call.name && args.is_some() && *args == canonical_arguments(&call.name, &call.arguments)
@@ -335,7 +344,10 @@ impl ChatAgent {
                             written_as_text: true,
                         });
                         last_call = Some((call.name.clone(), canonical_arguments(&call.name, &call.arguments)));
-                        let done = self.interpreter.invoke(&call.name, &call.arguments).await;
+                        let Ok(done) = tokio::time::timeout_at(deadline, self.interpreter.invoke(&call.name, &call.arguments)).await else {
+                            yield TurnEvent::Failed(timed_out(self.options.time_limit));
+                            break;
+                        };
                         last_ok = done.outcome == StepOutcome::Ran;
                         sink.note_outcome(!last_ok);
                         let mut content = vec![ToolResultContent::text(done.model_text.clone())];
@@ -411,6 +423,17 @@ impl ChatAgent {
             }
         }
     }
+}
+
+/// Whether an answer begins as a tool call written as text does (JSON, a fence, a `<tool_call>` element).
+fn starts_like_a_call(answer: &str) -> bool {
+    let start = answer.trim_start();
+    ["{", "```", "<tool_call>", "[called tool "].iter().any(|p| start.starts_with(p))
+}
+
+/// A deadline that never comes (a time limit too large to add to now).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 /// Replaces the last assistant message of `transcript` (the answer that was a call written as text) by a

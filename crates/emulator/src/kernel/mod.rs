@@ -176,20 +176,13 @@ impl Kernel {
         }
     }
 
-    /// Reads the kernel's first lines: a forked session first reports its pid (`spawned`), then every kernel
-    /// says `ready`.
+    /// Reads the kernel's first line: `ready`.
     async fn wait_ready(&mut self) -> Option<Ready> {
-        loop {
-            let line = self.stdout.next().await?.ok()?;
-            let value: Value = serde_json::from_str(&line).ok()?;
-            match value.get("op").and_then(Value::as_str) {
-                Some("spawned") => {
-                    let pid = value.get("pid").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok())?;
-                    self.process = Some(KernelProcess::forked(pid).ok()?);
-                }
-                Some("ready") => return serde_json::from_value(value).ok(),
-                _ => return None,
-            }
+        let line = self.stdout.next().await?.ok()?;
+        let value: Value = serde_json::from_str(&line).ok()?;
+        match value.get("op").and_then(Value::as_str) {
+            Some("ready") => serde_json::from_value(value).ok(),
+            _ => None,
         }
     }
 

@@ -311,10 +311,10 @@ impl Sandbox {
                 cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?;
             let mut fds = vec![stdin_read.as_fd(), stdout_write.as_fd(), stderr_write.as_fd()];
             fds.extend(cgroup_files.iter().flatten().map(AsFd::as_fd));
-            template
+            let pidfd = template
                 .fork(&workspace.name(), flavor, workspace.uid, &fds)
-                .map_err(io_err("cannot ask the session template for a kernel"))?;
-            return Ok(Spawned { process: None, stdin, stdout, stderr });
+                .map_err(io_err("the session template could not fork a kernel"))?;
+            return Ok(Spawned { process: Some(KernelProcess::forked(pidfd)), stdin, stdout, stderr });
         }
         let command = command::build(self, workspace, cgroup, flavor)?;
         let mut child = self.spawner.spawn(command).await.map_err(io_err("cannot start the sandboxed kernel"))?;

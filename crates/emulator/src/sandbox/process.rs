@@ -1,23 +1,21 @@
 //! A running kernel's process, whichever way it was started: a child of the emulator (bubblewrap, Landlock),
 //! or a session forked by the template (the namespace tier), reached through a pidfd.
 
-use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+use rustix::process::{Signal, pidfd_send_signal};
 
-/// A kernel's process (for a forked session: the session's pid-1 process, whose death ends the session).
+/// A kernel's process (for a forked session: its first process, whose death ends the session).
 #[derive(Debug)]
 pub(crate) enum KernelProcess {
     Child(tokio::process::Child),
     Forked(Arc<OwnedFd>),
 }
 
-/// What starting a kernel hands back: its process (for a forked session, known once it reports its pid) and
-/// the emulator's ends of its pipes.
+/// What starting a kernel hands back: its process and the emulator's ends of its pipes.
 #[derive(Debug)]
 pub(crate) struct Spawned {
     pub(crate) process: Option<KernelProcess>,
@@ -27,10 +25,9 @@ pub(crate) struct Spawned {
 }
 
 impl KernelProcess {
-    /// A forked session's process, by the pid the session reported.
-    pub(crate) fn forked(pid: i32) -> io::Result<KernelProcess> {
-        let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("the session reported no pid"))?;
-        Ok(KernelProcess::Forked(Arc::new(pidfd_open(pid, PidfdFlags::empty())?)))
+    /// A forked session's first process, by the pidfd the template took of it.
+    pub(crate) fn forked(pidfd: OwnedFd) -> KernelProcess {
+        KernelProcess::Forked(Arc::new(pidfd))
     }
 
     /// Sends SIGKILL (a forked session's pid-1 process takes its whole pid namespace with it).

@@ -33,7 +33,7 @@ impl Control {
         Control { socket, exchange: Mutex::new(()) }
     }
 
-    /// Sends a message with descriptors; no answer is awaited.
+    /// Sends a message with descriptors; no answer is awaited (the first message, the configuration).
     pub(super) fn send(&self, message: &Value, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
         let bytes = serde_json::to_vec(message).map_err(|e| other(e.to_string()))?;
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
@@ -70,8 +70,13 @@ impl Control {
 
     /// Sends a request and waits for its answer (`{"ok": true, ...}` or `{"ok": false, "error": ...}`).
     pub(super) fn request(&self, message: &Value) -> io::Result<(Value, Vec<OwnedFd>)> {
+        self.request_with(message, &[])
+    }
+
+    /// [`Control::request`] with descriptors. Every request gets exactly one answer, in order.
+    pub(super) fn request_with(&self, message: &Value, fds: &[BorrowedFd<'_>]) -> io::Result<(Value, Vec<OwnedFd>)> {
         let _one_at_a_time = self.exchange.lock().map_err(|_| other("control lock poisoned"))?;
-        self.send(message, &[])?;
+        self.send(message, fds)?;
         let (reply, fds) = self.receive()?;
         if reply.get("ok").and_then(Value::as_bool) == Some(true) {
             Ok((reply, fds))

@@ -46,6 +46,7 @@ pub(crate) fn config(plan: &TemplatePlan<'_>) -> Value {
         "runtime": plan.venv.map(|_| "/opt/runtime"),
         "seccomp": plan.seccomp,
         "sys_pivot_root": libc::SYS_pivot_root,
+        "sys_mount_setattr": libc::SYS_mount_setattr,
         "symlinks": plan.symlinks,
         "binds": plan.binds,
         "devices": ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"],
@@ -159,13 +160,22 @@ impl Template {
     }
 
     /// Forks a session's kernel with its pipes (stdin's read end, stdout's and stderr's write ends) and, as
-    /// root, its cgroup files and host uid.
-    pub(crate) fn fork(&self, id: &str, flavor: Flavor, uid: Option<u32>, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    /// root, its cgroup files and host uid. Returns a pidfd of the session's first process: killing it ends
+    /// the session, and it becomes readable when the session has ended.
+    pub(crate) fn fork(
+        &self,
+        id: &str,
+        flavor: Flavor,
+        uid: Option<u32>,
+        fds: &[BorrowedFd<'_>],
+    ) -> io::Result<OwnedFd> {
         let flavor = match flavor {
             Flavor::Preloaded => "preloaded",
             Flavor::Empty => "empty",
         };
-        self.control.send(&json!({"op": "fork", "id": id, "flavor": flavor, "uid": uid}), fds)
+        let (_, mut reply) =
+            self.control.request_with(&json!({"op": "fork", "id": id, "flavor": flavor, "uid": uid}), fds)?;
+        reply.pop().ok_or_else(|| io::Error::other("the template sent no process descriptor"))
     }
 
     /// The template's process id (until it is stopped).
