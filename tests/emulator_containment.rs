@@ -325,9 +325,10 @@ def fill(path, most=2 << 30):
 async fn resource_bombs_are_contained() {
     for tier in ALL {
         let Some(h) = contained(tier).await else { continue };
-        // As an ordinary user the Landlock tier has no user namespace and no uid of its own to count
-        // processes in (SECURITY.md): the fork bomb is for the tiers that have one.
-        let process_limit = tier != SandboxMode::Landlock || as_root();
+        // As an ordinary user without a delegated cgroup, the Landlock tier has no user namespace, uid or
+        // pids cgroup of its own to count processes in (SECURITY.md): the fork bomb is for the others.
+        let process_limit =
+            tier != SandboxMode::Landlock || as_root() || h.emulator.emulator.sandbox().cgroups != "none";
         let client = h.client();
         let neighbour = client.session(new_id());
         neighbour.execute("1").await.unwrap();
@@ -499,4 +500,72 @@ async fn sessions_forked_from_one_template_share_nothing() {
         assert_ne!(one[key], two[key], "two sessions forked from one template drew the same {key}");
     }
     h.stop().await;
+}
+
+/// Whether this run must find cgroups: always as root; as an ordinary user when the runner started it in a
+/// cgroup delegated to that user (`scripts/containment-as-user.sh` sets `DS_TEST_DELEGATED_CGROUP=1` then).
+fn expect_cgroups() -> bool {
+    as_root() || std::env::var("DS_TEST_DELEGATED_CGROUP").is_ok_and(|v| v == "1")
+}
+
+/// Reads a number from a cgroup file (`max` reads as `None`).
+fn cgroup_number(path: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_session_is_charged_to_a_memory_and_pids_cgroup_of_its_own_where_one_can_be_had() {
+    for tier in ALL {
+        let Some(h) = contained(tier).await else { continue };
+        let sandbox = h.emulator.emulator.sandbox().clone();
+        let memory = sandbox.limits.iter().find(|l| l.resource == "memory").unwrap().enforced_by.clone();
+        if sandbox.cgroups == "none" {
+            // Without cgroups the emulator says so, says how to get them, and claims no memory cgroup.
+            let why = sandbox.cgroups_unavailable.unwrap_or_default();
+            assert!(!expect_cgroups(), "{tier:?}: this run must have cgroups: {why}");
+            assert!(why.contains("Delegate=yes"), "{tier:?}: the reason names the way out: {why}");
+            assert!(memory.contains("RLIMIT_AS") && memory.contains("no memory cgroup"), "{tier:?}: {memory}");
+            h.stop().await;
+            continue;
+        }
+        assert_eq!(sandbox.cgroups_delegated, !as_root(), "{tier:?}");
+        assert!(memory.contains("memory cgroup"), "{tier:?}: {memory}");
+        // A session holds 200 MiB it has written; the host then finds it charged to a cgroup of that session
+        // alone, whose limits are the configured ones.
+        const HELD: u64 = 200 << 20;
+        let session = h.client().session(new_id());
+        let run = session
+            .execute(format!("_held = b'x' * {HELD}\nlen(_held)"))
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(run.result, Some(json!(HELD)), "{tier:?}: {}", run.stderr);
+        let footprint = h.emulator.emulator.footprint();
+        let session_dirs: Vec<std::path::PathBuf> = footprint
+            .cgroup_dirs
+            .iter()
+            .flat_map(|base| std::fs::read_dir(base).unwrap().flatten().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        let charged: Vec<&std::path::PathBuf> = session_dirs
+            .iter()
+            .filter(|d| {
+                let usage =
+                    cgroup_number(&d.join("memory.usage_in_bytes")).or(cgroup_number(&d.join("memory.current")));
+                usage.is_some_and(|u| u >= HELD)
+            })
+            .collect();
+        assert_eq!(charged.len(), 1, "{tier:?}: one session cgroup holds the 200 MiB: {session_dirs:?}");
+        let limit =
+            cgroup_number(&charged[0].join("memory.limit_in_bytes")).or(cgroup_number(&charged[0].join("memory.max")));
+        assert_eq!(limit, Some(MEMORY + MEMORY / 4), "{tier:?}: the session's memory cgroup limit");
+        let name = charged[0].file_name().unwrap();
+        let pids_dir =
+            session_dirs.iter().find(|d| d.file_name() == Some(name) && d.join("pids.max").exists()).unwrap();
+        assert_eq!(cgroup_number(&pids_dir.join("pids.max")), Some(u64::from(PROCESSES)), "{tier:?}");
+        let members = std::fs::read_to_string(pids_dir.join("cgroup.procs")).unwrap();
+        assert!(!members.trim().is_empty(), "{tier:?}: the session's processes are in its pids cgroup");
+        h.stop().await;
+    }
 }

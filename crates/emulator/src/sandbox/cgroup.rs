@@ -1,4 +1,10 @@
 //! Per-session cgroups (v1 and v2): process, memory and CPU limits, and a reliable kill.
+//!
+//! As root the emulator's cgroups live at the top of each hierarchy. As an ordinary user they live in the
+//! subtree delegated to the user, when there is one: the emulator's own cgroup, if its user may write it
+//! (a systemd user scope with `Delegate=yes`, or a directory an administrator `chown`ed to the user). On v2
+//! a cgroup that holds processes cannot hand controllers to its children, so there the emulator first
+//! moves its own process into a leaf (`SELF_LEAF`) of that cgroup, as systemd asks of delegated services.
 
 use std::fs;
 use std::io::{self, Write};
@@ -6,19 +12,120 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rustix::fs::{Access, access};
+
 use crate::config::Limits;
 
 const ROOT: &str = "/sys/fs/cgroup";
+/// The v1 controllers the emulator uses; the first two are required, `cpu` only where it can be had.
 const V1_CONTROLLERS: [&str; 3] = ["pids", "memory", "cpu"];
-/// The directory every emulator's cgroups live in, under each v1 controller or the v2 root.
+/// The directory every emulator's cgroups live in, under each v1 controller or the v2 root (or, as a user,
+/// under the delegated cgroup).
 const EMULATOR_DIR: &str = "dynamic-sessions-emulator";
+/// The leaf of a delegated v2 cgroup the emulator moves its own process into (see the module doc).
+const SELF_LEAF: &str = "dynamic-sessions-emulator.self";
+/// What to tell a user whose cgroup is not delegated to them.
+const DELEGATE_HINT: &str = "start the emulator in a cgroup delegated to your user, e.g. `systemd-run --user \
+     --scope -p Delegate=yes -- <command>` on a systemd host, or have root create a cgroup, chown it to you and \
+     move your shell into it";
 
-/// Where emulator instances' cgroups can be: one directory per v1 controller, and the v2 one.
-pub(crate) fn emulator_dirs() -> Vec<PathBuf> {
+/// One hierarchy this process belongs to, from `/proc/self/cgroup`: `<id>:<controllers>:<path>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Membership {
+    /// The v1 controllers (`cpu,cpuacct`), or empty for the v2 hierarchy.
+    controllers: String,
+    /// The cgroup's path from the hierarchy's root.
+    path: String,
+}
+
+/// Parses `/proc/self/cgroup` (named hierarchies such as `name=systemd` are skipped).
+fn memberships(text: &str) -> Vec<Membership> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            (!controllers.starts_with("name="))
+                .then(|| Membership { controllers: controllers.to_owned(), path: path.to_owned() })
+        })
+        .collect()
+}
+
+/// A directory under `root` for a cgroup path; a delegated v2 cgroup's `SELF_LEAF` stands for its parent.
+fn under(root: &Path, path: &str) -> PathBuf {
+    let path = path.trim_matches('/');
+    let path = match path.rsplit_once('/') {
+        Some((parent, SELF_LEAF)) => parent,
+        None if path == SELF_LEAF => "",
+        _ => path,
+    };
+    if path.is_empty() { root.to_path_buf() } else { root.join(path) }
+}
+
+/// Where one controller's (or v2's) emulator cgroups go: `(controller, parent of EMULATOR_DIR)`.
+/// `privileged`: the top of each hierarchy; otherwise this process's own cgroups (delegated, or not usable).
+fn parents(root: &Path, version: Version, privileged: bool, own: &[Membership]) -> Vec<(Controller, PathBuf)> {
+    match version {
+        Version::V2 => {
+            let path = own.iter().find(|m| m.controllers.is_empty()).map(|m| m.path.as_str());
+            match (privileged, path) {
+                (true, _) => vec![(Controller::Unified, root.to_path_buf())],
+                (false, Some(path)) => vec![(Controller::Unified, under(root, path))],
+                (false, None) => Vec::new(),
+            }
+        }
+        Version::V1 => V1_CONTROLLERS
+            .iter()
+            .filter_map(|&name| {
+                let controller = Controller::v1(name)?;
+                if privileged {
+                    return Some((controller, root.join(name)));
+                }
+                let member = own.iter().find(|m| m.controllers.split(',').any(|c| c == name))?;
+                Some((controller, under(&root.join(&member.controllers), &member.path)))
+            })
+            .collect(),
+    }
+}
+
+/// This host's cgroup version, and where this process's emulator cgroups go.
+fn placement(privileged: bool) -> (Version, Vec<(Controller, PathBuf)>) {
     let root = Path::new(ROOT);
-    let mut dirs: Vec<PathBuf> = V1_CONTROLLERS.iter().map(|c| root.join(c).join(EMULATOR_DIR)).collect();
-    dirs.push(root.join(EMULATOR_DIR));
+    let version = if root.join("cgroup.controllers").exists() { Version::V2 } else { Version::V1 };
+    let own = fs::read_to_string("/proc/self/cgroup").map(|t| memberships(&t)).unwrap_or_default();
+    (version, parents(root, version, privileged, &own))
+}
+
+/// Where emulator instances' cgroups can be, for this process: one directory per v1 controller, and the
+/// v2 one (as root); the delegated ones (as a user).
+pub(crate) fn emulator_dirs() -> Vec<PathBuf> {
+    let privileged = rustix::process::geteuid().is_root();
+    let (_, parents) = placement(privileged);
+    let mut dirs: Vec<PathBuf> = parents.into_iter().map(|(_, p)| p.join(EMULATOR_DIR)).collect();
+    if privileged {
+        dirs.push(Path::new(ROOT).join(EMULATOR_DIR));
+    }
     dirs
+}
+
+/// A controller a base directory belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Controller {
+    Pids,
+    Memory,
+    Cpu,
+    /// The v2 hierarchy (every controller in one directory).
+    Unified,
+}
+
+impl Controller {
+    fn v1(name: &str) -> Option<Controller> {
+        match name {
+            "pids" => Some(Controller::Pids),
+            "memory" => Some(Controller::Memory),
+            "cpu" => Some(Controller::Cpu),
+            _ => None,
+        }
+    }
 }
 
 /// Which cgroup hierarchy this host offers.
@@ -37,44 +144,126 @@ impl Version {
     }
 }
 
-/// Creates the cgroups of one emulator instance, under `<controller>/dynamic-sessions-emulator/<instance>`.
+fn writable(dir: &Path) -> bool {
+    access(dir, Access::WRITE_OK).is_ok() && access(dir.join("cgroup.procs"), Access::WRITE_OK).is_ok()
+}
+
+/// Creates the cgroups of one emulator instance, under `<parent>/dynamic-sessions-emulator/<instance>`.
 #[derive(Debug)]
 pub(crate) struct CgroupManager {
     pub(crate) version: Version,
     /// The instance's base directories (one per v1 controller, or one on v2).
-    bases: Vec<PathBuf>,
+    bases: Vec<(Controller, PathBuf)>,
+    /// Whether a cpu controller is among them (as a user it may not be delegated).
+    pub(crate) cpu: bool,
+    /// Whether they are in a subtree delegated to this (unprivileged) user.
+    pub(crate) delegated: bool,
 }
 
 impl CgroupManager {
-    /// Probes the host and creates the instance's base directories; `None` when cgroups cannot be used
-    /// (not root, no controllers, read-only), with the reason.
+    /// Probes the host and creates the instance's base directories: at the top of each hierarchy as root,
+    /// in the cgroup delegated to this user otherwise. The error says why cgroups cannot be used.
     pub(crate) fn detect(instance: &str) -> Result<CgroupManager, String> {
-        let root = Path::new(ROOT);
-        let v2_controllers = fs::read_to_string(root.join("cgroup.controllers")).ok();
-        if let Some(controllers) = v2_controllers {
-            let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
-            if !(has("pids") && has("memory") && has("cpu")) {
-                return Err(format!("cgroup v2 lacks pids/memory/cpu controllers (has: {})", controllers.trim()));
+        let privileged = rustix::process::geteuid().is_root();
+        match placement(privileged) {
+            (Version::V2, parents) => Self::detect_v2(instance, privileged, parents),
+            (Version::V1, parents) => Self::detect_v1(instance, privileged, parents),
+        }
+    }
+
+    fn detect_v2(
+        instance: &str,
+        privileged: bool,
+        parents: Vec<(Controller, PathBuf)>,
+    ) -> Result<CgroupManager, String> {
+        let Some((_, parent)) = parents.into_iter().next() else {
+            return Err("this process has no cgroup v2 path in /proc/self/cgroup".to_owned());
+        };
+        let delegated = writable(&parent) && access(parent.join("cgroup.subtree_control"), Access::WRITE_OK).is_ok();
+        if !privileged && !delegated {
+            return Err(format!(
+                "not root, and this process's cgroup {} is not delegated to its user: {DELEGATE_HINT}",
+                parent.display()
+            ));
+        }
+        let controllers = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+        let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
+        let cpu = has("cpu");
+        if !(has("pids") && has("memory") && (cpu || !privileged)) {
+            return Err(format!(
+                "the cgroup {} lacks the pids and memory controllers (has: {}){}",
+                parent.display(),
+                controllers.trim(),
+                if privileged { "" } else { "; delegate them to your user" }
+            ));
+        }
+        let enable = if cpu { "+pids +memory +cpu" } else { "+pids +memory" };
+        if let Err(e) = write(&parent.join("cgroup.subtree_control"), enable) {
+            // A delegated cgroup that holds processes (ours) cannot hand controllers to children: move this
+            // process into a leaf of it and try again. The root cgroup has no such rule.
+            if privileged || e.raw_os_error() != Some(libc::EBUSY) {
+                return Err(format!("cannot enable controllers in {}: {e}", parent.display()));
             }
-            let top = root.join(EMULATOR_DIR);
-            let base = top.join(instance);
-            let setup = || -> io::Result<()> {
-                fs::create_dir_all(&base)?;
-                for dir in [root, top.as_path(), base.as_path()] {
-                    write(&dir.join("cgroup.subtree_control"), "+pids +memory +cpu")?;
-                }
-                Ok(())
-            };
-            setup().map_err(|e| format!("cannot set up cgroup v2 under {}: {e}", top.display()))?;
-            return Ok(CgroupManager { version: Version::V2, bases: vec![base] });
+            let leaf = parent.join(SELF_LEAF);
+            let moved = fs::create_dir_all(&leaf)
+                .and_then(|()| write(&leaf.join("cgroup.procs"), "0"))
+                .and_then(|()| write(&parent.join("cgroup.subtree_control"), enable));
+            moved.map_err(|e| {
+                format!(
+                    "cannot enable controllers in the delegated cgroup {}: {e}; other processes share it, so start \
+                     the emulator in a cgroup of its own ({DELEGATE_HINT})",
+                    parent.display()
+                )
+            })?;
         }
+        let top = parent.join(EMULATOR_DIR);
+        let base = top.join(instance);
+        let setup = || -> io::Result<()> {
+            fs::create_dir_all(&base)?;
+            for dir in [top.as_path(), base.as_path()] {
+                write(&dir.join("cgroup.subtree_control"), enable)?;
+            }
+            Ok(())
+        };
+        setup().map_err(|e| format!("cannot set up cgroup v2 under {}: {e}", top.display()))?;
+        Ok(CgroupManager {
+            version: Version::V2,
+            bases: vec![(Controller::Unified, base)],
+            cpu,
+            delegated: !privileged,
+        })
+    }
+
+    fn detect_v1(
+        instance: &str,
+        privileged: bool,
+        parents: Vec<(Controller, PathBuf)>,
+    ) -> Result<CgroupManager, String> {
         let mut bases = Vec::new();
-        for controller in V1_CONTROLLERS {
-            let base = root.join(controller).join(EMULATOR_DIR).join(instance);
+        for (controller, parent) in parents {
+            if !privileged && !writable(&parent) {
+                if controller == Controller::Cpu {
+                    continue; // optional for a user: sessions then share the user's CPU
+                }
+                return Err(format!(
+                    "not root, and this process's cgroup {} is not delegated to its user: {DELEGATE_HINT}",
+                    parent.display()
+                ));
+            }
+            let base = parent.join(EMULATOR_DIR).join(instance);
             fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
-            bases.push(base);
+            bases.push((controller, base));
         }
-        Ok(CgroupManager { version: Version::V1, bases })
+        let has = |c: Controller| bases.iter().any(|(b, _)| *b == c);
+        if !(has(Controller::Pids) && has(Controller::Memory)) {
+            let found: Vec<String> = bases.iter().map(|(_, b)| b.display().to_string()).collect();
+            for (_, base) in &bases {
+                let _ = fs::remove_dir(base);
+            }
+            return Err(format!("the pids and memory cgroup v1 controllers are not both mounted (found: {found:?})"));
+        }
+        let cpu = has(Controller::Cpu);
+        Ok(CgroupManager { version: Version::V1, bases, cpu, delegated: !privileged })
     }
 
     /// Creates a session's cgroup with its limits and opens its `cgroup.procs` files for the child to join.
@@ -83,30 +272,28 @@ impl CgroupManager {
         let quota = ((limits.cpus.max(0.01)) * 100_000.0) as u64;
         let mut dirs = Vec::new();
         let mut procs = Vec::new();
-        for base in &self.bases {
+        for (controller, base) in &self.bases {
             let dir = base.join(name);
             fs::create_dir(&dir)?;
             dirs.push(dir.clone());
-            match (
-                self.version,
-                base.parent().and_then(Path::parent).and_then(Path::file_name).and_then(|n| n.to_str()),
-            ) {
-                (Version::V2, _) => {
+            match controller {
+                Controller::Unified => {
                     write(&dir.join("pids.max"), &limits.max_processes.to_string())?;
                     write(&dir.join("memory.max"), &memcg.to_string())?;
                     let _ = write(&dir.join("memory.swap.max"), "0");
-                    write(&dir.join("cpu.max"), &format!("{quota} 100000"))?;
+                    if self.cpu {
+                        write(&dir.join("cpu.max"), &format!("{quota} 100000"))?;
+                    }
                 }
-                (Version::V1, Some("pids")) => write(&dir.join("pids.max"), &limits.max_processes.to_string())?,
-                (Version::V1, Some("memory")) => {
+                Controller::Pids => write(&dir.join("pids.max"), &limits.max_processes.to_string())?,
+                Controller::Memory => {
                     write(&dir.join("memory.limit_in_bytes"), &memcg.to_string())?;
                     let _ = write(&dir.join("memory.memsw.limit_in_bytes"), &memcg.to_string());
                 }
-                (Version::V1, Some("cpu")) => {
+                Controller::Cpu => {
                     write(&dir.join("cpu.cfs_period_us"), "100000")?;
                     write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
                 }
-                _ => {}
             }
             let file = fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
             procs.push(OwnedFd::from(file));
@@ -115,13 +302,13 @@ impl CgroupManager {
     }
 
     /// The instance's base directories.
-    pub(crate) fn bases(&self) -> &[PathBuf] {
-        &self.bases
+    pub(crate) fn bases(&self) -> Vec<PathBuf> {
+        self.bases.iter().map(|(_, b)| b.clone()).collect()
     }
 
     /// Removes the instance's base directories (after every session's cgroup is gone).
     pub(crate) fn remove(&self) {
-        for base in &self.bases {
+        for (_, base) in &self.bases {
             let _ = fs::remove_dir(base);
         }
     }
@@ -204,4 +391,59 @@ pub(crate) fn kill_and_remove(dir: &Path, patience: Duration) {
 fn write(path: &Path, value: &str) -> io::Result<()> {
     let mut file = fs::OpenOptions::new().write(true).open(path)?;
     file.write_all(value.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/proc/self/cgroup` of a process in a hybrid systemd host's user session.
+    const HYBRID: &str = "12:pids:/user.slice/user-1000.slice/session-2.scope\n\
+        4:memory:/user.slice/user-1000.slice/session-2.scope\n\
+        3:cpu,cpuacct:/user.slice\n\
+        1:name=systemd:/user.slice/user-1000.slice/session-2.scope\n\
+        0::/user.slice/user-1000.slice/session-2.scope\n";
+
+    #[test]
+    fn memberships_skip_named_hierarchies_and_keep_colons_in_paths() {
+        let own = memberships(HYBRID);
+        assert_eq!(own.len(), 4, "{own:?}");
+        assert!(own.iter().all(|m| !m.controllers.starts_with("name=")));
+        let odd = memberships("0::/a:b\n");
+        assert_eq!(odd, vec![Membership { controllers: String::new(), path: "/a:b".into() }]);
+        assert!(memberships("garbage\n\n").is_empty());
+    }
+
+    #[test]
+    fn a_user_gets_its_own_cgroups_and_root_the_top_of_each_hierarchy() {
+        let root = Path::new("/sys/fs/cgroup");
+        let own = memberships(HYBRID);
+        let user = parents(root, Version::V1, false, &own);
+        assert_eq!(
+            user,
+            vec![
+                (Controller::Pids, root.join("pids/user.slice/user-1000.slice/session-2.scope")),
+                (Controller::Memory, root.join("memory/user.slice/user-1000.slice/session-2.scope")),
+                (Controller::Cpu, root.join("cpu,cpuacct/user.slice")),
+            ]
+        );
+        let privileged = parents(root, Version::V1, true, &own);
+        assert_eq!(privileged[1], (Controller::Memory, root.join("memory")));
+        let v2 = parents(root, Version::V2, false, &own);
+        assert_eq!(v2, vec![(Controller::Unified, root.join("user.slice/user-1000.slice/session-2.scope"))]);
+        assert_eq!(parents(root, Version::V2, true, &own), vec![(Controller::Unified, root.to_path_buf())]);
+    }
+
+    #[test]
+    fn the_leaf_the_emulator_moved_into_stands_for_the_delegated_cgroup() {
+        let root = Path::new("/sys/fs/cgroup");
+        let own = memberships(&format!("0::/user.slice/app.scope/{SELF_LEAF}\n"));
+        assert_eq!(
+            parents(root, Version::V2, false, &own),
+            vec![(Controller::Unified, root.join("user.slice/app.scope"))]
+        );
+        assert_eq!(under(root, "/"), root.to_path_buf());
+        assert_eq!(under(root, &format!("/{SELF_LEAF}")), root.to_path_buf());
+        assert_eq!(under(root, "/a/x-dynamic-sessions-emulator.self"), root.join("a/x-dynamic-sessions-emulator.self"));
+    }
 }

@@ -22,6 +22,8 @@ pub(crate) struct Facts {
     pub(crate) tier: Tier,
     pub(crate) root: bool,
     pub(crate) cgroups: bool,
+    /// Whether a cpu cgroup is among them (a user's delegated subtree may lack one).
+    pub(crate) cpu_cgroup: bool,
 }
 
 /// The limits of one session.
@@ -42,7 +44,8 @@ pub(crate) fn report(config: &EmulatorConfig, facts: &Facts) -> Vec<LimitInForce
         (Tier::None, _, _) => None,
         (_, true, _) if namespaced => Some("a pids cgroup and RLIMIT_NPROC in the session's own user namespace"),
         (_, false, _) if namespaced => Some("RLIMIT_NPROC in the session's own user namespace"),
-        (_, true, _) => Some("a pids cgroup and RLIMIT_NPROC of the session's own host uid"),
+        (_, true, true) => Some("a pids cgroup and RLIMIT_NPROC of the session's own host uid"),
+        (_, true, false) => Some("a pids cgroup"),
         (_, false, true) => Some("RLIMIT_NPROC of the session's own host uid"),
         (_, false, false) => None,
     };
@@ -51,7 +54,7 @@ pub(crate) fn report(config: &EmulatorConfig, facts: &Facts) -> Vec<LimitInForce
         (Tier::Bubblewrap | Tier::Landlock, true) => Some("a tmpfs of its own"),
         _ => None,
     };
-    let cores = facts.cgroups.then_some(limits.cpus);
+    let cores = facts.cpu_cgroup.then_some(limits.cpus);
     let mut out = vec![limit("memory", Some(limits.memory_bytes as f64), memory)];
     out.push(match processes {
         Some(how) => limit("processes", Some(f64::from(limits.max_processes)), how),
@@ -105,7 +108,7 @@ pub(crate) fn budget_warning(config: &EmulatorConfig, tier: Tier, cgroups: bool)
     (needed > host).then(|| {
         format!(
             "no memory cgroup bounds the sessions, and {} sessions at their limits could take {:.1} GiB while the \
-             host has {:.1} GiB: lower --max-sessions, --memory-mb or --disk-mb, or run as root (cgroups)",
+             host has {:.1} GiB: lower --max-sessions, --memory-mb or --disk-mb, or give the emulator cgroups (run it as root, or in a cgroup delegated to your user: see SECURITY.md)",
             config.max_sessions + config.ready_sessions,
             needed as f64 / f64::from(1u32 << 30),
             host as f64 / f64::from(1u32 << 30)
@@ -120,15 +123,21 @@ mod tests {
     #[test]
     fn reports_say_what_enforces_each_limit() {
         let config = EmulatorConfig::default();
-        let user = report(&config, &Facts { tier: Tier::Namespaces, root: false, cgroups: false });
+        let user = report(&config, &Facts { tier: Tier::Namespaces, root: false, cgroups: false, cpu_cgroup: false });
         let by = |r: &[LimitInForce], name: &str| r.iter().find(|l| l.resource == name).map(|l| l.enforced_by.clone());
         assert!(by(&user, "processes").is_some_and(|b| b.contains("user namespace")));
         assert!(by(&user, "disk").is_some_and(|b| b.contains("tmpfs")));
         assert!(by(&user, "memory").is_some_and(|b| b.contains("RLIMIT_AS")));
-        let landlock = report(&config, &Facts { tier: Tier::Landlock, root: false, cgroups: false });
+        let landlock = report(&config, &Facts { tier: Tier::Landlock, root: false, cgroups: false, cpu_cgroup: false });
         assert_eq!(landlock.iter().find(|l| l.resource == "disk").and_then(|l| l.value), None);
         let big = EmulatorConfig { max_sessions: 100_000, ..EmulatorConfig::default() };
         assert!(budget_warning(&big, Tier::Namespaces, false).is_some_and(|w| w.contains("--max-sessions")));
         assert!(budget_warning(&big, Tier::Namespaces, true).is_none(), "cgroups hold each session");
+        // A user's delegated cgroup: a pids cgroup counts the processes (the uid is shared, so no
+        // RLIMIT_NPROC of a uid is claimed), and the CPU is only bounded when a cpu controller was delegated.
+        let delegated = report(&config, &Facts { tier: Tier::Landlock, root: false, cgroups: true, cpu_cgroup: false });
+        assert_eq!(by(&delegated, "processes").as_deref(), Some("a pids cgroup"));
+        assert!(by(&delegated, "memory").is_some_and(|b| b.contains("memory cgroup")));
+        assert_eq!(delegated.iter().find(|l| l.resource == "cpu").and_then(|l| l.value), None);
     }
 }

@@ -57,6 +57,9 @@ pub struct SandboxInfo {
     /// Why cgroups are not used, when they are not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroups_unavailable: Option<String>,
+    /// Whether the cgroups are in a subtree delegated to this unprivileged user (a systemd user scope with
+    /// `Delegate=yes`, or a cgroup root gave the user) rather than at the top of the host's hierarchy.
+    pub cgroups_delegated: bool,
     /// Whether the seccomp filter is applied.
     pub seccomp: bool,
     /// The Landlock ABI applied (landlock tier), 0 otherwise.
@@ -165,9 +168,11 @@ impl Sandbox {
         }
         let (cgroups, cgroups_unavailable) = if tier == Tier::None {
             (None, Some("no sandbox".to_owned()))
-        } else if !root {
-            (None, Some("not running as root".to_owned()))
         } else {
+            if !root {
+                // As root this ran with the rest of `stale::reap`; a user may own a delegated subtree.
+                stale::remove_stale_cgroups();
+            }
             match CgroupManager::detect(instance) {
                 Ok(m) => (Some(m), None),
                 Err(reason) => (None, Some(reason)),
@@ -217,7 +222,12 @@ impl Sandbox {
         } else {
             None
         };
-        let facts = limits::Facts { tier, root, cgroups: cgroups.is_some() };
+        let facts = limits::Facts {
+            tier,
+            root,
+            cgroups: cgroups.is_some(),
+            cpu_cgroup: cgroups.as_ref().is_some_and(|c| c.cpu),
+        };
         let mut warnings = Vec::new();
         if let Some(warning) = limits::budget_warning(config, tier, cgroups.is_some()) {
             warnings.push(warning);
@@ -226,6 +236,7 @@ impl Sandbox {
             tier,
             cgroups: cgroups.as_ref().map(|c| c.version.name()).unwrap_or("none"),
             cgroups_unavailable,
+            cgroups_delegated: cgroups.as_ref().is_some_and(|c| c.delegated),
             seccomp: tier != Tier::None,
             landlock_abi: if tier == Tier::Landlock { landlock_abi } else { 0 },
             uid_per_session,
@@ -335,7 +346,7 @@ impl Sandbox {
 
     /// The instance's cgroup directories (none without cgroups).
     pub(crate) fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        self.cgroups.as_ref().map(|c| c.bases().to_vec()).unwrap_or_default()
+        self.cgroups.as_ref().map(CgroupManager::bases).unwrap_or_default()
     }
 
     /// The template's process id (namespace tier).

@@ -63,7 +63,8 @@ fn remove_stale_dirs(sessions: &Path) {
     }
 }
 
-fn remove_stale_cgroups() {
+/// Kills and removes the cgroups of dead instances (those this process can see: see `cgroup::emulator_dirs`).
+pub(crate) fn remove_stale_cgroups() {
     for base in super::cgroup::emulator_dirs() {
         let Ok(instances) = fs::read_dir(&base) else { continue };
         for instance in instances.flatten() {
