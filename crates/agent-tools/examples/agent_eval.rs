@@ -118,7 +118,13 @@ fn tasks() -> Vec<Task> {
             check: |s| Box::pin(async move { answer_has(s, "153") }),
         },
         Task {
-            name: "recover-separator",
+            name: "fix-error",
+            prompt: "Run this Python code, and if it fails, fix it and tell me the result: import math; print(math.sqroot(2))",
+            files: &[],
+            check: |s| Box::pin(async move { answer_has(s, "1.414") }),
+        },
+        Task {
+            name: "csv-separator",
             prompt: "What is the average age in /mnt/data/people.csv?",
             files: &[("people.csv", PEOPLE)],
             check: |s| Box::pin(async move { answer_has(s, "34") }),

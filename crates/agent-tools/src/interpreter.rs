@@ -11,6 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::error::ToolError;
+use crate::repair::repair;
 use crate::report::{ChangedFile, OutputBudget, ReportFormat, RunReport};
 use crate::sanitize::sanitize_code;
 
@@ -216,7 +217,8 @@ impl CodeInterpreter {
         Some(listing.into_iter().filter(|f| !f.is_dir()).map(|f| (f.path(), (f.size, f.last_modified))).collect())
     }
 
-    /// Runs Python code (after [`sanitize_code`]) and reports what happened: status, bounded output, the
+    /// Runs Python code (after [`sanitize_code`], and [`crate::repair`] of code Python would refuse whole: a
+    /// final top-level `return`, stray closing brackets at the end) and reports what happened: status, bounded output, the
     /// result, images, and the files that appeared or changed.
     ///
     /// # Errors
@@ -227,6 +229,8 @@ impl CodeInterpreter {
         if code.trim().is_empty() {
             return Err(ToolError::InvalidArguments("`code` is empty: send the Python code to run.".into()));
         }
+        let repaired = repair(&code);
+        let code = repaired.as_ref().map(|r| r.code.clone()).unwrap_or(code);
         let _busy = self.inner.busy.lock().await;
         let track = self.inner.options.track_files;
         let before = if track { self.snapshot().await } else { None };
@@ -247,7 +251,8 @@ impl CodeInterpreter {
                 self.push_artifact(Artifact::Image { format: image.format.clone(), data });
             }
         }
-        let report = RunReport::new(&execution, self.inner.options.budget, changed);
+        let mut report = RunReport::new(&execution, self.inner.options.budget, changed);
+        report.notes.extend(repaired.iter().flat_map(|r| r.notes.iter().map(|n| (*n).to_owned())));
         Ok(RunOutcome { report, images: execution.images.clone(), execution })
     }
 

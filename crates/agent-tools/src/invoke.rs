@@ -31,6 +31,18 @@ impl ToolInvocation {
         ToolInvocation { outcome, report: None, model_text, images: Vec::new(), artifacts: Vec::new() }
     }
 
+    /// A call of the exact code that just failed, not run again; `error` is that failure's last line.
+    pub fn not_rerun(error: &str) -> ToolInvocation {
+        let error = if error.is_empty() { String::new() } else { format!(" The error was:\n{error}\n") };
+        ToolInvocation::text(
+            StepOutcome::Rejected,
+            format!(
+                "This is exactly the code that just failed, so it was not run again: it would fail the same way.{error} \
+                 Change the code to fix that error, or tell the user in plain words what went wrong."
+            ),
+        )
+    }
+
     /// A failed call: arguments the service refused are a rejection (nothing ran), anything else a failure.
     pub fn from_error(error: &ToolError) -> ToolInvocation {
         let outcome = match error {

@@ -28,10 +28,12 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod file_context;
 mod interpreter;
 mod invoke;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+pub mod repair;
 mod report;
 #[cfg(feature = "rig")]
 pub mod rig;

@@ -197,7 +197,12 @@ impl RunReport {
             out.push_str("\nNote: ");
             out.push_str(note);
         }
-        if self.succeeded() {
+        if self.succeeded() && !self.files_changed.is_empty() {
+            out.push_str(
+                "\nIf the user asked for a file, give it to them now: call send_file_to_user with its path. Otherwise \
+                 answer the user's question in plain words, quoting values exactly as printed.",
+            );
+        } else if self.succeeded() {
             out.push_str(
                 "\nNow answer the user's question in plain words, quoting values exactly as printed (do not call the \
                  tool again unless something is missing).",

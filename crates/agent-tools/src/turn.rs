@@ -83,6 +83,8 @@ pub mod env {
     pub const TEMPERATURE: &str = "MODEL_TEMPERATURE";
     /// The wall-clock budget of one turn, in seconds.
     pub const TURN_SECONDS: &str = "TURN_TIME_LIMIT_SECONDS";
+    /// `true`/`false`: describe the session's files to the model with each message.
+    pub const FILE_CONTEXT: &str = "MODEL_FILE_CONTEXT";
 }
 
 /// The bounds and policies of every turn.
@@ -106,6 +108,9 @@ pub struct TurnOptions {
     pub keep_alive_every: Duration,
     /// Send the images the code draws to the model (it must read images).
     pub images_to_model: bool,
+    /// Tell the model, with each message of the user, which files `/mnt/data` holds and the first lines of
+    /// small text files ([`crate::file_context`]): models then use the real column names and separators.
+    pub describe_files: bool,
 }
 
 /// Default [`TurnOptions::max_tokens`].
@@ -130,6 +135,7 @@ impl Default for TurnOptions {
             max_echoed_argument_chars: DEFAULT_MAX_ECHOED_ARGUMENT_CHARS,
             keep_alive_every: Duration::from_secs(60),
             images_to_model: true,
+            describe_files: true,
         }
     }
 }
@@ -171,12 +177,16 @@ impl TurnOptions {
             options.tool_choice =
                 v.parse().map_err(|_| invalid(env::TOOL_CHOICE, v, "auto, required-first, guided or none"))?;
         }
+        let flag = |name: &'static str, v: String| match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(invalid(name, v, "true or false")),
+        };
         if let Some(v) = lookup(env::IMAGE_INPUT) {
-            options.images_to_model = match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err(invalid(env::IMAGE_INPUT, v, "true or false")),
-            };
+            options.images_to_model = flag(env::IMAGE_INPUT, v)?;
+        }
+        if let Some(v) = lookup(env::FILE_CONTEXT) {
+            options.describe_files = flag(env::FILE_CONTEXT, v)?;
         }
         if let Some(v) = lookup(env::MAX_TOKENS) {
             options.max_tokens = v
@@ -333,10 +343,11 @@ mod tests {
             ("MODEL_TEMPERATURE", "0"),
             ("TURN_TIME_LIMIT_SECONDS", "90"),
             ("MODEL_IMAGE_INPUT", "false"),
+            ("MODEL_FILE_CONTEXT", "no"),
         ])?;
         assert_eq!(set.tool_choice, ToolChoicePolicy::RequiredFirst);
         assert_eq!((set.max_tokens, set.temperature, set.time_limit), (512, Some(0.0), Duration::from_secs(90)));
-        assert!(!set.images_to_model);
+        assert!(!set.images_to_model && !set.describe_files);
         assert_eq!(options(&[("MODEL_TOOL_CHOICE", "guided")])?.tool_choice, ToolChoicePolicy::Guided);
         for (name, value) in [
             ("MODEL_TOOL_CHOICE", "sometimes"),
@@ -344,6 +355,7 @@ mod tests {
             ("MODEL_TEMPERATURE", "hot"),
             ("TURN_TIME_LIMIT_SECONDS", "-1"),
             ("MODEL_IMAGE_INPUT", "maybe"),
+            ("MODEL_FILE_CONTEXT", "sometimes"),
         ] {
             let error = options(&[(name, value)]).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(error.starts_with(&format!("{name}=")), "{error}");

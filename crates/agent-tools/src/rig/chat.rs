@@ -181,7 +181,20 @@ impl ChatAgent {
             let deadline = Instant::now().checked_add(self.options.time_limit).unwrap_or_else(far_future);
             let sink = StepSink::default();
             let mut transcript: Vec<Message> = history.0[..started_with].to_vec();
-            let mut prompt = Message::user(message);
+            let described = if self.options.describe_files {
+                match tokio::time::timeout_at(deadline, crate::file_context::describe_files(&self.interpreter)).await {
+                    Ok(Ok(description)) => description,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "could not describe the session's files");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            } else {
+                None
+            };
+            let first_prompt = Message::user(crate::file_context::with_file_context(described.as_deref(), &message));
+            let mut prompt = first_prompt.clone();
             let mut kind = RunKind::First;
             let mut calls_used = 0usize;
             let mut corrected = false;
@@ -407,6 +420,12 @@ impl ChatAgent {
                         let mut committed = transcript[started_with..].to_vec();
                         if let Some(cut) = shortened(&committed, self.options.max_echoed_argument_chars) {
                             committed = cut;
+                        }
+                        // The history keeps the user's own words; the next turn describes the files afresh.
+                        if let Some(first) = committed.first_mut()
+                            && *first == first_prompt
+                        {
+                            *first = Message::user(message.clone());
                         }
                         history.0.truncate(started_with);
                         history.0.extend(committed);

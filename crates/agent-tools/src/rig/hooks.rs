@@ -24,7 +24,8 @@ pub(crate) enum ToolsShown {
     /// Every call.
     Always,
     /// The first call (with [`TurnHook::first`]), and later ones only to retry `run_python` after a failure
-    /// (a few times a turn); otherwise the model answers in words, or writes a call as text.
+    /// (a few times a turn), or to call `send_file_to_user` after a run that made files; otherwise the model
+    /// answers in words, or writes a call as text.
     WhileFailing,
 }
 
@@ -52,9 +53,16 @@ impl AgentHook for TurnHook {
             if self.steps.take_forced_retry(FORCED_RETRIES) {
                 demand = FirstCall::Tool(crate::tools::names::RUN_PYTHON);
             } else {
-                patch = patch.active_tools(Vec::<String>::new());
-                changed = true;
-                demand = FirstCall::Free;
+                // After a success the model answers; if the run made files, it hands one over first.
+                // Measured: offered the tool without being made to call it, a small model asked for a file
+                // writes "call send_file_to_user with the path" as its answer instead.
+                if self.steps.unsent_files() {
+                    demand = FirstCall::Tool(crate::tools::names::SEND_FILE);
+                } else {
+                    patch = patch.active_tools(Vec::<String>::new());
+                    changed = true;
+                    demand = FirstCall::Free;
+                }
             }
         }
         {

@@ -30,12 +30,33 @@ pub(crate) struct StepSink {
     last_failed: Arc<AtomicBool>,
     /// Retries forced after failures in this turn.
     forced_retries: Arc<AtomicUsize>,
+    /// Whether a run made or changed files since the last file was sent to the user.
+    unsent_files: Arc<AtomicBool>,
+    /// The last code run that failed, as `(tool, canonical arguments, the error's last line)`, until a run
+    /// succeeds.
+    last_failure: Arc<Mutex<Option<(String, Value, String)>>>,
 }
 
 impl StepSink {
     /// Records one invocation of `name` with `arguments` (the parsed arguments, serialised back).
     pub(crate) fn record(&self, name: &str, arguments: Value, invocation: &ToolInvocation) {
         self.note_outcome(invocation.outcome != crate::turn::StepOutcome::Ran);
+        if name == crate::tools::names::SEND_FILE {
+            self.unsent_files.store(false, Ordering::Release);
+        } else if invocation.report.as_ref().is_some_and(|r| !r.files_changed.is_empty()) {
+            self.unsent_files.store(true, Ordering::Release);
+        }
+        if let Some(report) = &invocation.report
+            && let Ok(mut last) = self.last_failure.lock()
+        {
+            *last = match invocation.outcome {
+                crate::turn::StepOutcome::Failed => {
+                    let error = report.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+                    Some((name.to_owned(), arguments.clone(), error.trim().to_owned()))
+                }
+                _ => None,
+            };
+        }
         if let Ok(mut records) = self.records.lock() {
             if records.len() >= MAX_RECORDS {
                 records.remove(0);
@@ -56,6 +77,18 @@ impl StepSink {
                 .forced_retries
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
                 .is_ok()
+    }
+
+    /// When `name` with `arguments` is exactly the last code that failed: that failure's error line.
+    pub(crate) fn repeats_last_failure(&self, name: &str, arguments: &Value) -> Option<String> {
+        let last = self.last_failure.lock().ok()?;
+        let (tool, args, error) = last.as_ref()?;
+        (tool == name && args == arguments).then(|| error.clone())
+    }
+
+    /// Whether a run made or changed files that were not sent to the user since.
+    pub(crate) fn unsent_files(&self) -> bool {
+        self.unsent_files.load(Ordering::Acquire)
     }
 
     /// The record of a call of `name` with the model's `arguments`, if its tool ran.
@@ -88,5 +121,56 @@ mod tests {
         assert_eq!(sink.take("run_python", &args("a")).map(|i| i.model_text), Some("first a".into()));
         assert_eq!(sink.take("run_python", &args("a")).map(|i| i.outcome), Some(StepOutcome::Failed));
         assert!(sink.take("run_python", &args("a")).is_none(), "no record: the arguments were rejected");
+    }
+
+    #[test]
+    fn files_made_are_unsent_until_one_is_sent() {
+        let sink = StepSink::default();
+        let mut made = invocation("made");
+        made.outcome = StepOutcome::Ran;
+        made.report = Some(crate::RunReport {
+            status: "Succeeded".into(),
+            stdout: String::new(),
+            stderr: String::new(),
+            result: None,
+            exit_code: None,
+            images: 0,
+            files_changed: vec![crate::ChangedFile { path: "a.csv".into(), change: "new", size: Some(3) }],
+            notes: Vec::new(),
+        });
+        assert!(!sink.unsent_files());
+        sink.record("run_python", json!({"code": "a"}), &made);
+        assert!(sink.unsent_files());
+        sink.record("list_files", json!({}), &invocation("listed"));
+        assert!(sink.unsent_files(), "a call that changes no file changes nothing");
+        sink.record("send_file_to_user", json!({"path": "a.csv"}), &invocation("sent"));
+        assert!(!sink.unsent_files());
+    }
+
+    #[test]
+    fn the_last_failed_code_is_known_until_a_run_succeeds() {
+        let sink = StepSink::default();
+        let run = |outcome, stderr: &str| {
+            let mut i = invocation("ran");
+            i.outcome = outcome;
+            i.report = Some(crate::RunReport {
+                status: if outcome == StepOutcome::Ran { "Succeeded" } else { "Failed" }.into(),
+                stdout: String::new(),
+                stderr: stderr.into(),
+                result: None,
+                exit_code: None,
+                images: 0,
+                files_changed: Vec::new(),
+                notes: Vec::new(),
+            });
+            i
+        };
+        let code = json!({"code": "math.sqroot(2)"});
+        sink.record("run_python", code.clone(), &run(StepOutcome::Failed, "Traceback\nAttributeError: no sqroot\n\n"));
+        assert_eq!(sink.repeats_last_failure("run_python", &code).as_deref(), Some("AttributeError: no sqroot"));
+        assert_eq!(sink.repeats_last_failure("run_python", &json!({"code": "math.sqrt(2)"})), None);
+        assert_eq!(sink.repeats_last_failure("run_shell", &code), None);
+        sink.record("run_python", json!({"code": "1"}), &run(StepOutcome::Ran, ""));
+        assert_eq!(sink.repeats_last_failure("run_python", &code), None, "a success clears it");
     }
 }

@@ -142,6 +142,16 @@ impl Tool for RunPython {
 
     common_methods!(RunPythonArgs, descriptions::RUN_PYTHON);
     async fn call(&self, _context: &mut ToolContext, args: RunPythonArgs) -> Result<ToolOutput, ToolError> {
+        // In a turn, the exact code that just failed is not run again: it would fail the same way, and
+        // small models otherwise send it again and again (measured: three identical runs, then giving up).
+        if let Some(sink) = &self.sink
+            && let Ok(key) = serde_json::to_value(&args)
+            && let Some(error) = sink.repeats_last_failure(Self::NAME, &key)
+        {
+            let invocation = ToolInvocation::not_rerun(&error);
+            self.record(&args, &Ok(invocation.clone()));
+            return Ok(output(invocation, self.images));
+        }
         let result = self.interpreter.invoke_run_python(&args).await;
         self.record(&args, &result);
         result.map(|i| output(i, self.images))
