@@ -6,41 +6,13 @@
 
 mod common;
 
-use common::{emulator, interpreter};
+use common::{call, emulator, interpreter, local_model as model, run_turn as run};
 use dynamic_sessions_agent_tools::repair::{FINAL_RETURN, STRAY_BRACKETS};
-use dynamic_sessions_agent_tools::rig::{ChatAgent, History, ModelConfig};
+use dynamic_sessions_agent_tools::rig::{ChatAgent, History};
 use dynamic_sessions_agent_tools::turn::{StepOutcome, ToolChoicePolicy, TurnEvent, TurnOptions};
 use dynamic_sessions_agent_tools::{Artifact, CodeInterpreter};
-use dynamic_sessions_test_support::{Reply, ScriptedModel};
-use futures_util::StreamExt;
+use dynamic_sessions_test_support::{Reply, ScriptedModel, user_messages};
 use serde_json::{Value, json};
-
-fn model(server: &ScriptedModel) -> ModelConfig {
-    ModelConfig::OpenAi { api_key: None, model: "local".into(), base_url: Some(server.base_url()) }
-}
-
-fn call(code: &str) -> String {
-    json!({"code": code}).to_string()
-}
-
-async fn run(agent: &ChatAgent, history: &mut History, message: &str) -> Vec<TurnEvent> {
-    agent.turn(history, message.to_owned()).collect().await
-}
-
-/// The text of every user message a request carried.
-fn user_messages(body: &Value) -> Vec<String> {
-    body["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["role"] == "user")
-        .map(|m| match &m["content"] {
-            Value::String(s) => s.clone(),
-            Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(""),
-            other => other.to_string(),
-        })
-        .collect()
-}
 
 fn results(events: &[TurnEvent]) -> Vec<(StepOutcome, String)> {
     events

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{emulator, interpreter};
+use common::{call, emulator, interpreter};
 use dynamic_sessions_agent_tools::rig::{ModelConfig, agent_builder};
 use dynamic_sessions_agent_tools::{Artifact, CodeInterpreter};
 use dynamic_sessions_test_support::{Reply, ScriptedModel, image_urls, tool_messages};
@@ -11,10 +11,6 @@ use futures_util::StreamExt;
 use rig_agent::agent::MultiTurnStreamItem;
 use rig_core::streaming::{Item, StreamEvent};
 use serde_json::json;
-
-fn call(code: &str) -> String {
-    json!({"code": code}).to_string()
-}
 
 async fn model_server(replies: Vec<Reply>) -> ScriptedModel {
     ScriptedModel::start(replies).await

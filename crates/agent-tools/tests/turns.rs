@@ -8,24 +8,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{emulator, interpreter};
-use dynamic_sessions_agent_tools::rig::{ChatAgent, History, ModelConfig};
+use common::{call, emulator, interpreter, local_model as model, run_turn as run};
+use dynamic_sessions_agent_tools::rig::{ChatAgent, History};
 use dynamic_sessions_agent_tools::turn::{StepOutcome, ToolChoicePolicy, TurnEvent, TurnFailureKind, TurnOptions};
 use dynamic_sessions_test_support::{Reply, ScriptedModel, assistant_calls, tool_messages};
 use futures_util::StreamExt;
 use serde_json::json;
-
-fn model(server: &ScriptedModel) -> ModelConfig {
-    ModelConfig::OpenAi { api_key: None, model: "local".into(), base_url: Some(server.base_url()) }
-}
-
-fn call(code: &str) -> String {
-    json!({"code": code}).to_string()
-}
-
-async fn run(agent: &ChatAgent, history: &mut History, message: &str) -> Vec<TurnEvent> {
-    agent.turn(history, message.to_owned()).collect().await
-}
 
 fn text_of(events: &[TurnEvent]) -> String {
     events

@@ -200,6 +200,21 @@ pub fn tool_messages(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The user messages of a request body, with their text (the text parts of multi-part content, joined).
+pub fn user_messages(body: &Value) -> Vec<String> {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "user")
+        .map(|m| match &m["content"] {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
 /// The image parts (`{"type":"image_url","image_url":{"url":"data:image/png;base64,..."}}`) of the request's
 /// user messages.
 pub fn image_urls(body: &Value) -> Vec<String> {
