@@ -5,6 +5,8 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
@@ -16,12 +18,18 @@ use serde_json::Value;
 const MAX_FDS: usize = 8;
 /// The largest reply.
 const MAX_MESSAGE: usize = 64 * 1024;
+/// What a request to a template that stopped answering fails with.
+const HUNG: &str = "the session template stopped answering, so no new session can start; restart the emulator \
+    (and report it, with the log)";
 
 /// One end of the control socket. Requests that wait for an answer are serialised.
 #[derive(Debug)]
 pub(super) struct Control {
     socket: OwnedFd,
     exchange: Mutex<()>,
+    /// A request went unanswered in time: a late answer would be taken for the next request's, so no
+    /// request is sent any more.
+    hung: AtomicBool,
 }
 
 fn other(message: impl Into<String>) -> io::Error {
@@ -30,7 +38,14 @@ fn other(message: impl Into<String>) -> io::Error {
 
 impl Control {
     pub(super) fn new(socket: OwnedFd) -> Control {
-        Control { socket, exchange: Mutex::new(()) }
+        Control { socket, exchange: Mutex::new(()), hung: AtomicBool::new(false) }
+    }
+
+    /// From now on, an answer that takes longer than `limit` is an error, and the template is treated as
+    /// hung (a workspace or session request then fails at once instead of blocking forever).
+    pub(super) fn answer_within(&self, limit: Duration) -> io::Result<()> {
+        rustix::net::sockopt::set_socket_timeout(&self.socket, rustix::net::sockopt::Timeout::Recv, Some(limit))
+            .map_err(io::Error::from)
     }
 
     /// Sends a message with descriptors; no answer is awaited (the first message, the configuration).
@@ -76,13 +91,44 @@ impl Control {
     /// [`Control::request`] with descriptors. Every request gets exactly one answer, in order.
     pub(super) fn request_with(&self, message: &Value, fds: &[BorrowedFd<'_>]) -> io::Result<(Value, Vec<OwnedFd>)> {
         let _one_at_a_time = self.exchange.lock().map_err(|_| other("control lock poisoned"))?;
+        if self.hung.load(Ordering::Acquire) {
+            return Err(other(HUNG));
+        }
         self.send(message, fds)?;
-        let (reply, fds) = self.receive()?;
+        let (reply, fds) = match self.receive() {
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                self.hung.store(true, Ordering::Release);
+                return Err(other(HUNG));
+            }
+            other => other?,
+        };
         if reply.get("ok").and_then(Value::as_bool) == Some(true) {
             Ok((reply, fds))
         } else {
             let error = reply.get("error").and_then(Value::as_str).unwrap_or("no reason given");
             Err(other(format!("the session template refused {}: {error}", message["op"])))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+    use serde_json::json;
+
+    #[test]
+    fn an_unanswered_request_fails_in_time_and_the_next_at_once() -> io::Result<()> {
+        let (ours, _silent) = socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+            .map_err(io::Error::from)?;
+        let control = Control::new(ours);
+        control.answer_within(Duration::from_millis(100))?;
+        let started = std::time::Instant::now();
+        let first = control.request(&json!({"op": "mount"})).err().map(|e| e.to_string());
+        assert_eq!(first.as_deref(), Some(HUNG));
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        let second = control.request(&json!({"op": "fork"})).err().map(|e| e.to_string());
+        assert_eq!(second.as_deref(), Some(HUNG), "a hung template gets no more requests");
+        Ok(())
     }
 }

@@ -29,6 +29,8 @@ use crate::kernel::Flavor;
 
 /// How long the template may take to build its root and import the preloaded modules.
 const TEMPLATE_STARTUP: Duration = Duration::from_secs(180);
+/// How long the ready template may take to answer a request (a mount or a fork takes milliseconds).
+const TEMPLATE_ANSWER: Duration = Duration::from_secs(30);
 
 /// The running template.
 #[derive(Debug)]
@@ -132,6 +134,7 @@ impl Template {
                     // A preloaded module keeps a file open; sessions close it, so that module may misbehave.
                     tracing::warn!(descriptors = %message["stray_descriptors"], "the session template holds files open after preloading");
                 }
+                control.answer_within(TEMPLATE_ANSWER).map_err(io_err("cannot set the template's answer time"))?;
                 let pid = child.id();
                 Ok(Template { control, child: tokio::sync::Mutex::new(child), pid })
             }
