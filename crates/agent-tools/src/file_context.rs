@@ -9,6 +9,8 @@
 use crate::error::ToolError;
 use crate::interpreter::{CodeInterpreter, FileEntry};
 
+/// How long a turn waits for the description before it goes on without one.
+pub const DESCRIBE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// The most files described; the rest are counted.
 pub const MAX_FILES: usize = 10;
 /// The most files whose first lines are shown.
@@ -36,7 +38,7 @@ pub async fn describe_files(interpreter: &CodeInterpreter) -> Result<Option<Stri
     let mut previews = 0;
     for file in files.iter().take(MAX_FILES) {
         let size = file.size.map(|s| format!(" ({s} bytes)")).unwrap_or_default();
-        out.push_str(&format!("\n- /mnt/data/{}{size}", file.path));
+        out.push_str(&format!("\n- /mnt/data/{}{size}", one_line(&file.path)));
         if previews < MAX_PREVIEWS && is_text(&file.path) && file.size.is_none_or(|s| s > 0) {
             previews += 1;
             // A file that vanished or cannot be read is still listed; its lines are simply not shown.
@@ -74,7 +76,8 @@ fn separator_note(path: &str, head: &str) -> String {
         "tsv" => '\t',
         _ => return String::new(),
     };
-    let lines: Vec<&str> = head.lines().filter(|l| !l.trim().is_empty()).take(PREVIEW_LINES).collect();
+    let lines: Vec<&str> =
+        complete_lines(head).into_iter().filter(|l| !l.trim().is_empty()).take(PREVIEW_LINES).collect();
     let Some(first) = lines.first() else { return String::new() };
     // The separator: the candidate found in the header the most times, and as many times on every line shown.
     let found = [',', ';', '\t', '|']
@@ -92,18 +95,34 @@ fn separator_note(path: &str, head: &str) -> String {
     }
 }
 
+/// The lines of a file's head that are whole: without the reader's "[showing the first …]" marker and, when
+/// the head was cut, without its last (partial) line.
+fn complete_lines(head: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = head.lines().collect();
+    if lines.last().is_some_and(|l| l.starts_with("[showing the first ")) {
+        lines.pop();
+        lines.pop();
+    }
+    lines
+}
+
+/// Text from a file or its name, as one line for the model: control characters (a newline in a name made
+/// by code, a terminal escape) become `?`, so nothing in a file reads as a line of the message.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() && c != '\t' { '?' } else { c }).collect()
+}
+
 /// The first lines of a file's head, indented, each cut to [`LINE_CHARS`].
 fn preview(head: &str) -> String {
     if head.contains(" is a binary file (") {
         return String::new();
     }
-    let lines: Vec<String> = head
-        .lines()
-        .filter(|l| !l.starts_with("[showing the first "))
+    let lines: Vec<String> = complete_lines(head)
+        .into_iter()
         .take(PREVIEW_LINES)
         .map(|l| {
             let cut: String = l.chars().take(LINE_CHARS).collect();
-            if cut.len() < l.len() { format!("{cut}…") } else { cut }
+            if cut.len() < l.len() { format!("{}…", one_line(&cut)) } else { one_line(&cut) }
         })
         .collect();
     if lines.is_empty() {
@@ -129,10 +148,9 @@ mod tests {
         assert_eq!(long.chars().count(), ", first lines:\n    ".chars().count() + LINE_CHARS + 1);
         assert_eq!(preview(""), "");
         assert_eq!(preview("a.bin is a binary file (12 bytes); inspect it with Python instead."), "");
-        assert_eq!(
-            preview("a,b\n[showing the first 600 bytes of 9000; read more with Python]"),
-            ", first lines:\n    a,b"
-        );
+        let cut = "a,b\n1,2\n3,\n[showing the first 600 bytes of 9000; read more with Python]";
+        assert_eq!(preview(cut), ", first lines:\n    a,b\n    1,2", "the partial last line is not shown");
+        assert_eq!(preview("a\u{1b}[2Jb\r\n"), ", first lines:\n    a?[2Jb");
     }
 
     #[test]
@@ -152,6 +170,11 @@ mod tests {
         assert_eq!(separator_note("odd.csv", "a;b\n1;2;3\n"), "", "no separator is consistent");
         assert_eq!(separator_note("one.csv", "value\n3\n"), "");
         assert_eq!(separator_note("e.csv", ""), "");
+        let wide = "a;b;c\n1;2;3\n4;5\n[showing the first 600 bytes of 9000; read more with Python]";
+        assert_eq!(
+            separator_note("w.csv", wide),
+            ", columns separated by ';' (read it with pd.read_csv(path, sep=';'))"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::error::ToolError;
-use crate::repair::repair;
+use crate::repair::{refused_for_a_slip, repair};
 use crate::report::{ChangedFile, OutputBudget, ReportFormat, RunReport};
 use crate::sanitize::sanitize_code;
 
@@ -217,8 +217,8 @@ impl CodeInterpreter {
         Some(listing.into_iter().filter(|f| !f.is_dir()).map(|f| (f.path(), (f.size, f.last_modified))).collect())
     }
 
-    /// Runs Python code (after [`sanitize_code`], and [`crate::repair`] of code Python would refuse whole: a
-    /// final top-level `return`, stray closing brackets at the end) and reports what happened: status, bounded output, the
+    /// Runs Python code (after [`sanitize_code`]; code Python refused whole for a final top-level `return` or
+    /// stray closing brackets at the end runs again [`crate::repair`]ed) and reports what happened: status, bounded output, the
     /// result, images, and the files that appeared or changed.
     ///
     /// # Errors
@@ -229,19 +229,15 @@ impl CodeInterpreter {
         if code.trim().is_empty() {
             return Err(ToolError::InvalidArguments("`code` is empty: send the Python code to run.".into()));
         }
-        let repaired = repair(&code);
-        let code = repaired.as_ref().map(|r| r.code.clone()).unwrap_or(code);
         let _busy = self.inner.busy.lock().await;
         let track = self.inner.options.track_files;
         let before = if track { self.snapshot().await } else { None };
-        let mut request = self.inner.session.execute(code);
-        if let Some(limit) = self.inner.options.execution_timeout {
-            request = request.timeout(limit);
+        let mut execution = self.execute(&code).await?;
+        // Python refused the whole cell for a slip small models make, so nothing ran: run it repaired, once.
+        let repaired = if refused_for_a_slip(&execution) { repair(&code) } else { None };
+        if let Some(repaired) = &repaired {
+            execution = self.execute(&repaired.code).await?;
         }
-        if self.inner.session.client().api_version().has_execution_options() {
-            request = request.output_streams_max_length(self.inner.options.output_streams_max_length);
-        }
-        let execution = request.send().await?;
         let changed = match (before, if track { self.snapshot().await } else { None }) {
             (Some(before), Some(after)) => diff(&before, &after),
             _ => Vec::new(),
@@ -254,6 +250,18 @@ impl CodeInterpreter {
         let mut report = RunReport::new(&execution, self.inner.options.budget, changed);
         report.notes.extend(repaired.iter().flat_map(|r| r.notes.iter().map(|n| (*n).to_owned())));
         Ok(RunOutcome { report, images: execution.images.clone(), execution })
+    }
+
+    /// Sends code to the session with the interpreter's timeout and output limit.
+    async fn execute(&self, code: &str) -> Result<Execution, ToolError> {
+        let mut request = self.inner.session.execute(code);
+        if let Some(limit) = self.inner.options.execution_timeout {
+            request = request.timeout(limit);
+        }
+        if self.inner.session.client().api_version().has_execution_options() {
+            request = request.output_streams_max_length(self.inner.options.output_streams_max_length);
+        }
+        Ok(request.send().await?)
     }
 
     /// Runs a Bash command line in the session (when [`InterpreterOptions::shell`] is on) and reports the exit

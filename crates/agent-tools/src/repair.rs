@@ -7,9 +7,20 @@
 //! * stray closing brackets at the very end, left over from the JSON the call was written in:
 //!   `print(x)}` (`unmatched '}'`). They are removed.
 //!
-//! [`repair`] scans strings, comments, brackets and continuations as Python's tokenizer does, so a `return`
-//! inside a string or a function, or a bracket inside a string, is never touched; code it cannot read is
-//! left alone. Code that compiles is never changed: both repairs apply only to code Python refuses.
+//! The interpreter applies [`repair`] only to code Python has just refused with one of those two errors
+//! ([`refused_for_a_slip`]), so code that compiles is never changed. The scan reads strings, comments,
+//! brackets and continuations as Python's tokenizer does, so a `return` or a bracket inside a string or a
+//! function is not touched; code it cannot read is left alone.
+
+use dynamic_sessions::{Execution, ExecutionStatus};
+
+/// Whether Python refused a cell whole (nothing ran) with one of the errors [`repair`] addresses.
+pub fn refused_for_a_slip(execution: &Execution) -> bool {
+    let last = execution.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    execution.status == ExecutionStatus::Failed
+        && execution.stdout.is_empty()
+        && (last.starts_with("SyntaxError: 'return' outside function") || last.starts_with("SyntaxError: unmatched '"))
+}
 
 /// Code after [`repair`], and what was changed, in words for the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,11 +32,12 @@ pub struct Repaired {
 }
 
 /// The note for a removed stray bracket.
-pub const STRAY_BRACKETS: &str =
-    "The code ended with closing brackets that close nothing (left over from the call's JSON); they were removed.";
+pub const STRAY_BRACKETS: &str = "The code ended with closing brackets that close nothing (left over from the \
+    call's JSON), so nothing ran; it was run again without them.";
 /// The note for a final `return` turned into an expression.
-pub const FINAL_RETURN: &str = "The code ended with `return` outside a function, which Python does not allow; it ran \
-    with the returned expression as its last line (a cell's last expression is its value).";
+pub const FINAL_RETURN: &str = "The code ended with `return` outside a function, which Python does not allow, so \
+    nothing ran; it was run again with the returned expression as its last line (a cell's last expression is its \
+    value).";
 
 /// `code` with its stray closing brackets at the end removed and its final top-level `return X` turned into
 /// `X`; `None` when neither applies.
@@ -81,9 +93,12 @@ fn final_return_as_expression(code: &str) -> Option<String> {
         return None; // `returned = 1`
     }
     let skipped = statement.len() - statement.trim_start().len();
+    let value = rest.trim_start_matches([' ', '\t']);
+    // A bare `return;` leaves nothing of the statement (a lone `;` would not compile).
+    let value = value.strip_prefix(';').unwrap_or(value);
     let mut out = String::with_capacity(code.len());
     out.push_str(&code[..last.at + skipped]);
-    out.push_str(rest.trim_start_matches([' ', '\t']));
+    out.push_str(value);
     Some(out)
 }
 
@@ -144,9 +159,9 @@ fn scan(code: &str) -> Scan {
     if depth == 0 { Scan::Statements(starts) } else { Scan::Unfinished }
 }
 
-/// Whether the line starting at `at` begins at column 0.
+/// Whether the line starting at `at` begins at column 0 (Python indents with spaces, tabs and form feeds).
 fn line_is_top_level(code: &str, at: usize) -> bool {
-    !code[at..].starts_with([' ', '\t'])
+    !code[at..].starts_with([' ', '\t', '\x0c'])
 }
 
 /// Whether statements after a `;` on the line starting at `at` are top-level: the line starts at column 0
@@ -224,13 +239,15 @@ mod tests {
         );
         assert_eq!(fix("return(1)").as_deref(), Some("(1)"));
         assert_eq!(fix("x = 2\nreturn\n").as_deref(), Some("x = 2\n\n"));
+        assert_eq!(fix("x = 2\nreturn;").as_deref(), Some("x = 2\n"));
         assert_eq!(fix("y = [1,\n  2]\nreturn y  # the list\n\n").as_deref(), Some("y = [1,\n  2]\ny  # the list\n\n"));
         assert_eq!(fix("s = '''a\nreturn b'''\nreturn s").as_deref(), Some("s = '''a\nreturn b'''\ns"));
     }
 
     #[test]
-    fn valid_code_is_left_alone() {
+    fn code_without_a_final_top_level_return_is_left_alone() {
         for code in [
+            "def f():\n    x = 1\n\x0c    return x",
             "def f():\n    return 1\n",
             "def f(): x = 1; return x",
             "if True: print(1); return 2",
@@ -271,11 +288,15 @@ mod tests {
         #[test]
         fn a_rewrite_only_removes_the_keyword(code in "[a-z0-9 =;'\"()\\[\\]#\\n\\\\]{0,60}") {
             if let Some(fixed) = fix(&code) {
-                // Apart from spaces, the rewrite is the code with one `return` taken out.
+                // Apart from spaces, the rewrite is the code with one `return` (or a bare `return;`) taken out.
                 let squeeze = |s: &str| s.chars().filter(|c| *c != ' ' && *c != '\t').collect::<String>();
                 let (before, after) = (squeeze(&code), squeeze(&fixed));
-                let removed = (0..before.len().saturating_sub(5))
-                    .any(|p| &before[p..p + 6] == "return" && format!("{}{}", &before[..p], &before[p + 6..]) == after);
+                let removed = ["return", "return;"].iter().any(|keyword| {
+                    (0..=before.len().saturating_sub(keyword.len())).any(|p| {
+                        before[p..].starts_with(keyword)
+                            && format!("{}{}", &before[..p], &before[p + keyword.len()..]) == after
+                    })
+                });
                 prop_assert!(removed, "{:?} became {:?}", code, fixed);
             }
         }

@@ -182,7 +182,8 @@ impl ChatAgent {
             let sink = StepSink::default();
             let mut transcript: Vec<Message> = history.0[..started_with].to_vec();
             let described = if self.options.describe_files {
-                match tokio::time::timeout_at(deadline, crate::file_context::describe_files(&self.interpreter)).await {
+                let limit = deadline.min(Instant::now() + crate::file_context::DESCRIBE_WITHIN);
+                match tokio::time::timeout_at(limit, crate::file_context::describe_files(&self.interpreter)).await {
                     Ok(Ok(description)) => description,
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "could not describe the session's files");

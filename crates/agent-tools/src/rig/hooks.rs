@@ -53,10 +53,10 @@ impl AgentHook for TurnHook {
             if self.steps.take_forced_retry(FORCED_RETRIES) {
                 demand = FirstCall::Tool(crate::tools::names::RUN_PYTHON);
             } else {
-                // After a success the model answers; if the run made files, it hands one over first.
-                // Measured: offered the tool without being made to call it, a small model asked for a file
-                // writes "call send_file_to_user with the path" as its answer instead.
-                if self.steps.unsent_files() {
+                // After a success the model answers; if the run made files, it hands one over first (once a
+                // turn). Measured: offered the tool without being made to call it, a small model asked for a
+                // file writes "call send_file_to_user with the path" as its answer instead.
+                if self.steps.take_forced_hand_over() {
                     demand = FirstCall::Tool(crate::tools::names::SEND_FILE);
                 } else {
                     patch = patch.active_tools(Vec::<String>::new());

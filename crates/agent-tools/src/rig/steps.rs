@@ -30,8 +30,10 @@ pub(crate) struct StepSink {
     last_failed: Arc<AtomicBool>,
     /// Retries forced after failures in this turn.
     forced_retries: Arc<AtomicUsize>,
-    /// Whether a run made or changed files since the last file was sent to the user.
+    /// Whether a successful run made or changed files since the last file was sent to the user.
     unsent_files: Arc<AtomicBool>,
+    /// Whether a hand-over was already forced in this turn (it is forced at most once).
+    hand_over_forced: Arc<AtomicBool>,
     /// The last code run that failed, as `(tool, canonical arguments, the error's last line)`, until a run
     /// succeeds.
     last_failure: Arc<Mutex<Option<(String, Value, String)>>>,
@@ -41,10 +43,17 @@ impl StepSink {
     /// Records one invocation of `name` with `arguments` (the parsed arguments, serialised back).
     pub(crate) fn record(&self, name: &str, arguments: Value, invocation: &ToolInvocation) {
         self.note_outcome(invocation.outcome != crate::turn::StepOutcome::Ran);
+        let ran = invocation.outcome == crate::turn::StepOutcome::Ran;
         if name == crate::tools::names::SEND_FILE {
             self.unsent_files.store(false, Ordering::Release);
-        } else if invocation.report.as_ref().is_some_and(|r| !r.files_changed.is_empty()) {
+        } else if ran && invocation.report.as_ref().is_some_and(|r| !r.files_changed.is_empty()) {
             self.unsent_files.store(true, Ordering::Release);
+        }
+        if name == crate::tools::names::RESET_SESSION
+            && let Ok(mut last) = self.last_failure.lock()
+        {
+            // A fresh session: code that failed in the old one may work now.
+            *last = None;
         }
         if let Some(report) = &invocation.report
             && let Ok(mut last) = self.last_failure.lock()
@@ -86,9 +95,10 @@ impl StepSink {
         (tool == name && args == arguments).then(|| error.clone())
     }
 
-    /// Whether a run made or changed files that were not sent to the user since.
-    pub(crate) fn unsent_files(&self) -> bool {
-        self.unsent_files.load(Ordering::Acquire)
+    /// Whether a successful run made or changed files that were not sent to the user since, and no
+    /// hand-over was forced yet in this turn; counts it.
+    pub(crate) fn take_forced_hand_over(&self) -> bool {
+        self.unsent_files.load(Ordering::Acquire) && !self.hand_over_forced.swap(true, Ordering::AcqRel)
     }
 
     /// The record of a call of `name` with the model's `arguments`, if its tool ran.
@@ -124,27 +134,34 @@ mod tests {
     }
 
     #[test]
-    fn files_made_are_unsent_until_one_is_sent() {
+    fn a_hand_over_is_forced_once_after_a_successful_run_made_files() {
+        let made = |outcome| {
+            let mut i = invocation("made");
+            i.outcome = outcome;
+            i.report = Some(crate::RunReport {
+                status: "Succeeded".into(),
+                stdout: String::new(),
+                stderr: String::new(),
+                result: None,
+                exit_code: None,
+                images: 0,
+                files_changed: vec![crate::ChangedFile { path: "a.csv".into(), change: "new", size: Some(3) }],
+                notes: Vec::new(),
+            });
+            i
+        };
         let sink = StepSink::default();
-        let mut made = invocation("made");
-        made.outcome = StepOutcome::Ran;
-        made.report = Some(crate::RunReport {
-            status: "Succeeded".into(),
-            stdout: String::new(),
-            stderr: String::new(),
-            result: None,
-            exit_code: None,
-            images: 0,
-            files_changed: vec![crate::ChangedFile { path: "a.csv".into(), change: "new", size: Some(3) }],
-            notes: Vec::new(),
-        });
-        assert!(!sink.unsent_files());
-        sink.record("run_python", json!({"code": "a"}), &made);
-        assert!(sink.unsent_files());
-        sink.record("list_files", json!({}), &invocation("listed"));
-        assert!(sink.unsent_files(), "a call that changes no file changes nothing");
+        sink.record("run_python", json!({"code": "a"}), &made(StepOutcome::Failed));
+        assert!(!sink.take_forced_hand_over(), "a failed run hands nothing over");
         sink.record("send_file_to_user", json!({"path": "a.csv"}), &invocation("sent"));
-        assert!(!sink.unsent_files());
+        sink.record("run_python", json!({"code": "b"}), &made(StepOutcome::Ran));
+        sink.record("list_files", json!({}), &invocation("listed"));
+        assert!(sink.take_forced_hand_over(), "a call that changes no file changes nothing");
+        assert!(!sink.take_forced_hand_over(), "once a turn");
+        let fresh = StepSink::default();
+        fresh.record("run_python", json!({"code": "b"}), &made(StepOutcome::Ran));
+        fresh.record("send_file_to_user", json!({"path": "a.csv"}), &invocation("sent"));
+        assert!(!fresh.take_forced_hand_over(), "sent already");
     }
 
     #[test]
@@ -172,5 +189,8 @@ mod tests {
         assert_eq!(sink.repeats_last_failure("run_shell", &code), None);
         sink.record("run_python", json!({"code": "1"}), &run(StepOutcome::Ran, ""));
         assert_eq!(sink.repeats_last_failure("run_python", &code), None, "a success clears it");
+        sink.record("run_python", code.clone(), &run(StepOutcome::Failed, "ZeroDivisionError"));
+        sink.record("reset_session", json!({}), &invocation("reset"));
+        assert_eq!(sink.repeats_last_failure("run_python", &code), None, "so does a fresh session");
     }
 }

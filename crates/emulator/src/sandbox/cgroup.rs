@@ -148,12 +148,71 @@ fn writable(dir: &Path) -> bool {
     access(dir, Access::WRITE_OK).is_ok() && access(dir.join("cgroup.procs"), Access::WRITE_OK).is_ok()
 }
 
+/// Serialises the enabling of controllers (and the move into `SELF_LEAF`) among the emulators of one process.
+static ENABLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// How long processes of our own that share the cgroup (probe children, forked before a move) may take to
+/// leave it.
+const SHARED_PATIENCE: Duration = Duration::from_secs(3);
+
+/// Lets `parent`'s children have the `enable` controllers. A v2 cgroup that holds processes cannot (the
+/// root cgroup excepted): if the only process in it is this one (its short-lived children aside), this
+/// process moves into the leaf `SELF_LEAF` first, as systemd asks of delegated services; if others share it,
+/// nothing is moved and the error says so. A move that does not help is undone.
+fn enable_controllers(parent: &Path, enable: &str) -> Result<(), String> {
+    let _one_at_a_time = ENABLING.lock().map_err(|_| "the cgroup lock is poisoned".to_owned())?;
+    let subtree = parent.join("cgroup.subtree_control");
+    let busy = |e: &io::Error| e.raw_os_error() == Some(libc::EBUSY);
+    let first = match write(&subtree, enable) {
+        Ok(()) => return Ok(()),
+        Err(e) if busy(&e) => e,
+        Err(e) => return Err(format!("cannot enable controllers in {}: {e}", parent.display())),
+    };
+    let me = std::process::id();
+    let others = || -> Vec<u32> {
+        let listed = fs::read_to_string(parent.join("cgroup.procs")).unwrap_or_default();
+        listed.lines().filter_map(|l| l.trim().parse().ok()).filter(|p| *p != me).collect()
+    };
+    // Our own children (probes forked before another emulator of this process moved it) leave soon; anyone
+    // else (the shell of a terminal's scope) will not, so there is no point waiting for them.
+    let child = |pid: &u32| parent_pid(*pid) == Some(me);
+    let started = Instant::now();
+    let mut sharing = others();
+    while !sharing.is_empty() && sharing.iter().all(child) && started.elapsed() < SHARED_PATIENCE {
+        std::thread::sleep(Duration::from_millis(50));
+        sharing = others();
+    }
+    if !sharing.is_empty() {
+        return Err(format!(
+            "cannot enable controllers in {} ({first}): other processes share it ({} of them), so start the \
+             emulator in a cgroup of its own ({DELEGATE_HINT})",
+            parent.display(),
+            sharing.len()
+        ));
+    }
+    let leaf = parent.join(SELF_LEAF);
+    let moved = fs::create_dir_all(&leaf).and_then(|()| write(&leaf.join("cgroup.procs"), "0"));
+    let enabled = moved.and_then(|()| write(&subtree, enable));
+    enabled.map_err(|e| {
+        // Back where it was: a leaf that did not help must not keep the process.
+        let _ = write(&parent.join("cgroup.procs"), "0");
+        let _ = fs::remove_dir(&leaf);
+        format!("cannot enable controllers in {} after moving into {}: {e}", parent.display(), leaf.display())
+    })
+}
+
+/// A process's parent, from `/proc/<pid>/stat` (its fourth field, after the parenthesised command name).
+fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Creates the cgroups of one emulator instance, under `<parent>/dynamic-sessions-emulator/<instance>`.
 #[derive(Debug)]
 pub(crate) struct CgroupManager {
     pub(crate) version: Version,
-    /// The instance's base directories (one per v1 controller, or one on v2).
-    bases: Vec<(Controller, PathBuf)>,
+    /// The instance's base directories (one per v1 hierarchy, or one on v2), with their controllers (v1
+    /// hierarchies may mount several together, such as `memory,pids`).
+    bases: Vec<(Vec<Controller>, PathBuf)>,
     /// Whether a cpu controller is among them (as a user it may not be delegated).
     pub(crate) cpu: bool,
     /// Whether they are in a subtree delegated to this (unprivileged) user.
@@ -198,24 +257,7 @@ impl CgroupManager {
             ));
         }
         let enable = if cpu { "+pids +memory +cpu" } else { "+pids +memory" };
-        if let Err(e) = write(&parent.join("cgroup.subtree_control"), enable) {
-            // A delegated cgroup that holds processes (ours) cannot hand controllers to children: move this
-            // process into a leaf of it and try again. The root cgroup has no such rule.
-            if privileged || e.raw_os_error() != Some(libc::EBUSY) {
-                return Err(format!("cannot enable controllers in {}: {e}", parent.display()));
-            }
-            let leaf = parent.join(SELF_LEAF);
-            let moved = fs::create_dir_all(&leaf)
-                .and_then(|()| write(&leaf.join("cgroup.procs"), "0"))
-                .and_then(|()| write(&parent.join("cgroup.subtree_control"), enable));
-            moved.map_err(|e| {
-                format!(
-                    "cannot enable controllers in the delegated cgroup {}: {e}; other processes share it, so start \
-                     the emulator in a cgroup of its own ({DELEGATE_HINT})",
-                    parent.display()
-                )
-            })?;
-        }
+        enable_controllers(&parent, enable)?;
         let top = parent.join(EMULATOR_DIR);
         let base = top.join(instance);
         let setup = || -> io::Result<()> {
@@ -228,7 +270,7 @@ impl CgroupManager {
         setup().map_err(|e| format!("cannot set up cgroup v2 under {}: {e}", top.display()))?;
         Ok(CgroupManager {
             version: Version::V2,
-            bases: vec![(Controller::Unified, base)],
+            bases: vec![(vec![Controller::Unified], base)],
             cpu,
             delegated: !privileged,
         })
@@ -239,28 +281,41 @@ impl CgroupManager {
         privileged: bool,
         parents: Vec<(Controller, PathBuf)>,
     ) -> Result<CgroupManager, String> {
-        let mut bases = Vec::new();
+        let mut bases: Vec<(Vec<Controller>, PathBuf)> = Vec::new();
+        let mut problem = None;
         for (controller, parent) in parents {
             if !privileged && !writable(&parent) {
                 if controller == Controller::Cpu {
                     continue; // optional for a user: sessions then share the user's CPU
                 }
-                return Err(format!(
+                problem = Some(format!(
                     "not root, and this process's cgroup {} is not delegated to its user: {DELEGATE_HINT}",
                     parent.display()
                 ));
+                break;
             }
             let base = parent.join(EMULATOR_DIR).join(instance);
-            fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
-            bases.push((controller, base));
+            if let Some((controllers, _)) = bases.iter_mut().find(|(_, b)| *b == base) {
+                controllers.push(controller); // mounted together with an earlier one
+                continue;
+            }
+            if let Err(e) = fs::create_dir_all(&base) {
+                problem = Some(format!("cannot create {}: {e}", base.display()));
+                break;
+            }
+            bases.push((vec![controller], base));
         }
-        let has = |c: Controller| bases.iter().any(|(b, _)| *b == c);
-        if !(has(Controller::Pids) && has(Controller::Memory)) {
+        let has = |c: Controller| bases.iter().any(|(cs, _)| cs.contains(&c));
+        if problem.is_none() && !(has(Controller::Pids) && has(Controller::Memory)) {
             let found: Vec<String> = bases.iter().map(|(_, b)| b.display().to_string()).collect();
+            problem =
+                Some(format!("the pids and memory cgroup v1 controllers are not both mounted (found: {found:?})"));
+        }
+        if let Some(problem) = problem {
             for (_, base) in &bases {
                 let _ = fs::remove_dir(base);
             }
-            return Err(format!("the pids and memory cgroup v1 controllers are not both mounted (found: {found:?})"));
+            return Err(problem);
         }
         let cpu = has(Controller::Cpu);
         Ok(CgroupManager { version: Version::V1, bases, cpu, delegated: !privileged })
@@ -272,27 +327,29 @@ impl CgroupManager {
         let quota = ((limits.cpus.max(0.01)) * 100_000.0) as u64;
         let mut dirs = Vec::new();
         let mut procs = Vec::new();
-        for (controller, base) in &self.bases {
+        for (controllers, base) in &self.bases {
             let dir = base.join(name);
             fs::create_dir(&dir)?;
             dirs.push(dir.clone());
-            match controller {
-                Controller::Unified => {
-                    write(&dir.join("pids.max"), &limits.max_processes.to_string())?;
-                    write(&dir.join("memory.max"), &memcg.to_string())?;
-                    let _ = write(&dir.join("memory.swap.max"), "0");
-                    if self.cpu {
-                        write(&dir.join("cpu.max"), &format!("{quota} 100000"))?;
+            for controller in controllers {
+                match controller {
+                    Controller::Unified => {
+                        write(&dir.join("pids.max"), &limits.max_processes.to_string())?;
+                        write(&dir.join("memory.max"), &memcg.to_string())?;
+                        let _ = write(&dir.join("memory.swap.max"), "0");
+                        if self.cpu {
+                            write(&dir.join("cpu.max"), &format!("{quota} 100000"))?;
+                        }
                     }
-                }
-                Controller::Pids => write(&dir.join("pids.max"), &limits.max_processes.to_string())?,
-                Controller::Memory => {
-                    write(&dir.join("memory.limit_in_bytes"), &memcg.to_string())?;
-                    let _ = write(&dir.join("memory.memsw.limit_in_bytes"), &memcg.to_string());
-                }
-                Controller::Cpu => {
-                    write(&dir.join("cpu.cfs_period_us"), "100000")?;
-                    write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                    Controller::Pids => write(&dir.join("pids.max"), &limits.max_processes.to_string())?,
+                    Controller::Memory => {
+                        write(&dir.join("memory.limit_in_bytes"), &memcg.to_string())?;
+                        let _ = write(&dir.join("memory.memsw.limit_in_bytes"), &memcg.to_string());
+                    }
+                    Controller::Cpu => {
+                        write(&dir.join("cpu.cfs_period_us"), "100000")?;
+                        write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                    }
                 }
             }
             let file = fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
@@ -432,6 +489,12 @@ mod tests {
         let v2 = parents(root, Version::V2, false, &own);
         assert_eq!(v2, vec![(Controller::Unified, root.join("user.slice/user-1000.slice/session-2.scope"))]);
         assert_eq!(parents(root, Version::V2, true, &own), vec![(Controller::Unified, root.to_path_buf())]);
+    }
+
+    #[test]
+    fn a_parent_is_read_from_proc() {
+        assert_eq!(parent_pid(std::process::id()), Some(std::os::unix::process::parent_id()));
+        assert_eq!(parent_pid(u32::MAX), None);
     }
 
     #[test]
