@@ -117,7 +117,32 @@ async fn wait_js(client: &Client, expression: &str, what: &str) -> Value {
         if truthy {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            // What the page showed, to tell a slow step from a wrong one.
+            let page = client
+                .execute("return (document.getElementById('messages') || {}).innerText || '';", vec![])
+                .await
+                .unwrap_or(Value::Null);
+            let shown: String = page.as_str().unwrap_or_default().chars().rev().take(600).collect();
+            let shown: String = shown.chars().rev().collect();
+            panic!("timed out waiting for {what}; the page ends with: {shown:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until some session of `emulator` has the file `marker` in `/mnt/data` (the code got that far).
+async fn code_started(emulator: &TestEmulator, marker: &str) {
+    let pool = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        for info in pool.list_sessions().await.unwrap() {
+            let session = pool.session(info.identifier.parse().unwrap());
+            if session.files().list().await.is_ok_and(|files| files.iter().any(|f| f.path() == marker)) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "the code never wrote /mnt/data/{marker}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -296,7 +321,8 @@ async fn stop_ends_the_turn_and_interrupts_the_code() {
         Reply::ToolCalls(vec![(
             "call_1",
             "run_python",
-            json!({"code": "kept = 7\nimport time\ntime.sleep(120)"}).to_string(),
+            json!({"code": "kept = 7\nopen('/mnt/data/started', 'w').close()\nimport time\ntime.sleep(120)"})
+                .to_string(),
         )]),
         Reply::Text("never shown"),
     ])
@@ -310,6 +336,9 @@ async fn stop_ends_the_turn_and_interrupts_the_code() {
     client.find(Locator::Id("prompt")).await.unwrap().send_keys("Sleep for two minutes").await.unwrap();
     client.find(Locator::Id("send")).await.unwrap().click().await.unwrap();
     wait_js(&client, "document.querySelector('.tool-step.running')", "the running step").await;
+    // The step shows as soon as the call is made; Stop must come once the code really runs (`kept` is set),
+    // or there would be no state to keep.
+    code_started(&emulator, "started").await;
     let stop = client.find(Locator::Id("stop")).await.unwrap();
     assert!(stop.is_displayed().await.unwrap(), "Stop is offered while the answer runs");
     let started = Instant::now();
