@@ -358,11 +358,10 @@ async fn resource_bombs_are_contained() {
         assert_eq!(after.result, Some(json!("still here")), "{tier:?}: {after:?}");
 
         // Fillers: every writable place is bounded in total (ENOSPC at its size). Where the session's files
-        // are a host directory (bubblewrap and landlock as an ordinary user) only the per-file limit holds
+        // are a host directory (the landlock tier as an ordinary user) only the per-file limit holds
         // (SECURITY.md); those places are left out.
-        let shared_dir = !as_root() && tier != SandboxMode::Namespaces;
         let mut places: Vec<(&str, u64)> = Vec::new();
-        if !shared_dir {
+        if disk_is_bounded(tier) {
             places.push(("'.'", DISK));
         }
         if tier != SandboxMode::Landlock || as_root() {
@@ -411,6 +410,80 @@ async fn resource_bombs_are_contained() {
         assert!(run.stdout.len() <= (2 << 20), "{tier:?}: {} bytes of output kept", run.stdout.len());
         neighbour_and_host_are_fine(&neighbour, "a 200 MB output flood").await;
         h.stop().await;
+    }
+}
+
+/// Whether a session's `/mnt/data` is bounded in total in `tier` (everywhere but the Landlock tier as an
+/// ordinary user, where it is a host directory: SECURITY.md).
+fn disk_is_bounded(tier: SandboxMode) -> bool {
+    as_root() || tier != SandboxMode::Landlock
+}
+
+/// The processes whose command line names a path under `dir` (bubblewrap's, for sessions kept there).
+fn processes_naming(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&dir) {
+            found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_outlive_a_kernel_restart_and_stay_within_the_disk_size() {
+    for tier in ALL {
+        let Some(h) = contained(tier).await else { continue };
+        assert_eq!(h.emulator.emulator.sandbox().disk_quota, disk_is_bounded(tier), "{tier:?}");
+        let session = h.client().session(new_id());
+        session.files().upload("uploaded.txt", "from the API").await.unwrap();
+        session.execute("open('written.txt', 'w').write('from the code')").await.unwrap();
+
+        // A cell that ignores the interrupt: the kernel is killed and a new one started.
+        let stubborn = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass";
+        let run = session.execute(stubborn).timeout(Duration::from_secs(1)).send().await.unwrap();
+        assert!(run.stderr.contains("state (variables, imports) was lost"), "{tier:?}: {}", run.stderr);
+
+        // The new kernel sees the same files, and the API sees what it writes.
+        let out = probe(
+            &session,
+            "import json\nopen('after.txt', 'w').write('after the restart')\n\
+             print(json.dumps([open('uploaded.txt').read(), open('written.txt').read()]))",
+        )
+        .await;
+        assert_eq!(out, json!(["from the API", "from the code"]), "{tier:?}");
+        let after = session.files().download("after.txt").await.unwrap().bytes().await.unwrap();
+        assert_eq!(&after[..], b"after the restart", "{tier:?}");
+
+        // And they are still bounded by the disk size: the restarted kernel has the same tmpfs, not the
+        // directory it covers.
+        if disk_is_bounded(tier) {
+            let out = probe(&session, &format!("{FILL}\nimport json\nprint(json.dumps(fill('.')))")).await;
+            let (written, errno) = (out[0].as_u64().unwrap(), out[1].as_i64().unwrap());
+            assert_eq!(errno, 28, "{tier:?}: stopped by errno {errno} after {written} bytes, not by ENOSPC");
+            assert!(written <= DISK, "{tier:?}: {written} bytes written, the limit is {DISK}");
+            let too_big = session.files().upload("too-big.bin", vec![0u8; DISK as usize + (1 << 20)]).await;
+            assert!(too_big.is_err(), "{tier:?}: an upload above the disk size was taken");
+        }
+        if tier == SandboxMode::Bubblewrap && !as_root() {
+            let holders = processes_naming(h.data_dir());
+            assert!(
+                holders.iter().any(|p| p.contains("--tmpfs")),
+                "each session's /mnt/data has a holder: {holders:?}"
+            );
+        }
+        session.delete().await.unwrap();
+        let data_dir = h.data_dir().to_path_buf();
+        h.stop().await;
+        // Nothing of the sessions is left running (a holder ends with its session).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_naming(&data_dir).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(processes_naming(&data_dir), Vec::<String>::new(), "{tier:?}: left running after stop");
     }
 }
 

@@ -127,10 +127,11 @@ impl SessionFs {
         Ok(SessionFs { root, uid })
     }
 
-    /// The files of a session: its host directory, or the descriptor of its tmpfs in the template.
+    /// The files of a session: its host directory, or the descriptor of its tmpfs (in the template or a holder).
     pub(crate) fn for_workspace(workspace: &Workspace) -> io::Result<SessionFs> {
         match &workspace.place {
             Place::Host(dirs) => Self::open(&dirs.data, workspace.uid),
+            Place::Held(_, holder) => Ok(SessionFs { root: holder.data()?, uid: workspace.uid }),
             Place::Template(dir) => {
                 Ok(SessionFs { root: rustix::io::fcntl_dupfd_cloexec(dir, 3)?, uid: workspace.uid })
             }

@@ -52,6 +52,7 @@ pub(crate) fn report(config: &EmulatorConfig, facts: &Facts) -> Vec<LimitInForce
     let disk = match (facts.tier, facts.root) {
         (Tier::Namespaces, _) => Some("a tmpfs of its own"),
         (Tier::Bubblewrap | Tier::Landlock, true) => Some("a tmpfs of its own"),
+        (Tier::Bubblewrap, false) => Some("a tmpfs of its own, in the mount namespace of a holder process"),
         _ => None,
     };
     let cores = facts.cpu_cgroup.then_some(limits.cpus);
@@ -130,6 +131,12 @@ mod tests {
         assert!(by(&user, "memory").is_some_and(|b| b.contains("RLIMIT_AS")));
         let landlock = report(&config, &Facts { tier: Tier::Landlock, root: false, cgroups: false, cpu_cgroup: false });
         assert_eq!(landlock.iter().find(|l| l.resource == "disk").and_then(|l| l.value), None);
+        let bwrap = report(&config, &Facts { tier: Tier::Bubblewrap, root: false, cgroups: false, cpu_cgroup: false });
+        assert_eq!(
+            bwrap.iter().find(|l| l.resource == "disk").and_then(|l| l.value),
+            Some(config.limits.disk_bytes as f64)
+        );
+        assert!(by(&bwrap, "disk").is_some_and(|b| b.contains("holder")));
         let big = EmulatorConfig { max_sessions: 100_000, ..EmulatorConfig::default() };
         assert!(budget_warning(&big, Tier::Namespaces, false).is_some_and(|w| w.contains("--max-sessions")));
         assert!(budget_warning(&big, Tier::Namespaces, true).is_none(), "cgroups hold each session");

@@ -6,13 +6,15 @@
 //!   own sized tmpfs at `/mnt/data`, `/tmp`, `/home/user`, `/dev/shm`; no capabilities; seccomp; limits; an
 //!   empty environment; as root, its own host uid and cgroups.
 //! * **bubblewrap** (where only bubblewrap may make namespaces, e.g. Ubuntu with AppArmor's restriction):
-//!   the same isolation, a bubblewrap process per session.
+//!   the same isolation, a bubblewrap process per kernel. As root `/mnt/data` is a tmpfs mounted on the
+//!   host; as an ordinary user it is a tmpfs in the namespaces of a per-session holder (see [`holder`]).
 //! * **landlock** (no namespaces at all): Landlock filesystem/network/signal rules, seccomp (no sockets, no
 //!   SysV IPC), rlimits, cgroups and a per-session uid where possible.
 //! * **none**: only with the explicit `--insecure-no-sandbox`.
 
 mod cgroup;
 mod command;
+mod holder;
 pub(crate) mod instance;
 mod landlock_rules;
 mod limits;
@@ -42,6 +44,7 @@ use crate::config::{DEFAULT_PRELOAD, EmulatorConfig, HOME_BYTES, Limits, SHM_BYT
 use crate::kernel::Flavor;
 use crate::runtime::Runtime;
 use cgroup::CgroupManager;
+use holder::HolderTools;
 use native::{Template, TemplatePlan};
 use spawner::Spawner;
 use tier::Probe;
@@ -116,6 +119,8 @@ pub(crate) struct Sandbox {
     /// Session uids, when each session gets its own (running as root).
     uids: Option<UidPool>,
     bwrap: Option<PathBuf>,
+    /// The bubblewrap tier as an ordinary user: each session's `/mnt/data` is held by a holder process.
+    holder: Option<HolderTools>,
     /// The namespace tier's template.
     template: Option<Template>,
     /// `<data>/sessions/<instance>`.
@@ -222,6 +227,17 @@ impl Sandbox {
         } else {
             None
         };
+        let holder = match (&bwrap, tier, root) {
+            (Some(bwrap), Tier::Bubblewrap, false) => Some(HolderTools {
+                bwrap: bwrap.clone(),
+                cat: which("cat").ok_or_else(|| {
+                    SandboxError::Unavailable(
+                        "cat is not on PATH (the bubblewrap tier needs it to hold each session's /mnt/data)".into(),
+                    )
+                })?,
+            }),
+            _ => None,
+        };
         let facts = limits::Facts {
             tier,
             root,
@@ -240,7 +256,7 @@ impl Sandbox {
             seccomp: tier != Tier::None,
             landlock_abi: if tier == Tier::Landlock { landlock_abi } else { 0 },
             uid_per_session,
-            disk_quota: tier == Tier::Namespaces || (root && tier != Tier::None),
+            disk_quota: matches!(tier, Tier::Namespaces | Tier::Bubblewrap) || (root && tier != Tier::None),
             preloaded: if tier == Tier::Namespaces { preloaded.clone() } else { Vec::new() },
             limits: limits::report(config, &facts),
             warnings,
@@ -255,6 +271,7 @@ impl Sandbox {
             spawner,
             uids,
             bwrap,
+            holder,
             template,
             sessions_dir,
             kernel_dir,
@@ -269,12 +286,13 @@ impl Sandbox {
         self.info.tier
     }
 
-    /// A fresh, empty `/mnt/data` with its own uid (as root) and disk quota (namespace tier, or as root).
+    /// A fresh, empty `/mnt/data`: with its own uid (as root), and a disk quota (namespace tier, bubblewrap tier, or as root).
     /// Blocking: call it on a blocking thread.
     pub(crate) fn create_workspace(&self) -> Result<Workspace, SandboxError> {
-        match &self.template {
-            Some(template) => Workspace::in_template(template, self.uids.as_ref(), &self.limits),
-            None => {
+        match (&self.template, &self.holder) {
+            (Some(template), _) => Workspace::in_template(template, self.uids.as_ref(), &self.limits),
+            (None, Some(tools)) => Workspace::create_held(&self.sessions_dir, &self.spawner, tools, &self.limits),
+            (None, None) => {
                 let quotas = workspace::Quotas {
                     data: self.info.disk_quota,
                     // Bubblewrap gives /tmp a tmpfs inside the sandbox; the Landlock tier uses this directory.

@@ -10,9 +10,15 @@ use std::sync::mpsc;
 use tokio::process::Child;
 use tokio::sync::oneshot;
 
+/// Where the spawned child goes: an async caller, or a caller on a blocking thread.
+enum Reply {
+    Async(oneshot::Sender<io::Result<Child>>),
+    Blocking(mpsc::SyncSender<io::Result<Child>>),
+}
+
 struct Job {
     command: std::process::Command,
-    reply: oneshot::Sender<io::Result<Child>>,
+    reply: Reply,
 }
 
 /// A handle on the spawner thread. Dropping every handle ends the thread (and, through the death signal,
@@ -30,6 +36,10 @@ impl std::fmt::Debug for JobBox {
     }
 }
 
+fn stopped() -> io::Error {
+    io::Error::other("the sandbox spawner thread has stopped")
+}
+
 impl Spawner {
     pub(crate) fn start(runtime: tokio::runtime::Handle) -> io::Result<Spawner> {
         let (jobs, queue) = mpsc::channel::<JobBox>();
@@ -37,7 +47,14 @@ impl Spawner {
             while let Ok(JobBox(job)) = queue.recv() {
                 let _entered = runtime.enter();
                 let result = tokio::process::Command::from(job.command).kill_on_drop(true).spawn();
-                let _ = job.reply.send(result);
+                match job.reply {
+                    Reply::Async(reply) => {
+                        let _ = reply.send(result);
+                    }
+                    Reply::Blocking(reply) => {
+                        let _ = reply.send(result);
+                    }
+                }
             }
         })?;
         Ok(Spawner { jobs })
@@ -45,9 +62,14 @@ impl Spawner {
 
     pub(crate) async fn spawn(&self, command: std::process::Command) -> io::Result<Child> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(JobBox(Job { command, reply }))
-            .map_err(|_| io::Error::other("the sandbox spawner thread has stopped"))?;
-        answer.await.map_err(|_| io::Error::other("the sandbox spawner thread has stopped"))?
+        self.jobs.send(JobBox(Job { command, reply: Reply::Async(reply) })).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// [`Spawner::spawn`] for a caller on a blocking thread (never call it from async code: it blocks).
+    pub(crate) fn spawn_blocking(&self, command: std::process::Command) -> io::Result<Child> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.jobs.send(JobBox(Job { command, reply: Reply::Blocking(reply) })).map_err(|_| stopped())?;
+        answer.recv().map_err(|_| stopped())?
     }
 }

@@ -6,7 +6,9 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 
+use super::holder::{DataHolder, HolderTools};
 use super::native::Template;
+use super::spawner::Spawner;
 use super::uids::UidPool;
 use super::{SandboxError, io_err};
 use crate::config::Limits;
@@ -25,6 +27,9 @@ pub(crate) struct Workspace {
 pub(crate) enum Place {
     /// Directories of the host (the bubblewrap and Landlock tiers).
     Host(HostDirs),
+    /// Directories of the host whose `data` is covered by a sized tmpfs in a holder's mount namespace (the
+    /// bubblewrap tier as an ordinary user; see [`super::holder`]).
+    Held(HostDirs, Box<DataHolder>),
     /// A sized tmpfs in the session template's mount namespace, reached through this directory descriptor.
     Template(OwnedFd),
 }
@@ -84,7 +89,7 @@ impl Workspace {
     /// The host directories of a host-tier workspace.
     pub(crate) fn host(&self) -> Result<&HostDirs, SandboxError> {
         match &self.place {
-            Place::Host(dirs) => Ok(dirs),
+            Place::Host(dirs) | Place::Held(dirs, _) => Ok(dirs),
             Place::Template(_) => Err(SandboxError::Unavailable("this session has no host directories".into())),
         }
     }
@@ -110,6 +115,28 @@ impl Workspace {
         Ok(Workspace { id, uid, place: Place::Host(dirs) })
     }
 
+    /// A fresh workspace of host directories whose `/mnt/data` is a tmpfs of the session's disk size held by
+    /// a holder process (the bubblewrap tier when the emulator is not root, so cannot mount on the host).
+    pub(crate) fn create_held(
+        sessions: &Path,
+        spawner: &Spawner,
+        tools: &HolderTools,
+        limits: &Limits,
+    ) -> Result<Workspace, SandboxError> {
+        let none = Quotas { data: false, tmp: false };
+        let Workspace { id, uid, place } = Workspace::create(sessions, None, none, limits)?;
+        let Place::Host(dirs) = place else {
+            return Err(SandboxError::Unavailable("a new workspace is not of host directories".into()));
+        };
+        match DataHolder::start(spawner, tools, &dirs.data, limits.disk_bytes) {
+            Ok(holder) => Ok(Workspace { id, uid, place: Place::Held(dirs, Box::new(holder)) }),
+            Err(e) => {
+                dirs.destroy();
+                Err(e)
+            }
+        }
+    }
+
     /// A short name for logs and cgroups.
     pub(crate) fn name(&self) -> String {
         self.id.simple().to_string()
@@ -119,6 +146,10 @@ impl Workspace {
     pub(crate) fn destroy(&self, uids: Option<&UidPool>, template: Option<&Template>) {
         match &self.place {
             Place::Host(dirs) => dirs.destroy(),
+            Place::Held(dirs, holder) => {
+                holder.stop();
+                dirs.destroy();
+            }
             Place::Template(_) => {
                 if let Some(template) = template
                     && let Err(e) = template.umount(&self.name())

@@ -14,6 +14,9 @@ use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
 
 /// The steps of one child.
 pub(super) struct ChildPlan {
+    /// The user and mount namespaces of the session's `/mnt/data` holder, entered first (bubblewrap tier as
+    /// an ordinary user).
+    pub(super) enter: Option<[OwnedFd; 2]>,
     /// `cgroup.procs` of each controller; the child writes "0" to each to join before it execs.
     pub(super) cgroup_procs: Option<Vec<OwnedFd>>,
     pub(super) rlimits: Vec<(Resource, u64)>,
@@ -30,6 +33,9 @@ pub(super) struct ChildPlan {
 impl ChildPlan {
     pub(super) fn run(&mut self) -> io::Result<()> {
         no_inherited_descriptors();
+        if let Some(namespaces) = &self.enter {
+            crate::sandbox::holder::enter(namespaces)?;
+        }
         for fd in self.cgroup_procs.iter().flatten() {
             if rustix::io::write(fd, b"0")? != 1 {
                 return Err(io::Error::other("short write to cgroup.procs"));

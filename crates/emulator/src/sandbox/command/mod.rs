@@ -48,7 +48,14 @@ pub(crate) fn build(
         Tier::Namespaces => return Err(SandboxError::Unavailable("forked sessions have no command".into())),
     };
     command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let enter = match &ws.place {
+        super::Place::Held(_, holder) => {
+            Some(holder.namespaces().map_err(io_err("cannot share the /mnt/data holder's namespaces"))?)
+        }
+        _ => None,
+    };
     let mut plan = ChildPlan {
+        enter,
         cgroup_procs: cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?,
         rlimits: rlimits(sandbox, tier),
         inherit: seccomp_fd,
