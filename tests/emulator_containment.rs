@@ -325,27 +325,22 @@ def fill(path, most=2 << 30):
 async fn resource_bombs_are_contained() {
     for tier in ALL {
         let Some(h) = contained(tier).await else { continue };
-        // As an ordinary user without a delegated cgroup, the Landlock tier has no user namespace, uid or
-        // pids cgroup of its own to count processes in (SECURITY.md): the fork bomb is for the others.
-        let process_limit =
-            tier != SandboxMode::Landlock || as_root() || h.emulator.emulator.sandbox().cgroups != "none";
         let client = h.client();
         let neighbour = client.session(new_id());
         neighbour.execute("1").await.unwrap();
 
-        if process_limit {
-            // Fork bomb: the process limit (a pids cgroup, or RLIMIT_NPROC in the session's user namespace)
-            // stops it; the neighbour answers while it runs and after.
-            let bomb = client.session(new_id());
-            let fork_bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass";
-            let (run, ()) = tokio::join!(bomb.execute(fork_bomb).timeout(Duration::from_secs(4)).send(), async {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                neighbour_and_host_are_fine(&neighbour, "a running fork bomb").await;
-            });
-            assert_eq!(run.unwrap().status, ExecutionStatus::Failed, "{tier:?}");
-            bomb.delete().await.unwrap();
-            neighbour_and_host_are_fine(&neighbour, "a fork bomb").await;
-        }
+        // Fork bomb: the process limit (a pids cgroup; RLIMIT_NPROC in the session's user namespace; or, in
+        // the Landlock tier as an ordinary user, a ceiling of RLIMIT_NPROC over the user's processes) stops
+        // it; the neighbour answers while it runs and after, and deleting the session ends every process.
+        let bomb = client.session(new_id());
+        let fork_bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass";
+        let (run, ()) = tokio::join!(bomb.execute(fork_bomb).timeout(Duration::from_secs(4)).send(), async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            neighbour_and_host_are_fine(&neighbour, "a running fork bomb").await;
+        });
+        assert_eq!(run.unwrap().status, ExecutionStatus::Failed, "{tier:?}");
+        bomb.delete().await.unwrap();
+        neighbour_and_host_are_fine(&neighbour, "a fork bomb").await;
 
         // Memory bomb: the address-space limit turns it into a MemoryError and the session keeps its state.
         let hog = client.session(new_id());
@@ -409,7 +404,8 @@ async fn resource_bombs_are_contained() {
         assert_eq!(run.result, Some(json!("survived")), "{tier:?}: {}", run.stderr);
         assert!(run.stdout.len() <= (2 << 20), "{tier:?}: {} bytes of output kept", run.stdout.len());
         neighbour_and_host_are_fine(&neighbour, "a 200 MB output flood").await;
-        h.stop().await;
+        // Not one process of the fork bomb (copies of the kernel) or of the floods is left.
+        stop_leaving_nothing(h, tier).await;
     }
 }
 
@@ -417,6 +413,18 @@ async fn resource_bombs_are_contained() {
 /// ordinary user, where it is a host directory: SECURITY.md).
 fn disk_is_bounded(tier: SandboxMode) -> bool {
     as_root() || tier != SandboxMode::Landlock
+}
+
+/// Stops the emulator and checks that nothing of its sessions is left running: every kernel, every process
+/// a session started (their command lines name the kernel under the data directory), every holder.
+async fn stop_leaving_nothing(h: Harness, tier: SandboxMode) {
+    let data_dir = h.data_dir().to_path_buf();
+    h.stop().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_naming(&data_dir).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(processes_naming(&data_dir), Vec::<String>::new(), "{tier:?}: left running after stop");
 }
 
 /// The processes whose command line names a path under `dir` (bubblewrap's, for sessions kept there).
@@ -476,14 +484,65 @@ async fn files_outlive_a_kernel_restart_and_stay_within_the_disk_size() {
             );
         }
         session.delete().await.unwrap();
-        let data_dir = h.data_dir().to_path_buf();
-        h.stop().await;
-        // Nothing of the sessions is left running (a holder ends with its session).
+        stop_leaving_nothing(h, tier).await;
+    }
+}
+
+/// The processes whose command line names `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(marker) {
+            found.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_processes_end_with_it_even_those_that_try_to_leave() {
+    for tier in ALL {
+        let Some(h) = contained(tier).await else { continue };
+        let session = h.client().session(new_id());
+        // A marker no other process has: `sleep` accepts fractions.
+        let marker = format!("1000.{}", std::process::id() * 10 + tier as u32);
+        let code = format!(
+            "import os, subprocess\n\
+             subprocess.Popen(['sleep', '{marker}'])\n\
+             if os.fork() == 0:\n\
+             \x20   if os.fork() == 0:\n\
+             \x20       try:\n\
+             \x20           os.setsid()\n\
+             \x20       except OSError:\n\
+             \x20           pass\n\
+             \x20       os.execvp('sleep', ['sleep', '{marker}'])\n\
+             \x20   os._exit(0)\n\
+             os.wait()"
+        );
+        let run = session.execute(code).send().await.unwrap();
+        assert!(run.is_success(), "{tier:?}: {}", run.stderr);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !processes_naming(&data_dir).is_empty() && Instant::now() < deadline {
+        while processes_with(&marker).len() < 2 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(processes_naming(&data_dir), Vec::<String>::new(), "{tier:?}: left running after stop");
+        assert_eq!(processes_with(&marker).len(), 2, "{tier:?}: a child and a daemonized grandchild run");
+        // A shell command still runs in a process group of its own (so a timeout can stop it whole).
+        let shell = session
+            .shell("python3 -c 'import os; print(os.getpgrp(), os.getpgid(os.getppid()))'")
+            .send()
+            .await
+            .unwrap();
+        let groups: Vec<&str> = shell.stdout.split_whitespace().collect();
+        assert!(groups.len() == 2 && groups[0] != groups[1], "{tier:?}: {shell:?}");
+
+        session.delete().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(processes_with(&marker), Vec::<String>::new(), "{tier:?}: left running after delete");
+        h.stop().await;
     }
 }
 

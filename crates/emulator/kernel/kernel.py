@@ -468,6 +468,11 @@ def execute(request):
     }
 
 
+# A process group of its own (an interrupt kills it whole), in the kernel's session: the Landlock tier refuses
+# `setsid`, so that every process of the session ends with it.
+_OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
+
+
 def shell(request):
     """Runs a shell command (Bash) or an argument list in its own process group; an interrupt kills the group."""
     started = time.perf_counter()
@@ -483,7 +488,7 @@ def shell(request):
         proc = None
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                    stdout=1, stderr=2, start_new_session=True, cwd=os.getcwd())
+                                    stdout=1, stderr=2, cwd=os.getcwd(), **_OWN_GROUP)
             if stdin is not None:
                 try:
                     proc.stdin.write(stdin.encode("utf-8", errors="surrogateescape"))

@@ -265,9 +265,9 @@ impl Kernel {
         let _ = self.stdin.shutdown().await;
         drop(self.stdin);
         if let Some(process) = self.process.as_mut()
-            && !process.wait(Duration::from_millis(300)).await
+            && (process.kill_first() || !process.wait(Duration::from_millis(300)).await)
         {
-            process.kill();
+            process.kill().await;
             let _ = process.wait(Duration::from_secs(2)).await;
         }
         if let Some(cgroup) = self.cgroup.take() {

@@ -47,6 +47,11 @@ pub(crate) fn report(config: &EmulatorConfig, facts: &Facts) -> Vec<LimitInForce
         (_, true, true) => Some("a pids cgroup and RLIMIT_NPROC of the session's own host uid"),
         (_, true, false) => Some("a pids cgroup"),
         (_, false, true) => Some("RLIMIT_NPROC of the session's own host uid"),
+        (Tier::Landlock, false, false) => Some(
+            "a ceiling, not a count of the session: RLIMIT_NPROC of the emulator's user, set at each kernel's \
+             start to the tasks the user runs then plus twice this limit (every process of the user counts); the \
+             session's processes cannot leave its process session, so they all end with it",
+        ),
         (_, false, false) => None,
     };
     let disk = match (facts.tier, facts.root) {
@@ -131,6 +136,7 @@ mod tests {
         assert!(by(&user, "memory").is_some_and(|b| b.contains("RLIMIT_AS")));
         let landlock = report(&config, &Facts { tier: Tier::Landlock, root: false, cgroups: false, cpu_cgroup: false });
         assert_eq!(landlock.iter().find(|l| l.resource == "disk").and_then(|l| l.value), None);
+        assert!(by(&landlock, "processes").is_some_and(|b| b.contains("ceiling")));
         let bwrap = report(&config, &Facts { tier: Tier::Bubblewrap, root: false, cgroups: false, cpu_cgroup: false });
         assert_eq!(
             bwrap.iter().find(|l| l.resource == "disk").and_then(|l| l.value),

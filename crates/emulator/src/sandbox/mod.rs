@@ -20,6 +20,7 @@ mod landlock_rules;
 mod limits;
 mod native;
 mod process;
+mod procfs;
 mod seccomp;
 mod spawner;
 mod stale;
@@ -354,7 +355,12 @@ impl Sandbox {
         let stdin = take(child.stdin.take().map(|s| s.into_owned_fd()))?;
         let stdout = take(child.stdout.take().map(|s| s.into_owned_fd()))?;
         let stderr = take(child.stderr.take().map(|s| s.into_owned_fd()))?;
-        Ok(Spawned { process: Some(KernelProcess::Child(child)), stdin, stdout, stderr })
+        // bubblewrap's pid namespace holds a session; without one, the kernel leads its own session.
+        let process = match self.tier() {
+            Tier::Bubblewrap => KernelProcess::Child(child),
+            Tier::Landlock | Tier::None | Tier::Namespaces => KernelProcess::Leader(child),
+        };
+        Ok(Spawned { process: Some(process), stdin, stdout, stderr })
     }
 
     /// The host uids this instance gives sessions, when each session has its own.

@@ -10,6 +10,9 @@
 //! * Only the socket families a session needs: `AF_UNIX`, `AF_INET`, `AF_INET6` (no netlink, packet or
 //!   vsock sockets). The Landlock tier, which has no network namespace, refuses `socket()` altogether and
 //!   SysV IPC (its objects would outlive the session, visible to the next one).
+//! * The Landlock tier, which has no pid namespace either, refuses `setsid`: every process of a session stays
+//!   in the session its kernel leads, which is how the emulator finds and ends all of them. (Process groups
+//!   stay free: a shell command runs in one of its own.)
 
 use std::collections::BTreeMap;
 
@@ -76,6 +79,9 @@ const SYSV_IPC: &[libc::c_long] = &[
     libc::SYS_semctl,
 ];
 
+/// Leaving the kernel's session, refused where no pid namespace holds the session (the Landlock tier).
+const LEAVE_SESSION: &[libc::c_long] = &[libc::SYS_setsid];
+
 /// Every `clone` flag that makes a namespace. (`CLONE_NEWTIME` is not among them: in `clone`'s first
 /// argument its bit belongs to the exit signal; it can only be asked through `clone3` or `unshare`, both refused.)
 const NAMESPACE_FLAGS: [u64; 7] = [
@@ -96,7 +102,7 @@ const SOCKET_FAMILIES: [i32; 3] = [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6]
 pub(crate) enum Profile {
     /// The session has its own namespaces (native or bubblewrap).
     Namespaced,
-    /// The Landlock tier: no namespaces; no sockets, no SysV IPC.
+    /// The Landlock tier: no namespaces; no sockets, no SysV IPC, no leaving the kernel's session.
     Landlock,
 }
 
@@ -153,7 +159,7 @@ pub(crate) fn program(profile: Profile) -> Result<BpfProgram, seccompiler::Backe
         }
         Profile::Landlock => {
             rules.insert(libc::SYS_socket, Vec::new());
-            for nr in SYSV_IPC {
+            for nr in SYSV_IPC.iter().chain(LEAVE_SESSION) {
                 rules.insert(*nr, Vec::new());
             }
         }
@@ -340,6 +346,19 @@ mod tests {
         for nr in SYSV_IPC {
             assert_eq!(call(&namespaced, *nr, [0; 6]), ALLOW, "{nr}");
             assert_eq!(call(&landlock, *nr, [0; 6]), EPERM, "{nr}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_session_can_only_be_left_where_a_pid_namespace_holds_it() -> Result<(), seccompiler::BackendError> {
+        let namespaced = program(Profile::Namespaced)?;
+        let landlock = program(Profile::Landlock)?;
+        assert_eq!(call(&namespaced, libc::SYS_setsid, [0; 6]), ALLOW);
+        assert_eq!(call(&landlock, libc::SYS_setsid, [0; 6]), EPERM);
+        // Process groups stay free, and reading the ids stays allowed.
+        for nr in [libc::SYS_setpgid, libc::SYS_getpgid, libc::SYS_getsid] {
+            assert_eq!(call(&landlock, nr, [0; 6]), ALLOW, "{nr}");
         }
         Ok(())
     }

@@ -14,6 +14,8 @@ use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
 
 /// The steps of one child.
 pub(super) struct ChildPlan {
+    /// Lead a session of its own (Landlock and no-sandbox tiers): its processes are that session's.
+    pub(super) new_session: bool,
     /// The user and mount namespaces of the session's `/mnt/data` holder, entered first (bubblewrap tier as
     /// an ordinary user).
     pub(super) enter: Option<[OwnedFd; 2]>,
@@ -33,6 +35,9 @@ pub(super) struct ChildPlan {
 impl ChildPlan {
     pub(super) fn run(&mut self) -> io::Result<()> {
         no_inherited_descriptors();
+        if self.new_session {
+            rustix::process::setsid()?;
+        }
         if let Some(namespaces) = &self.enter {
             crate::sandbox::holder::enter(namespaces)?;
         }

@@ -55,6 +55,7 @@ pub(crate) fn build(
         _ => None,
     };
     let mut plan = ChildPlan {
+        new_session: matches!(tier, Tier::Landlock | Tier::None),
         enter,
         cgroup_procs: cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?,
         rlimits: rlimits(sandbox, tier),
@@ -87,9 +88,22 @@ fn rlimits(sandbox: &Sandbox, tier: Tier) -> Vec<(rustix::process::Resource, u64
             // Per host uid: with one uid per session this bounds each session's processes. (In bubblewrap's
             // user namespace the kernel sets it itself, counted in that namespace: `DS_NPROC`.)
             out.push((Resource::Nproc, u64::from(limits.max_processes) + 16));
+        } else if tier == Tier::Landlock && sandbox.cgroups.is_none() {
+            // An ordinary user without cgroups: the uid is shared with the emulator and every other process of
+            // the user, so the limit is a ceiling over what the user runs now, not a count of the session.
+            if let Some(ceiling) = shared_process_ceiling(limits.max_processes) {
+                out.push((Resource::Nproc, ceiling));
+            }
         }
     }
     out
+}
+
+/// The Landlock tier's `RLIMIT_NPROC` for an ordinary user without cgroups: the tasks the user runs now,
+/// plus twice the session's process limit (room for the emulator's own threads to come and go).
+fn shared_process_ceiling(max_processes: u32) -> Option<u64> {
+    let now = super::procfs::tasks_of(rustix::process::getuid().as_raw())?;
+    Some(now + 2 * u64::from(max_processes))
 }
 
 /// A memfd holding the seccomp filter, for bubblewrap's `--seccomp FD`.
