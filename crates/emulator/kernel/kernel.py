@@ -468,9 +468,15 @@ def execute(request):
     }
 
 
-# A process group of its own (an interrupt kills it whole), in the kernel's session: the Landlock tier refuses
-# `setsid`, so that every process of the session ends with it.
-_OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
+# A shell command runs in a process group of its own, so that an interrupt kills it whole. The Landlock tier
+# refuses `setsid` and `setpgid` (every process of the session stays in the kernel's group, which the host
+# kills whole): there the command shares the kernel's group, and an interrupt kills the shell itself.
+if os.environ.get("DS_NO_PROCESS_GROUPS") == "1":
+    _OWN_GROUP = {}
+elif sys.version_info >= (3, 11):
+    _OWN_GROUP = {"process_group": 0}
+else:
+    _OWN_GROUP = {"start_new_session": True}
 
 
 def shell(request):
@@ -508,7 +514,10 @@ def shell(request):
                 _state["executing"] = None
             if proc is not None and proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGKILL)
+                    if _OWN_GROUP:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    else:
+                        proc.kill()
                 except OSError:
                     pass
                 proc.wait()

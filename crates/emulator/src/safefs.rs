@@ -131,7 +131,7 @@ impl SessionFs {
     pub(crate) fn for_workspace(workspace: &Workspace) -> io::Result<SessionFs> {
         match &workspace.place {
             Place::Host(dirs) => Self::open(&dirs.data, workspace.uid),
-            Place::Held(_, holder) => Ok(SessionFs { root: holder.data()?, uid: workspace.uid }),
+            Place::Held(_, held) => Ok(SessionFs { root: held.data()?, uid: workspace.uid }),
             Place::Template(dir) => {
                 Ok(SessionFs { root: rustix::io::fcntl_dupfd_cloexec(dir, 3)?, uid: workspace.uid })
             }

@@ -267,7 +267,7 @@ impl Kernel {
         if let Some(process) = self.process.as_mut()
             && (process.kill_first() || !process.wait(Duration::from_millis(300)).await)
         {
-            process.kill().await;
+            process.kill();
             let _ = process.wait(Duration::from_secs(2)).await;
         }
         if let Some(cgroup) = self.cgroup.take() {

@@ -285,7 +285,8 @@ impl SessionPool {
         match Kernel::start(&self.inner.sandbox, &workspace, Flavor::Preloaded, session::KERNEL_STARTUP).await {
             Ok(kernel) => Ok(Prepared { workspace, kernel }),
             Err(e) => {
-                self.inner.sandbox.destroy_workspace(&workspace);
+                let sandbox = self.inner.sandbox.clone();
+                let _ = tokio::task::spawn_blocking(move || sandbox.destroy_workspace(&workspace)).await;
                 Err(e.to_string())
             }
         }

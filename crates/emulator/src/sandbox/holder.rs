@@ -3,15 +3,17 @@
 //!
 //! An ordinary user cannot mount a tmpfs on the host, and a tmpfs that bubblewrap mounts for one kernel
 //! (`--tmpfs`) would vanish with that kernel, taking the session's files with it on a restart. So each
-//! session gets a *holder*: a bubblewrap process of its own (the one program the host may allow to make
-//! namespaces, e.g. Ubuntu's AppArmor profile) that makes a user and a mount namespace, sees the host's tree
-//! there (`--dev-bind / /`), mounts a tmpfs of the session's disk size over the session's data directory, and
-//! then waits (`cat` on a pipe only the emulator holds). Each kernel's bubblewrap is started inside the
-//! holder's namespaces (`setns` between fork and exec), so its `--bind <data> /mnt/data` binds that tmpfs;
-//! the emulator reads and writes the files through a descriptor of it (`/proc/<holder>/root/<data>`).
+//! session's tmpfs is made once by a short-lived *holder*: a bubblewrap process of its own (the one program
+//! the host may allow to make namespaces, e.g. Ubuntu's AppArmor profile) that makes a user and a mount
+//! namespace, sees the host's tree there (`--dev-bind / /`), mounts a tmpfs of the session's disk size over
+//! the session's data directory and runs `cat` (which echoes a byte once all that is done). The emulator then
+//! opens descriptors of the two namespaces and of the tmpfs, and ends the holder: the descriptors keep the
+//! namespaces, and with them the tmpfs, alive without any process.
 //!
-//! The holder runs no session code, and the tmpfs lives exactly as long as the holder: it ends when the
-//! session is deleted, when the emulator exits (its stdin closes) or dies (bubblewrap's death signal).
+//! Each kernel's bubblewrap is started inside those namespaces (`setns` between fork and exec), so its
+//! `--bind <data> /mnt/data` binds the tmpfs; the emulator reads and writes the files through the tmpfs's
+//! descriptor. The tmpfs goes when the session is deleted (the descriptors are released) or the emulator
+//! exits, however it exits.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -21,46 +23,40 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::fs::{Mode, OFlags, fstat, fstatfs, open, stat};
+use rustix::fs::{Mode, OFlags, fstat, fstatfs, open, openat, stat};
 use rustix::io::{FdFlags, fcntl_dupfd_cloexec, fcntl_setfd};
 use rustix::pipe::{PipeFlags, pipe_with};
 
 use super::spawner::Spawner;
 use super::{SandboxError, io_err};
 
-/// How long a holder may take to mount its tmpfs and start waiting (bubblewrap takes milliseconds).
+/// How long a holder may take to mount its tmpfs and run `cat` (bubblewrap takes milliseconds).
 const HOLDER_STARTUP: Duration = Duration::from_secs(10);
 
 /// The programs a holder needs.
 #[derive(Debug, Clone)]
 pub(crate) struct HolderTools {
     pub(crate) bwrap: PathBuf,
-    /// `cat`: the holder's program, which waits for the end of its stdin.
+    /// `cat`: the holder's program, which echoes a byte to say the tmpfs is there.
     pub(crate) cat: PathBuf,
 }
 
-/// A running holder of one session's `/mnt/data` tmpfs.
+/// Descriptors of one session's `/mnt/data` tmpfs and of the namespaces it is mounted in.
 #[derive(Debug)]
-pub(crate) struct DataHolder {
-    /// bubblewrap's outer process; killing it ends the holder (its death signal reaches the rest).
-    monitor: Mutex<tokio::process::Child>,
-    /// The write end of `cat`'s stdin: while it is open, the holder waits.
-    _stdin: OwnedFd,
-    user_ns: OwnedFd,
-    mount_ns: OwnedFd,
-    /// The tmpfs, as a directory descriptor in the holder's mount namespace.
-    data: OwnedFd,
+pub(crate) struct HeldData {
+    /// `None` once released.
+    fds: Mutex<Option<Opened>>,
 }
 
-impl DataHolder {
-    /// Starts a holder that mounts a tmpfs of `size` bytes over `data` (an empty directory of the host) and
-    /// waits until the tmpfs is there. Blocking: call it on a blocking thread.
-    pub(crate) fn start(
+impl HeldData {
+    /// Runs a holder that mounts a tmpfs of `size` bytes over `data` (an empty directory of the host), takes
+    /// descriptors of it and of its namespaces, and ends the holder. Blocking: call it on a blocking thread.
+    pub(crate) fn make(
         spawner: &Spawner,
         tools: &HolderTools,
         data: &Path,
         size: u64,
-    ) -> Result<DataHolder, SandboxError> {
+    ) -> Result<HeldData, SandboxError> {
         let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| io_err("pipe")(e.into()));
         let (info, info_write) = pipe()?;
         let info_raw = info_write.as_raw_fd();
@@ -93,49 +89,55 @@ impl DataHolder {
         let stdin = child.stdin.take().map(|s| s.into_owned_fd());
         let stdout = child.stdout.take().map(|s| s.into_owned_fd());
         let stderr = child.stderr.take().map(|s| s.into_owned_fd());
-        let fail = |child: &mut tokio::process::Child, why: String, stderr: Option<io::Result<OwnedFd>>| {
-            let _ = child.start_kill();
-            let said = stderr.and_then(Result::ok).map(|fd| read_available(&fd)).unwrap_or_default();
-            SandboxError::Unavailable(format!(
-                "the holder of a session's /mnt/data did not start ({why}){}",
-                if said.is_empty() { String::new() } else { format!(": bwrap said {:?}", said.trim()) }
-            ))
-        };
-        let (Some(Ok(stdin)), Some(Ok(stdout))) = (stdin, stdout) else {
-            return Err(fail(&mut child, "its pipes are missing".into(), stderr));
-        };
-        // `cat` echoes a byte once bubblewrap has mounted everything and run it.
-        if let Err(e) = echo(&stdin, &stdout) {
-            return Err(fail(&mut child, e.to_string(), stderr));
-        }
-        let opened = read_info(&info).and_then(|pid| Opened::of(pid, data));
-        match opened {
-            Ok(Opened { user_ns, mount_ns, data }) => {
-                Ok(DataHolder { monitor: Mutex::new(child), _stdin: stdin, user_ns, mount_ns, data })
+        let opened = match (stdin, stdout) {
+            // `cat` echoes a byte once bubblewrap has mounted everything and run it; until its stdin closes
+            // (below) it runs, so its process id names it.
+            (Some(Ok(stdin)), Some(Ok(stdout))) => {
+                echo(&stdin, &stdout).and_then(|()| read_info(&info)).and_then(|pid| Opened::of(pid, data))
             }
-            Err(e) => Err(fail(&mut child, e.to_string(), stderr)),
+            _ => Err(io::Error::other("its pipes are missing")),
+        };
+        // The descriptors keep the namespaces; the holder's processes are no longer needed.
+        let _ = child.start_kill();
+        match opened {
+            Ok(fds) => Ok(HeldData { fds: Mutex::new(Some(fds)) }),
+            Err(e) => {
+                let said = stderr.and_then(Result::ok).map(|fd| read_available(&fd)).unwrap_or_default();
+                Err(SandboxError::Unavailable(format!(
+                    "the holder of a session's /mnt/data did not start ({e}){}",
+                    if said.is_empty() { String::new() } else { format!(": bwrap said {:?}", said.trim()) }
+                )))
+            }
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Opened) -> io::Result<T>) -> io::Result<T> {
+        let fds = self.fds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match fds.as_ref() {
+            Some(opened) => f(opened),
+            None => Err(io::Error::other("the session's /mnt/data is gone (the session was deleted)")),
         }
     }
 
     /// A descriptor of the tmpfs (the session's `/mnt/data`), for the emulator's file access.
     pub(crate) fn data(&self) -> io::Result<OwnedFd> {
-        Ok(fcntl_dupfd_cloexec(&self.data, 3)?)
+        self.with(|o| Ok(fcntl_dupfd_cloexec(&o.data, 3)?))
     }
 
-    /// The holder's user and mount namespaces, for a kernel's child to enter before it execs bubblewrap.
+    /// The user and mount namespaces, for a kernel's child to enter before it execs bubblewrap.
     pub(crate) fn namespaces(&self) -> io::Result<[OwnedFd; 2]> {
-        Ok([fcntl_dupfd_cloexec(&self.user_ns, 3)?, fcntl_dupfd_cloexec(&self.mount_ns, 3)?])
+        self.with(|o| Ok([fcntl_dupfd_cloexec(&o.user_ns, 3)?, fcntl_dupfd_cloexec(&o.mount_ns, 3)?]))
     }
 
-    /// Ends the holder, and with it the tmpfs and every file in it.
-    pub(crate) fn stop(&self) {
-        let mut monitor = self.monitor.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _ = monitor.start_kill();
+    /// Lets go of the tmpfs: once no kernel and no file access holds a descriptor of it, it is gone.
+    pub(crate) fn release(&self) {
+        let mut fds = self.fds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        fds.take();
     }
 }
 
-/// Enters the holder's namespaces: user first (which grants the rights to enter its mount namespace), then
-/// mount. Runs in a kernel's child between fork and exec (single-threaded, raw system calls only).
+/// Enters the namespaces of a session's `/mnt/data`: user first (which grants the rights to enter its mount
+/// namespace), then mount. Runs in a kernel's child between fork and exec (single-threaded, raw system calls only).
 pub(crate) fn enter(namespaces: &[OwnedFd; 2]) -> io::Result<()> {
     use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
     move_into_link_name_space(namespaces[0].as_fd(), Some(LinkNameSpaceType::User))?;
@@ -143,6 +145,7 @@ pub(crate) fn enter(namespaces: &[OwnedFd; 2]) -> io::Result<()> {
     Ok(())
 }
 
+#[derive(Debug)]
 struct Opened {
     user_ns: OwnedFd,
     mount_ns: OwnedFd,
@@ -150,15 +153,16 @@ struct Opened {
 }
 
 impl Opened {
-    /// Opens the namespaces and the tmpfs of the holder's process `pid`, and checks that the directory really
-    /// is a tmpfs of its own (not the host directory it covers).
+    /// Opens the namespaces and the tmpfs of the holder's process `pid` (through one descriptor of its
+    /// `/proc` directory, so every name is that process's), and checks that the directory really is a tmpfs
+    /// of its own, not the host directory it covers.
     fn of(pid: u32, data: &Path) -> io::Result<Opened> {
-        let proc = PathBuf::from(format!("/proc/{pid}"));
         let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-        let user_ns = open(proc.join("ns/user"), flags, Mode::empty())?;
-        let mount_ns = open(proc.join("ns/mnt"), flags, Mode::empty())?;
-        let inside = proc.join("root").join(data.strip_prefix("/").unwrap_or(data));
-        let dir = open(inside, flags | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty())?;
+        let proc = open(format!("/proc/{pid}"), flags | OFlags::DIRECTORY, Mode::empty())?;
+        let user_ns = openat(&proc, "ns/user", flags, Mode::empty())?;
+        let mount_ns = openat(&proc, "ns/mnt", flags, Mode::empty())?;
+        let inside = Path::new("root").join(data.strip_prefix("/").unwrap_or(data));
+        let dir = openat(&proc, inside, flags | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty())?;
         let host_dev = stat(data)?.st_dev;
         let is_tmpfs = fstatfs(&dir)?.f_type == libc::TMPFS_MAGIC;
         if !is_tmpfs || fstat(&dir)?.st_dev == host_dev {

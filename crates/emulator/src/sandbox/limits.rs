@@ -50,7 +50,7 @@ pub(crate) fn report(config: &EmulatorConfig, facts: &Facts) -> Vec<LimitInForce
         (Tier::Landlock, false, false) => Some(
             "a ceiling, not a count of the session: RLIMIT_NPROC of the emulator's user, set at each kernel's \
              start to the tasks the user runs then plus twice this limit (every process of the user counts); the \
-             session's processes cannot leave its process session, so they all end with it",
+             session's processes cannot leave its kernel's process group, so they all end with it",
         ),
         (_, false, false) => None,
     };

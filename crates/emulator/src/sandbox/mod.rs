@@ -346,8 +346,13 @@ impl Sandbox {
                 .map_err(io_err("the session template could not fork a kernel"))?;
             return Ok(Spawned { process: Some(KernelProcess::forked(pidfd)), stdin, stdout, stderr });
         }
-        let command = command::build(self, workspace, cgroup, flavor)?;
-        let mut child = self.spawner.spawn(command).await.map_err(io_err("cannot start the sandboxed kernel"))?;
+        let ceiling = self.shared_process_ceiling().await?;
+        let command = command::build(self, workspace, cgroup, flavor, ceiling)?;
+        let context = match &workspace.place {
+            Place::Held(..) => "cannot start the sandboxed kernel in the namespaces holding its /mnt/data",
+            _ => "cannot start the sandboxed kernel",
+        };
+        let mut child = self.spawner.spawn(command).await.map_err(io_err(context))?;
         let take = |fd: Option<std::io::Result<std::os::fd::OwnedFd>>| {
             fd.ok_or_else(|| SandboxError::Unavailable("the kernel's pipes are missing".into()))?
                 .map_err(io_err("the kernel's pipes"))
@@ -361,6 +366,26 @@ impl Sandbox {
             Tier::Landlock | Tier::None | Tier::Namespaces => KernelProcess::Leader(child),
         };
         Ok(Spawned { process: Some(process), stdin, stdout, stderr })
+    }
+
+    /// The Landlock tier's `RLIMIT_NPROC` for an ordinary user without cgroups, where nothing counts one
+    /// session's processes: the tasks the user runs now (the emulator's threads among them) plus twice the
+    /// session's limit. A fork bomb stops there instead of at the user's own limit. `None` elsewhere.
+    async fn shared_process_ceiling(&self) -> Result<Option<u64>, SandboxError> {
+        if self.tier() != Tier::Landlock || self.info.uid_per_session || self.cgroups.is_some() {
+            return Ok(None);
+        }
+        let uid = rustix::process::getuid().as_raw();
+        // Reading every process's status is blocking work.
+        let counted = tokio::task::spawn_blocking(move || procfs::tasks_of(uid)).await.ok().flatten();
+        let now = counted.ok_or_else(|| {
+            SandboxError::Unavailable(
+                "cannot count this user's processes in /proc, so the Landlock tier cannot bound a session's \
+                 processes; mount /proc, or start the emulator in a delegated cgroup (see SECURITY.md)"
+                    .into(),
+            )
+        })?;
+        Ok(Some(now + 2 * u64::from(self.limits.max_processes)))
     }
 
     /// The host uids this instance gives sessions, when each session has its own.

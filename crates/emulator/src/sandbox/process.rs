@@ -1,23 +1,21 @@
 //! A running kernel's process, whichever way it was started: a child of the emulator (bubblewrap), a child
-//! that leads its own session (Landlock), or a session forked by the template (the namespace tier), reached
-//! through a pidfd.
+//! that leads a process group its session's processes cannot leave (Landlock), or a session forked by the
+//! template (the namespace tier), reached through a pidfd.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Signal, pidfd_send_signal};
-
-use super::procfs;
+use rustix::process::{Pid, Signal, kill_process_group, pidfd_send_signal};
 
 /// A kernel's process (for a forked session: its first process, whose death ends the session).
 #[derive(Debug)]
 pub(crate) enum KernelProcess {
     /// bubblewrap: its pid namespace ends with it.
     Child(tokio::process::Child),
-    /// A kernel that leads its own session, which its processes cannot leave (the Landlock tier refuses
-    /// `setsid`): ending it ends every process of that session.
+    /// A kernel that leads its own session and process group, which its processes cannot leave (the
+    /// Landlock tier refuses `setsid` and `setpgid`): killing the group ends every process of the session.
     Leader(tokio::process::Child),
     Forked(Arc<OwnedFd>),
 }
@@ -37,24 +35,23 @@ impl KernelProcess {
         KernelProcess::Forked(Arc::new(pidfd))
     }
 
-    /// Whether the process must be killed rather than left to exit: a session leader's processes are found
-    /// by its session id, which is only safe to use before the leader has been waited for.
+    /// Whether the process must be killed rather than left to exit: a group leader's group is killed by its
+    /// id, which is only safe before the leader has been waited for (until then no one else can have it).
     pub(crate) fn kill_first(&self) -> bool {
         matches!(self, KernelProcess::Leader(_))
     }
 
-    /// Sends SIGKILL (a forked session's pid-1 process takes its whole pid namespace with it; a session
-    /// leader's processes are killed one by one).
-    pub(crate) async fn kill(&mut self) {
+    /// Sends SIGKILL (a forked session's pid-1 process takes its whole pid namespace with it; a group
+    /// leader's whole process group is killed at once).
+    pub(crate) fn kill(&mut self) {
         match self {
             KernelProcess::Child(child) => {
                 let _ = child.start_kill();
             }
             KernelProcess::Leader(child) => {
-                // `id()` is `None` once the leader has been waited for: its pid may then name someone else.
-                if let Some(sid) = child.id() {
-                    let killed = tokio::task::spawn_blocking(move || procfs::kill_session(sid, Duration::from_secs(5)));
-                    let _ = killed.await;
+                // `id()` is `None` once the leader has been waited for: then its group id may be someone else's.
+                if let Some(group) = child.id().and_then(|id| i32::try_from(id).ok()).and_then(Pid::from_raw) {
+                    let _ = kill_process_group(group, Signal::KILL);
                 }
                 let _ = child.start_kill();
             }

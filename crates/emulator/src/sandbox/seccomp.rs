@@ -10,9 +10,9 @@
 //! * Only the socket families a session needs: `AF_UNIX`, `AF_INET`, `AF_INET6` (no netlink, packet or
 //!   vsock sockets). The Landlock tier, which has no network namespace, refuses `socket()` altogether and
 //!   SysV IPC (its objects would outlive the session, visible to the next one).
-//! * The Landlock tier, which has no pid namespace either, refuses `setsid`: every process of a session stays
-//!   in the session its kernel leads, which is how the emulator finds and ends all of them. (Process groups
-//!   stay free: a shell command runs in one of its own.)
+//! * The Landlock tier, which has no pid namespace either, refuses `setsid` and `setpgid`: every process of a
+//!   session stays in the process group its kernel leads, so one `kill(-group, SIGKILL)` ends all of them at
+//!   once (the kernel delivers a group signal to a child forked at that moment too).
 
 use std::collections::BTreeMap;
 
@@ -79,8 +79,8 @@ const SYSV_IPC: &[libc::c_long] = &[
     libc::SYS_semctl,
 ];
 
-/// Leaving the kernel's session, refused where no pid namespace holds the session (the Landlock tier).
-const LEAVE_SESSION: &[libc::c_long] = &[libc::SYS_setsid];
+/// Leaving the kernel's process group, refused where no pid namespace holds the session (the Landlock tier).
+const LEAVE_GROUP: &[libc::c_long] = &[libc::SYS_setsid, libc::SYS_setpgid];
 
 /// Every `clone` flag that makes a namespace. (`CLONE_NEWTIME` is not among them: in `clone`'s first
 /// argument its bit belongs to the exit signal; it can only be asked through `clone3` or `unshare`, both refused.)
@@ -102,7 +102,7 @@ const SOCKET_FAMILIES: [i32; 3] = [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6]
 pub(crate) enum Profile {
     /// The session has its own namespaces (native or bubblewrap).
     Namespaced,
-    /// The Landlock tier: no namespaces; no sockets, no SysV IPC, no leaving the kernel's session.
+    /// The Landlock tier: no namespaces; no sockets, no SysV IPC, no leaving the kernel's process group.
     Landlock,
 }
 
@@ -159,7 +159,7 @@ pub(crate) fn program(profile: Profile) -> Result<BpfProgram, seccompiler::Backe
         }
         Profile::Landlock => {
             rules.insert(libc::SYS_socket, Vec::new());
-            for nr in SYSV_IPC.iter().chain(LEAVE_SESSION) {
+            for nr in SYSV_IPC.iter().chain(LEAVE_GROUP) {
                 rules.insert(*nr, Vec::new());
             }
         }
@@ -351,13 +351,16 @@ mod tests {
     }
 
     #[test]
-    fn the_session_can_only_be_left_where_a_pid_namespace_holds_it() -> Result<(), seccompiler::BackendError> {
+    fn the_process_group_can_only_be_left_where_a_pid_namespace_holds_the_session()
+    -> Result<(), seccompiler::BackendError> {
         let namespaced = program(Profile::Namespaced)?;
         let landlock = program(Profile::Landlock)?;
-        assert_eq!(call(&namespaced, libc::SYS_setsid, [0; 6]), ALLOW);
-        assert_eq!(call(&landlock, libc::SYS_setsid, [0; 6]), EPERM);
-        // Process groups stay free, and reading the ids stays allowed.
-        for nr in [libc::SYS_setpgid, libc::SYS_getpgid, libc::SYS_getsid] {
+        for nr in LEAVE_GROUP {
+            assert_eq!(call(&namespaced, *nr, [0; 6]), ALLOW, "{nr}");
+            assert_eq!(call(&landlock, *nr, [0; 6]), EPERM, "{nr}");
+        }
+        // Reading the ids stays allowed.
+        for nr in [libc::SYS_getpgid, libc::SYS_getsid] {
             assert_eq!(call(&landlock, nr, [0; 6]), ALLOW, "{nr}");
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 
-use super::holder::{DataHolder, HolderTools};
+use super::holder::{HeldData, HolderTools};
 use super::native::Template;
 use super::spawner::Spawner;
 use super::uids::UidPool;
@@ -27,9 +27,9 @@ pub(crate) struct Workspace {
 pub(crate) enum Place {
     /// Directories of the host (the bubblewrap and Landlock tiers).
     Host(HostDirs),
-    /// Directories of the host whose `data` is covered by a sized tmpfs in a holder's mount namespace (the
+    /// Directories of the host whose `data` is covered by a sized tmpfs in a mount namespace of its own (the
     /// bubblewrap tier as an ordinary user; see [`super::holder`]).
-    Held(HostDirs, Box<DataHolder>),
+    Held(HostDirs, Box<HeldData>),
     /// A sized tmpfs in the session template's mount namespace, reached through this directory descriptor.
     Template(OwnedFd),
 }
@@ -115,8 +115,9 @@ impl Workspace {
         Ok(Workspace { id, uid, place: Place::Host(dirs) })
     }
 
-    /// A fresh workspace of host directories whose `/mnt/data` is a tmpfs of the session's disk size held by
-    /// a holder process (the bubblewrap tier when the emulator is not root, so cannot mount on the host).
+    /// A fresh workspace of host directories whose `/mnt/data` is a tmpfs of the session's disk size in a
+    /// mount namespace of its own (the bubblewrap tier when the emulator is not root, so cannot mount on the
+    /// host).
     pub(crate) fn create_held(
         sessions: &Path,
         spawner: &Spawner,
@@ -128,7 +129,7 @@ impl Workspace {
         let Place::Host(dirs) = place else {
             return Err(SandboxError::Unavailable("a new workspace is not of host directories".into()));
         };
-        match DataHolder::start(spawner, tools, &dirs.data, limits.disk_bytes) {
+        match HeldData::make(spawner, tools, &dirs.data, limits.disk_bytes) {
             Ok(holder) => Ok(Workspace { id, uid, place: Place::Held(dirs, Box::new(holder)) }),
             Err(e) => {
                 dirs.destroy();
@@ -146,8 +147,8 @@ impl Workspace {
     pub(crate) fn destroy(&self, uids: Option<&UidPool>, template: Option<&Template>) {
         match &self.place {
             Place::Host(dirs) => dirs.destroy(),
-            Place::Held(dirs, holder) => {
-                holder.stop();
+            Place::Held(dirs, held) => {
+                held.release();
                 dirs.destroy();
             }
             Place::Template(_) => {

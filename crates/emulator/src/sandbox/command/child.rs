@@ -16,7 +16,7 @@ use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
 pub(super) struct ChildPlan {
     /// Lead a session of its own (Landlock and no-sandbox tiers): its processes are that session's.
     pub(super) new_session: bool,
-    /// The user and mount namespaces of the session's `/mnt/data` holder, entered first (bubblewrap tier as
+    /// The user and mount namespaces of the session's `/mnt/data` tmpfs, entered first (bubblewrap tier as
     /// an ordinary user).
     pub(super) enter: Option<[OwnedFd; 2]>,
     /// `cgroup.procs` of each controller; the child writes "0" to each to join before it execs.

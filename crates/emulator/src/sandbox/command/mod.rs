@@ -38,6 +38,7 @@ pub(crate) fn build(
     ws: &Workspace,
     cgroup: Option<&Cgroup>,
     flavor: Flavor,
+    shared_ceiling: Option<u64>,
 ) -> Result<Command, SandboxError> {
     let tier = sandbox.tier();
     let env = env::Environment::new(sandbox, flavor);
@@ -49,8 +50,8 @@ pub(crate) fn build(
     };
     command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let enter = match &ws.place {
-        super::Place::Held(_, holder) => {
-            Some(holder.namespaces().map_err(io_err("cannot share the /mnt/data holder's namespaces"))?)
+        super::Place::Held(_, held) => {
+            Some(held.namespaces().map_err(io_err("cannot share the namespaces of the session's /mnt/data"))?)
         }
         _ => None,
     };
@@ -58,7 +59,7 @@ pub(crate) fn build(
         new_session: matches!(tier, Tier::Landlock | Tier::None),
         enter,
         cgroup_procs: cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?,
-        rlimits: rlimits(sandbox, tier),
+        rlimits: rlimits(sandbox, tier, shared_ceiling),
         inherit: seccomp_fd,
         uid: ws.uid,
         landlock,
@@ -72,8 +73,9 @@ pub(crate) fn build(
     Ok(command)
 }
 
-/// The limits every tier's child sets on itself before exec.
-fn rlimits(sandbox: &Sandbox, tier: Tier) -> Vec<(rustix::process::Resource, u64)> {
+/// The limits every tier's child sets on itself before exec; `shared_ceiling` is the Landlock tier's
+/// `RLIMIT_NPROC` for an ordinary user without cgroups ([`super::Sandbox::shared_process_ceiling`]).
+fn rlimits(sandbox: &Sandbox, tier: Tier, shared_ceiling: Option<u64>) -> Vec<(rustix::process::Resource, u64)> {
     use rustix::process::Resource;
     let limits = &sandbox.limits;
     let mut out = vec![
@@ -88,22 +90,13 @@ fn rlimits(sandbox: &Sandbox, tier: Tier) -> Vec<(rustix::process::Resource, u64
             // Per host uid: with one uid per session this bounds each session's processes. (In bubblewrap's
             // user namespace the kernel sets it itself, counted in that namespace: `DS_NPROC`.)
             out.push((Resource::Nproc, u64::from(limits.max_processes) + 16));
-        } else if tier == Tier::Landlock && sandbox.cgroups.is_none() {
-            // An ordinary user without cgroups: the uid is shared with the emulator and every other process of
-            // the user, so the limit is a ceiling over what the user runs now, not a count of the session.
-            if let Some(ceiling) = shared_process_ceiling(limits.max_processes) {
-                out.push((Resource::Nproc, ceiling));
-            }
+        } else if let Some(ceiling) = shared_ceiling {
+            // An ordinary user without cgroups (Landlock): the uid is shared with the emulator and every other
+            // process of the user, so the limit is a ceiling over what the user runs now.
+            out.push((Resource::Nproc, ceiling));
         }
     }
     out
-}
-
-/// The Landlock tier's `RLIMIT_NPROC` for an ordinary user without cgroups: the tasks the user runs now,
-/// plus twice the session's process limit (room for the emulator's own threads to come and go).
-fn shared_process_ceiling(max_processes: u32) -> Option<u64> {
-    let now = super::procfs::tasks_of(rustix::process::getuid().as_raw())?;
-    Some(now + 2 * u64::from(max_processes))
 }
 
 /// A memfd holding the seccomp filter, for bubblewrap's `--seccomp FD`.

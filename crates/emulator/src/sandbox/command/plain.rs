@@ -27,6 +27,10 @@ pub(super) fn command(
     env.set("TMPDIR", ws.tmp.display().to_string());
     // There is no mount namespace: the kernel maps /mnt/data paths onto the session directory.
     env.set("DS_DATA_DIR", ws.data.display().to_string());
+    if confine {
+        // The seccomp filter keeps every process in the kernel's process group: shell commands share it.
+        env.set("DS_NO_PROCESS_GROUPS", "1");
+    }
     env.set("MPLCONFIGDIR", matplotlib_dir(sandbox, ws, uid).display().to_string());
     let mut c = Command::new(python(sandbox, None));
     c.args(["-I", "-X", "frozen_modules=on"]).arg(sandbox.kernel_dir.join("kernel.py"));
