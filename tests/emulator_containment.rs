@@ -467,7 +467,13 @@ async fn files_outlive_a_kernel_restart_and_stay_within_the_disk_size() {
     let _processes = sharing_processes().await;
     for tier in ALL {
         let Some(h) = contained(tier).await else { continue };
-        assert_eq!(h.emulator.emulator.sandbox().disk_quota, disk_is_bounded(tier), "{tier:?}");
+        let sandbox = h.emulator.emulator.sandbox();
+        assert_eq!(sandbox.disk_quota, disk_is_bounded(tier), "{tier:?}");
+        // Where it is not, the emulator says so, and /health lists no disk limit.
+        let warned = sandbox.warnings.iter().any(|w| w.contains("/mnt/data") && w.contains("total size"));
+        assert_eq!(warned, !disk_is_bounded(tier), "{tier:?}: {:?}", sandbox.warnings);
+        let disk = sandbox.limits.iter().find(|l| l.resource == "disk").and_then(|l| l.value);
+        assert_eq!(disk, disk_is_bounded(tier).then_some(DISK as f64), "{tier:?}");
         let session = h.client().session(new_id());
         session.files().upload("uploaded.txt", "from the API").await.unwrap();
         session.execute("open('written.txt', 'w').write('from the code')").await.unwrap();

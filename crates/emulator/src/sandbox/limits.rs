@@ -122,6 +122,18 @@ pub(crate) fn budget_warning(config: &EmulatorConfig, tier: Tier, cgroups: bool)
     })
 }
 
+/// A warning when the tier cannot hold a session's files to a total size: the Landlock tier as an ordinary
+/// user has no mount namespace, so no tmpfs of its own (the per-file limit still holds).
+pub(crate) fn disk_warning(tier: Tier, root: bool) -> Option<String> {
+    (tier == Tier::Landlock && !root).then(|| {
+        "the Landlock tier as an ordinary user cannot hold a session's /mnt/data and temporary directory to a \
+         total size (no mount namespace here, so no tmpfs of their own; --disk-mb bounds each file only): a \
+         session can fill the disk holding --data-dir; install bubblewrap or allow unprivileged user namespaces \
+         (see SECURITY.md)"
+            .to_owned()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +158,10 @@ mod tests {
         let big = EmulatorConfig { max_sessions: 100_000, ..EmulatorConfig::default() };
         assert!(budget_warning(&big, Tier::Namespaces, false).is_some_and(|w| w.contains("--max-sessions")));
         assert!(budget_warning(&big, Tier::Namespaces, true).is_none(), "cgroups hold each session");
+        assert!(disk_warning(Tier::Landlock, false).is_some_and(|w| w.contains("total size")));
+        for (tier, root) in [(Tier::Landlock, true), (Tier::Bubblewrap, false), (Tier::Namespaces, false)] {
+            assert_eq!(disk_warning(tier, root), None, "{tier:?} root={root}");
+        }
         // A user's delegated cgroup: a pids cgroup counts the processes (the uid is shared, so no
         // RLIMIT_NPROC of a uid is claimed), and the CPU is only bounded when a cpu controller was delegated.
         let delegated = report(&config, &Facts { tier: Tier::Landlock, root: false, cgroups: true, cpu_cgroup: false });

@@ -249,6 +249,7 @@ impl Sandbox {
         if let Some(warning) = limits::budget_warning(config, tier, cgroups.is_some()) {
             warnings.push(warning);
         }
+        warnings.extend(limits::disk_warning(tier, root));
         let info = SandboxInfo {
             tier,
             cgroups: cgroups.as_ref().map(|c| c.version.name()).unwrap_or("none"),
