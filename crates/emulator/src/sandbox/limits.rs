@@ -57,7 +57,7 @@ pub(crate) fn report(config: &EmulatorConfig, facts: &Facts) -> Vec<LimitInForce
     let disk = match (facts.tier, facts.root) {
         (Tier::Namespaces, _) => Some("a tmpfs of its own"),
         (Tier::Bubblewrap | Tier::Landlock, true) => Some("a tmpfs of its own"),
-        (Tier::Bubblewrap, false) => Some("a tmpfs of its own, in the mount namespace of a holder process"),
+        (Tier::Bubblewrap, false) => Some("a tmpfs of its own, in a mount namespace a bubblewrap holder made for it"),
         _ => None,
     };
     let cores = facts.cpu_cgroup.then_some(limits.cpus);

@@ -7,7 +7,7 @@
 //!   empty environment; as root, its own host uid and cgroups.
 //! * **bubblewrap** (where only bubblewrap may make namespaces, e.g. Ubuntu with AppArmor's restriction):
 //!   the same isolation, a bubblewrap process per kernel. As root `/mnt/data` is a tmpfs mounted on the
-//!   host; as an ordinary user it is a tmpfs in the namespaces of a per-session holder (see [`holder`]).
+//!   host; as an ordinary user it is a tmpfs in namespaces a short-lived holder made for it (see [`holder`]).
 //! * **landlock** (no namespaces at all): Landlock filesystem/network/signal rules, seccomp (no sockets, no
 //!   SysV IPC), rlimits, cgroups and a per-session uid where possible.
 //! * **none**: only with the explicit `--insecure-no-sandbox`.
@@ -120,7 +120,7 @@ pub(crate) struct Sandbox {
     /// Session uids, when each session gets its own (running as root).
     uids: Option<UidPool>,
     bwrap: Option<PathBuf>,
-    /// The bubblewrap tier as an ordinary user: each session's `/mnt/data` is held by a holder process.
+    /// The bubblewrap tier as an ordinary user: each session's `/mnt/data` is made by a holder (see [`holder`]).
     holder: Option<HolderTools>,
     /// The namespace tier's template.
     template: Option<Template>,
