@@ -49,6 +49,8 @@ pub(crate) struct ExecutionRecord {
 struct Kernels {
     preloaded: Option<Kernel>,
     empty: Option<Kernel>,
+    /// Set when the session is deleted: a request that was already waiting must not start a new kernel.
+    closed: bool,
 }
 
 impl Kernels {
@@ -95,7 +97,7 @@ impl Session {
             last_access: Mutex::new((Instant::now(), now)),
             workspace,
             fs,
-            kernels: tokio::sync::Mutex::new(Kernels { preloaded: kernel, empty: None }),
+            kernels: tokio::sync::Mutex::new(Kernels { preloaded: kernel, empty: None, closed: false }),
             executions: Mutex::new(Records::default()),
             pending: std::sync::atomic::AtomicUsize::new(0),
         })
@@ -134,6 +136,9 @@ impl Session {
         stop: &mut Stop,
     ) -> Result<RunResult, KernelError> {
         let mut kernels = self.kernels.lock().await;
+        if kernels.closed {
+            return Err(KernelError::Startup("the session was deleted while this request waited".into()));
+        }
         self.touch();
         let slot = kernels.slot(flavor);
         if slot.is_none() {
@@ -201,7 +206,8 @@ impl Session {
 
     /// Stops the kernels (waiting for a running execution to finish first).
     pub(crate) async fn stop_kernel(&self) {
-        let kernels = std::mem::take(&mut *self.kernels.lock().await);
+        let kernels =
+            std::mem::replace(&mut *self.kernels.lock().await, Kernels { closed: true, ..Kernels::default() });
         for kernel in [kernels.preloaded, kernels.empty].into_iter().flatten() {
             kernel.shutdown().await;
         }

@@ -12,8 +12,8 @@
 //!
 //! Each kernel's bubblewrap is started inside those namespaces (`setns` between fork and exec), so its
 //! `--bind <data> /mnt/data` binds the tmpfs; the emulator reads and writes the files through the tmpfs's
-//! descriptor. The tmpfs goes when the session is deleted (the descriptors are released) or the emulator
-//! exits, however it exits.
+//! descriptor. The tmpfs goes once the session is deleted (the descriptors are released) and the last
+//! kernel and file access of the session are gone, or when the emulator exits, however it exits.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};

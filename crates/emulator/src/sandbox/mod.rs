@@ -386,7 +386,10 @@ impl Sandbox {
                     .into(),
             )
         })?;
-        Ok(Some(now + 2 * u64::from(self.limits.max_processes)))
+        let ceiling = now + 2 * u64::from(self.limits.max_processes);
+        // Never above the user's own hard limit, which a child cannot raise (setting it would fail).
+        let hard = rustix::process::getrlimit(rustix::process::Resource::Nproc).maximum;
+        Ok(Some(hard.map_or(ceiling, |hard| ceiling.min(hard))))
     }
 
     /// The host uids this instance gives sessions, when each session has its own.

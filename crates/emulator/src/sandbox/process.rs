@@ -14,8 +14,9 @@ use rustix::process::{Pid, Signal, kill_process_group, pidfd_send_signal};
 pub(crate) enum KernelProcess {
     /// bubblewrap: its pid namespace ends with it.
     Child(tokio::process::Child),
-    /// A kernel that leads its own session and process group, which its processes cannot leave (the
-    /// Landlock tier refuses `setsid` and `setpgid`): killing the group ends every process of the session.
+    /// A kernel that leads its own session and process group, which in the Landlock tier its processes cannot
+    /// leave (`setsid` and `setpgid` are refused): killing the group ends every process of the session. (The
+    /// no-sandbox mode leads a group too, which trusted code could leave.)
     Leader(tokio::process::Child),
     Forked(Arc<OwnedFd>),
 }
@@ -27,6 +28,24 @@ pub(crate) struct Spawned {
     pub(crate) stdin: OwnedFd,
     pub(crate) stdout: OwnedFd,
     pub(crate) stderr: OwnedFd,
+}
+
+/// Kills a leader's whole process group. `id()` is `None` once the leader has been waited for: then its
+/// group id may be someone else's, and nothing is sent.
+fn kill_group(leader: &tokio::process::Child) {
+    if let Some(group) = leader.id().and_then(|id| i32::try_from(id).ok()).and_then(Pid::from_raw) {
+        let _ = kill_process_group(group, Signal::KILL);
+    }
+}
+
+/// A leader dropped without [`KernelProcess::kill`] (a kernel that never reached its shutdown) still takes its
+/// group with it: tokio's kill-on-drop alone would end the leader only.
+impl Drop for KernelProcess {
+    fn drop(&mut self) {
+        if let KernelProcess::Leader(child) = self {
+            kill_group(child);
+        }
+    }
 }
 
 impl KernelProcess {
@@ -49,10 +68,7 @@ impl KernelProcess {
                 let _ = child.start_kill();
             }
             KernelProcess::Leader(child) => {
-                // `id()` is `None` once the leader has been waited for: then its group id may be someone else's.
-                if let Some(group) = child.id().and_then(|id| i32::try_from(id).ok()).and_then(Pid::from_raw) {
-                    let _ = kill_process_group(group, Signal::KILL);
-                }
+                kill_group(child);
                 let _ = child.start_kill();
             }
             KernelProcess::Forked(pidfd) => {
