@@ -448,18 +448,22 @@ async fn stop_leaving_nothing(h: Harness, tier: SandboxMode) {
     assert_eq!(processes_naming(&data_dir), Vec::<String>::new(), "{tier:?}: left running after stop");
 }
 
-/// The processes whose command line names a path under `dir` (bubblewrap's, for sessions kept there).
-fn processes_naming(dir: &std::path::Path) -> Vec<String> {
-    let dir = dir.display().to_string();
+/// The processes whose command line contains `needle`, as `pid: command line`.
+fn processes_with(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&dir) {
+        if cmdline.contains(needle) {
             found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
         }
     }
     found
+}
+
+/// The processes whose command line names a path under `dir` (kernels, bubblewrap, the template).
+fn processes_naming(dir: &std::path::Path) -> Vec<String> {
+    processes_with(&dir.display().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,18 +526,6 @@ async fn files_outlive_a_kernel_restart_and_stay_within_the_disk_size() {
         session.delete().await.unwrap();
         stop_leaving_nothing(h, tier).await;
     }
-}
-
-/// The processes whose command line names `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(marker) {
-            found.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
