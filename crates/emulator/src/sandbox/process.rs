@@ -96,3 +96,87 @@ impl KernelProcess {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt;
+
+    use super::*;
+
+    /// The live (not zombie) processes of process group `group`.
+    fn live_members(group: u32) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // `pid (name) state ppid pgrp ...`, read after the name.
+                let mut fields = stat.rsplit_once(')')?.1.split_ascii_whitespace();
+                let state = fields.next()?;
+                let pgrp: u32 = fields.nth(1)?.parse().ok()?;
+                (pgrp == group && state != "Z").then_some(pid)
+            })
+            .collect()
+    }
+
+    /// A leader whose group has a background process besides itself.
+    fn leader_with_a_background_process() -> std::io::Result<(KernelProcess, u32)> {
+        let mut command = std::process::Command::new("/bin/sh");
+        command.args(["-c", "sleep 1000 & exec sleep 1000"]);
+        // Nothing of the test's own: a survivor must not keep the harness's output open.
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: setsid(2) only, between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                rustix::process::setsid()?;
+                Ok(())
+            });
+        }
+        let child = tokio::process::Command::from(command).kill_on_drop(true).spawn()?;
+        let group = child.id().ok_or_else(|| std::io::Error::other("no pid"))?;
+        // Until the background `sleep` has started, the group has one member.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while live_members(group).len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(live_members(group).len(), 2, "the leader and its background process run");
+        Ok((KernelProcess::Leader(child), group))
+    }
+
+    /// Whether the group empties within 5 s; survivors are killed one by one either way.
+    async fn gone(group: u32) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !live_members(group).is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let survivors = live_members(group);
+        for pid in &survivors {
+            if let Some(pid) = i32::try_from(*pid).ok().and_then(Pid::from_raw) {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+            }
+        }
+        survivors.is_empty()
+    }
+
+    #[tokio::test]
+    async fn killing_a_leader_kills_its_whole_group() -> std::io::Result<()> {
+        let (mut leader, group) = leader_with_a_background_process()?;
+        assert!(leader.kill_first());
+        leader.kill();
+        assert!(leader.wait(Duration::from_secs(5)).await, "the leader exits");
+        assert!(gone(group).await, "something was left in the group");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn dropping_a_leader_without_its_shutdown_still_kills_its_whole_group() -> std::io::Result<()> {
+        let (leader, group) = leader_with_a_background_process()?;
+        drop(leader);
+        assert!(gone(group).await, "something was left in the group");
+        Ok(())
+    }
+}
