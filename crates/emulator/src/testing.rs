@@ -51,12 +51,9 @@ pub fn in_ci() -> bool {
 ///
 /// [`Footprint::session_uids`]: crate::Footprint::session_uids
 pub fn session_processes(uids: std::ops::Range<u32>) -> Vec<(u32, u32)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+    crate::sandbox::procfs::pids()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
             let uid: u32 =
                 status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()?;
             let dead =

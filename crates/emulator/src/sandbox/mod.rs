@@ -20,7 +20,7 @@ mod landlock_rules;
 mod limits;
 mod native;
 mod process;
-mod procfs;
+pub(crate) mod procfs;
 mod seccomp;
 mod spawner;
 mod stale;

@@ -105,12 +105,9 @@ mod tests {
 
     /// The live (not zombie) processes of process group `group`.
     fn live_members(group: u32) -> Vec<u32> {
-        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-        entries
-            .flatten()
-            .filter_map(|entry| {
-                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        super::super::procfs::pids()
+            .filter_map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
                 // `pid (name) state ppid pgrp ...`, read after the name.
                 let mut fields = stat.rsplit_once(')')?.1.split_ascii_whitespace();
                 let state = fields.next()?;

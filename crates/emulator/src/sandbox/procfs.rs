@@ -18,7 +18,8 @@ pub(crate) fn parse_status(text: &str) -> Option<(u32, u64)> {
     Some((uid?, threads?))
 }
 
-fn pids() -> impl Iterator<Item = u32> {
+/// The ids of the processes `/proc` lists now.
+pub(crate) fn pids() -> impl Iterator<Item = u32> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
