@@ -188,25 +188,22 @@ pub fn assistant_calls(body: &Value) -> Vec<(String, String)> {
 
 /// The tool messages (role `tool`) of a request body, with their text.
 pub fn tool_messages(body: &Value) -> Vec<String> {
-    body["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| match &m["content"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect()
+    messages_of(body, "tool")
 }
 
 /// The user messages of a request body, with their text (the text parts of multi-part content, joined).
 pub fn user_messages(body: &Value) -> Vec<String> {
+    messages_of(body, "user")
+}
+
+/// The messages of `role` in a request body, with their text: a string as it is, the text parts of
+/// multi-part content joined, anything else as JSON.
+fn messages_of(body: &Value, role: &str) -> Vec<String> {
     body["messages"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|m| m["role"] == "user")
+        .filter(|m| m["role"] == role)
         .map(|m| match &m["content"] {
             Value::String(s) => s.clone(),
             Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),

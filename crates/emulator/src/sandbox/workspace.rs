@@ -103,16 +103,15 @@ impl Workspace {
     ) -> Result<Workspace, SandboxError> {
         let id = uuid::Uuid::new_v4();
         let uid = take_uid(uids)?;
-        let root = sessions.join(id.simple().to_string());
-        let mut dirs = HostDirs { data: root.join("data"), tmp: root.join("tmp"), root, mounts: Vec::new() };
-        if let Err(e) = dirs.populate(uid, quotas, limits) {
-            dirs.destroy();
-            if let (Some(uid), Some(pool)) = (uid, uids) {
-                pool.give_back(uid);
+        match HostDirs::make(sessions, &id, uid, quotas, limits) {
+            Ok(dirs) => Ok(Workspace { id, uid, place: Place::Host(dirs) }),
+            Err(e) => {
+                if let (Some(uid), Some(pool)) = (uid, uids) {
+                    pool.give_back(uid);
+                }
+                Err(e)
             }
-            return Err(e);
         }
-        Ok(Workspace { id, uid, place: Place::Host(dirs) })
     }
 
     /// A fresh workspace of host directories whose `/mnt/data` is a tmpfs of the session's disk size in a
@@ -124,13 +123,10 @@ impl Workspace {
         tools: &HolderTools,
         limits: &Limits,
     ) -> Result<Workspace, SandboxError> {
-        let none = Quotas { data: false, tmp: false };
-        let Workspace { id, uid, place } = Workspace::create(sessions, None, none, limits)?;
-        let Place::Host(dirs) = place else {
-            return Err(SandboxError::Unavailable("a new workspace is not of host directories".into()));
-        };
+        let id = uuid::Uuid::new_v4();
+        let dirs = HostDirs::make(sessions, &id, None, Quotas { data: false, tmp: false }, limits)?;
         match HeldData::make(spawner, tools, &dirs.data, limits.disk_bytes) {
-            Ok(holder) => Ok(Workspace { id, uid, place: Place::Held(dirs, Box::new(holder)) }),
+            Ok(held) => Ok(Workspace { id, uid: None, place: Place::Held(dirs, Box::new(held)) }),
             Err(e) => {
                 dirs.destroy();
                 Err(e)
@@ -166,6 +162,26 @@ impl Workspace {
 }
 
 impl HostDirs {
+    /// `<sessions>/<id>/{data,tmp}`, owned by `uid` (as root), with the quotas asked for; nothing is left
+    /// behind on failure.
+    fn make(
+        sessions: &Path,
+        id: &uuid::Uuid,
+        uid: Option<u32>,
+        quotas: Quotas,
+        limits: &Limits,
+    ) -> Result<HostDirs, SandboxError> {
+        let root = sessions.join(id.simple().to_string());
+        let mut dirs = HostDirs { data: root.join("data"), tmp: root.join("tmp"), root, mounts: Vec::new() };
+        match dirs.populate(uid, quotas, limits) {
+            Ok(()) => Ok(dirs),
+            Err(e) => {
+                dirs.destroy();
+                Err(e)
+            }
+        }
+    }
+
     fn populate(&mut self, uid: Option<u32>, quotas: Quotas, limits: &Limits) -> Result<(), SandboxError> {
         fs::create_dir(&self.root).map_err(io_err(format!("cannot create {}", self.root.display())))?;
         set_mode(&self.root, 0o711)?;
