@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// The packages a real Azure `PythonLTS` pool ships that code written for it uses most.
@@ -47,6 +48,35 @@ pub enum SandboxMode {
     Landlock,
     /// No isolation at all: the code runs as a plain child process. Only for trusted code.
     InsecureNoSandbox,
+}
+
+impl SandboxMode {
+    /// The environment variable that chooses the tier, for the emulator's command line and for programs that
+    /// embed it (the chat app).
+    pub const ENV: &'static str = "DS_EMULATOR_SANDBOX";
+
+    /// The names `--sandbox` and [`SandboxMode::ENV`] take (no sandbox at all has its own flag,
+    /// `--insecure-no-sandbox`, so that it is never chosen by a typo).
+    pub const NAMES: [&'static str; 4] = ["auto", "namespaces", "bubblewrap", "landlock"];
+}
+
+/// A sandbox name that is not one of [`SandboxMode::NAMES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown sandbox `{name}`: use one of {names}", name = .0, names = SandboxMode::NAMES.join(", "))]
+pub struct UnknownSandboxMode(pub String);
+
+impl FromStr for SandboxMode {
+    type Err = UnknownSandboxMode;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(SandboxMode::Auto),
+            "namespaces" => Ok(SandboxMode::Namespaces),
+            "bubblewrap" => Ok(SandboxMode::Bubblewrap),
+            "landlock" => Ok(SandboxMode::Landlock),
+            _ => Err(UnknownSandboxMode(name.to_owned())),
+        }
+    }
 }
 
 /// Resource limits of one session.
@@ -162,4 +192,20 @@ pub fn default_data_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(std::env::temp_dir);
     base.join("dynamic-sessions-emulator")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sandbox_name_parses_to_its_mode_and_nothing_else_does() {
+        let modes: Vec<SandboxMode> = SandboxMode::NAMES.iter().filter_map(|n| n.parse().ok()).collect();
+        assert_eq!(modes, [SandboxMode::Auto, SandboxMode::Namespaces, SandboxMode::Bubblewrap, SandboxMode::Landlock]);
+        assert_eq!(" Landlock ".parse(), Ok(SandboxMode::Landlock));
+        for bad in ["", "none", "insecure-no-sandbox", "landlocks"] {
+            let err = bad.parse::<SandboxMode>().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("use one of auto, namespaces, bubblewrap, landlock"), "{bad:?}: {err}");
+        }
+    }
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dynamic_sessions_emulator::config::{DEFAULT_PACKAGES, EmulatorConfig, Limits, SandboxMode};
 
 /// A local Azure Container Apps dynamic sessions pool: each session a sandboxed, stateful Python kernel.
@@ -39,9 +40,16 @@ struct Cli {
     /// <data-dir>/tls/; clients trust <data-dir>/tls/ca.pem, whose path is logged).
     #[arg(global = true, long, env = "DS_EMULATOR_TLS")]
     tls: bool,
-    /// Isolation tier.
-    #[arg(global = true, long, value_enum, default_value_t = Tier::Auto)]
-    sandbox: Tier,
+    /// Isolation tier. `auto` is the strongest this host offers that keeps every limit; as an ordinary user
+    /// it never picks `landlock`, which cannot bound a session's total disk (choose it by name to accept that).
+    #[arg(
+        global = true,
+        long,
+        env = SandboxMode::ENV,
+        default_value = "auto",
+        value_parser = PossibleValuesParser::new(SandboxMode::NAMES).try_map(|name| name.parse::<SandboxMode>())
+    )]
+    sandbox: SandboxMode,
     /// Run session code without any sandbox (trusted code only).
     #[arg(global = true, long)]
     insecure_no_sandbox: bool,
@@ -92,14 +100,6 @@ enum Command {
     Setup,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Tier {
-    Auto,
-    Namespaces,
-    Bubblewrap,
-    Landlock,
-}
-
 impl Cli {
     fn config(&self) -> EmulatorConfig {
         let defaults = EmulatorConfig::default();
@@ -111,13 +111,7 @@ impl Cli {
             token: self.token.clone().filter(|t| !t.is_empty()),
             allowed_hosts: self.allowed_hosts.clone(),
             tls: self.tls,
-            sandbox: match (self.insecure_no_sandbox, self.sandbox) {
-                (true, _) => SandboxMode::InsecureNoSandbox,
-                (false, Tier::Auto) => SandboxMode::Auto,
-                (false, Tier::Namespaces) => SandboxMode::Namespaces,
-                (false, Tier::Bubblewrap) => SandboxMode::Bubblewrap,
-                (false, Tier::Landlock) => SandboxMode::Landlock,
-            },
+            sandbox: if self.insecure_no_sandbox { SandboxMode::InsecureNoSandbox } else { self.sandbox },
             limits: Limits {
                 memory_bytes: self.memory_mb << 20,
                 max_processes: self.max_processes,

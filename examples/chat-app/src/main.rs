@@ -10,7 +10,7 @@ use dynamic_sessions_agent_tools::InterpreterOptions;
 use dynamic_sessions_agent_tools::rig::ModelConfig;
 use dynamic_sessions_agent_tools::turn::TurnOptions;
 use dynamic_sessions_emulator::RunningEmulator;
-use dynamic_sessions_emulator::config::EmulatorConfig;
+use dynamic_sessions_emulator::config::{EmulatorConfig, SandboxMode};
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
@@ -48,7 +48,11 @@ async fn serve() -> Result<(), String> {
         }
         None => {
             tracing::info!("no POOL_MANAGEMENT_ENDPOINT: starting the embedded session-pool emulator");
-            let config = EmulatorConfig { bind: ([127, 0, 0, 1], 0).into(), ..EmulatorConfig::default() };
+            let sandbox = match var(SandboxMode::ENV) {
+                Some(name) => name.parse().map_err(|e| format!("{}: {e}", SandboxMode::ENV))?,
+                None => SandboxMode::Auto,
+            };
+            let config = EmulatorConfig { bind: ([127, 0, 0, 1], 0).into(), sandbox, ..EmulatorConfig::default() };
             let emulator = RunningEmulator::start(config).await.map_err(|e| {
                 format!(
                     "the embedded session-pool emulator did not start: {e}\n(see the emulator section of the README, \

@@ -90,6 +90,15 @@ pub enum SandboxError {
          kernel with Landlock, or pass --insecure-no-sandbox to run code without isolation (trusted code only)"
     )]
     Unavailable(String),
+    /// As an ordinary user, the only tier here is Landlock, which cannot bound a session's disk, and it was
+    /// not asked for by name.
+    #[error(
+        "as an ordinary user, no sandbox that holds a session to the limits root gets is available here ({0}); \
+         install bubblewrap (apt-get install bubblewrap) or allow unprivileged user namespaces, or choose the \
+         Landlock tier by name (--sandbox landlock, or DS_EMULATOR_SANDBOX=landlock), which bounds each file a \
+         session writes but not their total size (see SECURITY.md)"
+    )]
+    OnlyLandlockAsUser(String),
     /// A file or process operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -166,7 +175,7 @@ impl Sandbox {
             (Some(b), true) if command::probe_bwrap(b, root) => Probe::Works,
             (Some(_), true) => Probe::Unavailable("bubblewrap cannot create namespaces here".into()),
         };
-        let tier = tier::choose(config.sandbox, &native, &bwrap_state, landlock_abi)?;
+        let tier = tier::choose(config.sandbox, &native, &bwrap_state, landlock_abi, root)?;
         if let Probe::Unavailable(why) = &native
             && tier != Tier::None
         {

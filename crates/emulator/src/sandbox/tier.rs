@@ -32,12 +32,18 @@ pub(crate) enum Probe {
 }
 
 /// The tier for `mode` on a host where making namespaces natively and with bubblewrap probed as given, with
-/// this Landlock ABI; refuses when no isolation is possible and none was explicitly waived.
+/// this Landlock ABI, for root or an ordinary user; refuses when no isolation is possible and none was
+/// explicitly waived.
+///
+/// `Auto` picks the Landlock tier for root only: as an ordinary user that tier has no mount namespace, so it
+/// cannot hold a session's files to a total size, and `Auto` promises the limits root gets. An ordinary user
+/// who accepts that asks for `Landlock` by name.
 pub(crate) fn choose(
     mode: SandboxMode,
     native: &Probe,
     bwrap: &Probe,
     landlock_abi: i64,
+    root: bool,
 ) -> Result<Tier, SandboxError> {
     let reason = |probe: &Probe, what: &str| match probe {
         Probe::Unavailable(why) => format!("{what}: {why}"),
@@ -54,7 +60,12 @@ pub(crate) fn choose(
         SandboxMode::Landlock => refuse("the kernel has no Landlock".into()),
         SandboxMode::Auto if *native == Probe::Works => Ok(Tier::Namespaces),
         SandboxMode::Auto if *bwrap == Probe::Works => Ok(Tier::Bubblewrap),
-        SandboxMode::Auto if landlock_abi > 0 => Ok(Tier::Landlock),
+        SandboxMode::Auto if landlock_abi > 0 && root => Ok(Tier::Landlock),
+        SandboxMode::Auto if landlock_abi > 0 => Err(SandboxError::OnlyLandlockAsUser(format!(
+            "{}; {}",
+            reason(native, "namespaces"),
+            reason(bwrap, "bubblewrap")
+        ))),
         SandboxMode::Auto => refuse(format!(
             "{}; {}; and the kernel has no Landlock",
             reason(native, "namespaces"),
@@ -68,7 +79,11 @@ mod tests {
     use super::*;
 
     fn tier(mode: SandboxMode, native: Probe, bwrap: Probe, landlock: i64) -> Option<Tier> {
-        choose(mode, &native, &bwrap, landlock).ok()
+        choose(mode, &native, &bwrap, landlock, true).ok()
+    }
+
+    fn tier_as_user(mode: SandboxMode, native: Probe, bwrap: Probe, landlock: i64) -> Option<Tier> {
+        choose(mode, &native, &bwrap, landlock, false).ok()
     }
 
     fn no(why: &str) -> Probe {
@@ -84,7 +99,7 @@ mod tests {
 
     #[test]
     fn refuses_to_run_code_without_isolation_unless_waived() {
-        let err = choose(SandboxMode::Auto, &no("apparmor restricts"), &no("bwrap is not on PATH"), 0)
+        let err = choose(SandboxMode::Auto, &no("apparmor restricts"), &no("bwrap is not on PATH"), 0, true)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -100,5 +115,21 @@ mod tests {
         assert_eq!(tier(SandboxMode::Bubblewrap, Probe::Unused, Probe::Works, 0), Some(Tier::Bubblewrap));
         assert_eq!(tier(SandboxMode::Landlock, Probe::Works, Probe::Works, 0), None);
         assert_eq!(tier(SandboxMode::Landlock, Probe::Unused, Probe::Unused, 1), Some(Tier::Landlock));
+    }
+
+    #[test]
+    fn auto_as_an_ordinary_user_never_settles_for_the_landlock_tier() {
+        assert_eq!(tier_as_user(SandboxMode::Auto, Probe::Works, Probe::Works, 7), Some(Tier::Namespaces));
+        assert_eq!(tier_as_user(SandboxMode::Auto, no("apparmor"), Probe::Works, 7), Some(Tier::Bubblewrap));
+        let err = choose(SandboxMode::Auto, &no("apparmor restricts"), &no("bwrap is not on PATH"), 7, false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("apparmor restricts") && err.contains("bwrap is not on PATH"), "says why: {err}");
+        assert!(err.contains("apt-get install bubblewrap"), "says how to get the limits: {err}");
+        assert!(err.contains("--sandbox landlock") && err.contains("total size"), "says what opting in costs: {err}");
+        // Asked for by name, the tier is the user's choice (its warning says what it lacks).
+        assert_eq!(tier_as_user(SandboxMode::Landlock, Probe::Unused, Probe::Unused, 7), Some(Tier::Landlock));
+        assert_eq!(tier_as_user(SandboxMode::InsecureNoSandbox, Probe::Unused, Probe::Unused, 0), Some(Tier::None));
     }
 }

@@ -1,0 +1,195 @@
+//! The emulator binary as an ordinary user on a host where no namespace can be made (what a container
+//! without user namespaces, or a kernel that forbids them, gives): the only tier left is Landlock, which
+//! cannot hold a session's files to a total size. `--sandbox auto` refuses it and says what to do; asked for
+//! by name, it starts, runs code, and says in `/health` what it lacks.
+//!
+//! The host is made that way for the emulator alone: it runs in a user namespace of its own (as uid 65534
+//! when the test runs as root) whose `user.max_user_namespaces` is 0, so neither the emulator nor bubblewrap
+//! can make another one. Nothing else on the machine changes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::ffi::CString;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use dynamic_sessions_emulator::config::SandboxMode;
+use dynamic_sessions_emulator::testing;
+use rustix::fs::{Mode, OFlags};
+use rustix::process::{Gid, Uid};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+const TOKEN: &str = "without-namespaces-test-token";
+/// The unprivileged user a root test run becomes (`nobody`).
+const NOBODY: u32 = 65534;
+
+/// Files a child writes to enter its own user namespace, prepared before `fork` (no allocation after it).
+struct Confinement {
+    uid: u32,
+    gid: u32,
+    writes: Vec<(CString, Vec<u8>)>,
+}
+
+impl Confinement {
+    /// For a child that stays `uid`/`gid` (dropping from root first if the test runs as root).
+    fn new(uid: u32, gid: u32) -> Confinement {
+        let file = |p: &str| CString::new(p).unwrap();
+        Confinement {
+            uid,
+            gid,
+            writes: vec![
+                (file("/proc/self/uid_map"), format!("{uid} {uid} 1").into_bytes()),
+                (file("/proc/self/setgroups"), b"deny".to_vec()),
+                (file("/proc/self/gid_map"), format!("{gid} {gid} 1").into_bytes()),
+                // Per user namespace: no namespace of any kind can be made below this one.
+                (file("/proc/sys/user/max_user_namespaces"), b"0".to_vec()),
+            ],
+        }
+    }
+
+    /// Runs in the forked child: become the user, enter a user namespace of its own, forbid new ones.
+    fn enter(&self) -> std::io::Result<()> {
+        if rustix::process::geteuid().is_root() {
+            rustix::thread::set_thread_groups(&[])?;
+            let gid = Gid::from_raw(self.gid);
+            rustix::thread::set_thread_res_gid(gid, gid, gid)?;
+            let uid = Uid::from_raw(self.uid);
+            rustix::thread::set_thread_res_uid(uid, uid, uid)?;
+            // A changed uid makes the process undumpable, which hands its /proc files to root.
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)?;
+        }
+        // SAFETY: the forked child is single-threaded, and a user namespace shares nothing it could break.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWUSER)? };
+        for (path, content) in &self.writes {
+            let fd = rustix::fs::open(path.as_c_str(), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+            rustix::io::write(&fd, content)?;
+        }
+        Ok(())
+    }
+}
+
+/// The emulator binary, confined, with `sandbox` in its environment (as `DS_EMULATOR_SANDBOX`); `None` (after
+/// a loud notice) where this host cannot make the user namespace it is confined in, which fails under CI.
+fn spawn(data: &Path, sandbox: &str) -> Option<Child> {
+    let me = (rustix::process::geteuid(), rustix::process::getegid());
+    let (uid, gid) = if me.0.is_root() { (NOBODY, NOBODY) } else { (me.0.as_raw(), me.1.as_raw()) };
+    let confinement = Confinement::new(uid, gid);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dynamic-sessions-emulator"));
+    command
+        .args(["--bind", "127.0.0.1:0", "--ready-sessions", "0", "--no-setup", "--data-dir"])
+        .arg(data)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("NO_COLOR", "1")
+        .env("DYNAMIC_SESSIONS_TOKEN", TOKEN)
+        .env(SandboxMode::ENV, sandbox)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: `enter` makes raw system calls only and allocates nothing (its buffers were made before fork).
+    unsafe { command.pre_exec(move || confinement.enter()) };
+    match command.spawn() {
+        Ok(child) => Some(child),
+        Err(e) => {
+            assert!(!testing::in_ci(), "CI=true but the emulator cannot be confined in a user namespace: {e}");
+            eprintln!(
+                "\n*** SKIPPING: this host cannot make the user namespace the test confines the emulator in: {e} ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// A data directory the confined user owns.
+fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    dir
+}
+
+/// The emulator's log until it listens (then its port, and the rest of the log is drained) or exits.
+async fn read_until_listening(child: &mut Child) -> (String, Option<u16>) {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let port = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push(line.clone());
+            if let Some(url) = line.split("url=http://127.0.0.1:").nth(1) {
+                return url.trim().parse::<u16>().ok();
+            }
+        }
+        None
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the emulator neither listened nor exited within 120 s:\n{}", log.join("\n")));
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (log.join("\n"), port)
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns the JSON body of a 200.
+async fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test]
+async fn auto_refuses_the_landlock_tier_for_an_ordinary_user_and_says_what_to_do() {
+    if let Some(missing) = testing::missing_tools() {
+        assert!(!testing::in_ci(), "CI=true but {missing} is missing");
+        return eprintln!("\n*** SKIPPING: missing {missing} ***\n");
+    }
+    let data = data_dir();
+    let Some(mut child) = spawn(data.path(), "auto") else { return };
+    let (log, listening) = read_until_listening(&mut child).await;
+    assert!(listening.is_none(), "the emulator started in the Landlock tier by itself:\n{log}");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("as an ordinary user, no sandbox that holds a session to the limits root gets"), "{log}");
+    assert!(log.contains("unprivileged user namespaces are not available"), "says why: {log}");
+    assert!(log.contains("apt-get install bubblewrap") && log.contains("--sandbox landlock"), "says how: {log}");
+    assert!(log.contains("not their total size"), "says what choosing Landlock costs: {log}");
+}
+
+#[tokio::test]
+async fn the_landlock_tier_asked_for_by_name_starts_runs_code_and_says_what_it_lacks() {
+    if let Some(missing) = testing::missing_tools() {
+        assert!(!testing::in_ci(), "CI=true but {missing} is missing");
+        return eprintln!("\n*** SKIPPING: missing {missing} ***\n");
+    }
+    let data = data_dir();
+    let Some(mut child) = spawn(data.path(), "landlock") else { return };
+    let (startup, port) = read_until_listening(&mut child).await;
+    let Some(port) = port else { panic!("the Landlock tier did not start:\n{startup}") };
+    assert!(startup.contains("cannot hold a session's /mnt/data"), "the start-up log warns: {startup}");
+
+    let health = call(port, "GET", "/health", None).await;
+    assert_eq!(health["sandbox"]["tier"], json!("landlock"), "{health}");
+    assert_eq!(health["sandbox"]["disk_quota"], json!(false), "{health}");
+    let warnings = health["sandbox"]["warnings"].to_string();
+    assert!(warnings.contains("total size"), "/health warns: {health}");
+
+    let code = "import os, sys\nprint(os.getuid(), sys.version_info[0])";
+    let body = json!({"codeInputType": "inline", "executionType": "synchronous", "code": code});
+    let run = call(port, "POST", "/executions?api-version=2025-10-02-preview&identifier=landlock", Some(&body)).await;
+    let stdout = run["result"]["stdout"].as_str().unwrap_or_else(|| panic!("{run}"));
+    let uid = if rustix::process::geteuid().is_root() { NOBODY } else { rustix::process::geteuid().as_raw() };
+    assert_eq!(stdout.trim(), format!("{uid} 3"), "{run}");
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}
