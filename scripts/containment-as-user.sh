@@ -10,20 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. scripts/lib/containment.sh
+
 USER_NAME="${DS_TEST_USER:-dsci}"
-if [ "$(id -u)" -ne 0 ]; then
-    echo "run as root: this script creates the user $USER_NAME and runs the tests as that user" >&2
-    exit 2
-fi
-id -u "$USER_NAME" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$USER_NAME"
+require_root "creates the user $USER_NAME and runs the tests as that user"
+ensure_user "$USER_NAME"
 
 # Build as root, then hand the user a copy of the test binary it can read (the checkout may not be).
-binary="$(cargo test --test emulator_containment --no-run --message-format=json 2>/dev/null \
-    | sed -n 's/.*"executable":"\([^"]*emulator_containment[^"]*\)".*/\1/p' | tail -n 1)"
-if [ -z "$binary" ] || [ ! -x "$binary" ]; then
-    echo "could not build the containment tests" >&2
-    exit 1
-fi
+binary="$(containment_binary)"
 work="$(mktemp -d /tmp/ds-containment-user.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 install -m 0755 "$binary" "$work/emulator_containment"

@@ -2,9 +2,10 @@
 //! sessions, escape through planted symlinks, widen the kernel surface, or take the machine down with
 //! fork, memory, tmpfs, disk, descriptor or output bombs.
 //!
-//! CI runs this binary twice: as root, and as an unprivileged user (`scripts/containment-as-user.sh`),
-//! because the guarantees differ in how they are enforced (cgroups and a uid per session as root; user
-//! namespaces and rlimits as a user) and both must hold.
+//! CI runs this binary as root, and as an unprivileged user with and without a delegated cgroup
+//! (`scripts/containment-as-user.sh`), because the guarantees differ in how they are enforced (cgroups and a
+//! uid per session as root; user namespaces and rlimits as a user) and all must hold; then again on a cgroup
+//! v2 host, a small virtual machine (`scripts/containment-cgroup-v2.sh`).
 //!
 //! Every network probe targets loopback only: listeners this test starts itself. No packet is ever sent to
 //! another address, not even from inside a sandbox that should block it.
@@ -699,6 +700,10 @@ async fn each_session_is_charged_to_a_memory_and_pids_cgroup_of_its_own_where_on
             continue;
         }
         assert_eq!(sandbox.cgroups_delegated, !as_root(), "{tier:?}");
+        // The hierarchy the host has (a run that must be on one names it: scripts/containment-cgroup-v2.sh).
+        let host = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "v2" } else { "v1" };
+        let expected = std::env::var("DS_TEST_CGROUP_VERSION").unwrap_or_else(|_| host.to_owned());
+        assert_eq!((sandbox.cgroups, host), (expected.as_str(), expected.as_str()), "{tier:?}");
         assert!(memory.contains("memory cgroup"), "{tier:?}: {memory}");
         // A session holds 200 MiB it has written; the host then finds it charged to a cgroup of that session
         // alone, whose limits are the configured ones.
