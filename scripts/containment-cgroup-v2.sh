@@ -32,14 +32,22 @@ binary="$(containment_binary)"
 install -m 0755 "$binary" "$work/emulator_containment"
 runtime="$(shared_test_runtime)"
 
+# A failure of the VM itself (125: it did not boot, or the harness broke; never a test's own status) is
+# retried once; a test failure or a timeout is not.
 run_in_vm() {
-    local who="$1"
+    local who="$1" attempt rc
     shift
-    echo "containment tests in a cgroup v2 virtual machine, $who"
-    scripts/vm/run-in-vm.sh "$@" --share-ro "$work" --share-ro "$runtime" --timeout 1500 \
-        --env CI="${CI:-true}" --env RUST_BACKTRACE=1 --env DS_EMULATOR_TEST_RUNTIME_DIR="$runtime" \
-        --env DS_TEST_CGROUP_VERSION=v2 \
-        -- "$work/emulator_containment" --test-threads=2
+    for attempt in 1 2; do
+        echo "containment tests in a cgroup v2 virtual machine, $who (attempt $attempt)"
+        rc=0
+        scripts/vm/run-in-vm.sh "$@" --share-ro "$work" --share-ro "$runtime" --timeout 1500 \
+            --env CI="${CI:-true}" --env RUST_BACKTRACE=1 --env DS_EMULATOR_TEST_RUNTIME_DIR="$runtime" \
+            --env DS_TEST_CGROUP_VERSION=v2 \
+            -- "$work/emulator_containment" --test-threads=2 || rc=$?
+        [ "$rc" -eq 125 ] || return "$rc"
+        echo "the virtual machine failed (not a test): retrying once" >&2
+    done
+    return "$rc"
 }
 run_in_vm "as $USER_NAME in a delegated cgroup" --user "$USER_NAME" --delegate --env DS_TEST_DELEGATED_CGROUP=1
 run_in_vm "as root"

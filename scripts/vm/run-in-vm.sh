@@ -16,7 +16,8 @@
 #   --env KEY=VALUE   extra environment variable for the program (repeatable);
 #                     the program otherwise gets a minimal clean environment
 #   --cwd DIR         working directory of the program (default /)
-#   --timeout SECS    kill the VM after SECS seconds, exit 124 (default 1800)
+#   --timeout SECS    kill the VM after SECS seconds, exit 124 (default 1800); a VM that has not started
+#                     the program within $VMHARNESS_BOOT_TIMEOUT seconds (default 120) is killed, exit 125
 #   --mem SIZE        guest RAM (default 3G)        --smp N   vCPUs (default 2)
 #   --accel A         tcg (default) | kvm | auto (kvm if the CPU has vmx/svm,
 #                     else tcg)
@@ -216,9 +217,24 @@ done <"$ctl/shares"
 t_start=$(date +%s.%N)
 timeout -k 10 "$timeout" qemu-system-x86_64 "${qemu_args[@]}" </dev/null &
 qemu_pid=$!
+# A boot that hangs (rare under TCG, but a CI run must not wait out --timeout for it): unless the guest has
+# started the program within the boot timeout, the VM is stopped and the run is a harness failure (125).
+boot_timeout=${VMHARNESS_BOOT_TIMEOUT:-120}
+(
+    for ((i = 0; i < boot_timeout * 2; i++)); do
+        grep -q '^vmharness: starting program' "$run/console.log" 2>/dev/null && exit 0
+        kill -0 "$qemu_pid" 2>/dev/null || exit 0
+        sleep 0.5
+    done
+    : >"$run/boot-timeout"
+    kill "$qemu_pid" 2>/dev/null
+) &
+watchdog=$!
 wait "$qemu_pid"
 qrc=$?
 qemu_pid=""
+kill "$watchdog" 2>/dev/null
+wait "$watchdog" 2>/dev/null
 t_end=$(date +%s.%N)
 # If qemu died before opening the FIFOs, the cats still block in open():
 # an O_RDWR open (never blocks on Linux) + close releases them with EOF.
@@ -244,6 +260,11 @@ if ((verbose)); then
     } >&2
 fi
 
+if [[ -e $run/boot-timeout ]]; then
+    err "the VM did not start the program within ${boot_timeout}s (a hung boot); console log:"
+    cat "$run/console.log" >&2
+    exit 125
+fi
 if ((qrc == 124 || qrc == 137)); then
     err "timeout after ${timeout}s"
     ((verbose)) || tail -n 50 "$run/console.log" >&2
