@@ -28,6 +28,7 @@ export VMHARNESS_ASSETS="$assets"
 # Python runtime the tests share are handed in as read-only shares at their own paths.
 work="$(mktemp -d /tmp/ds-containment-v2.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
+chmod 0755 "$work"
 binary="$(containment_binary)"
 install -m 0755 "$binary" "$work/emulator_containment"
 runtime="$(shared_test_runtime)"
