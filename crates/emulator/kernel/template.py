@@ -14,7 +14,7 @@ along (SCM_RIGHTS). It runs no user code itself. Each session is forked three ti
       pidfd of C1: killing C1 kills C2 (its death signal), and C2 is pid 1 of the session, so all of it ends.
   C2  pid 1 of the session: mounts its /proc, /dev, /mnt/data (the session's own tmpfs), /tmp and /home/user
       (sized tmpfs), hides the template's other mounts, brings up its loopback, forks C3, then drops every
-      capability, applies the seccomp filter and reaps processes until C3 exits.
+      capability (only then does C3 go on), applies the seccomp filter and reaps processes until C3 exits.
   C3  the kernel: closes every descriptor but its two pipes, drops every capability, applies the seccomp
       filter, empties its environment, reseeds every random generator it inherited, and serves cells.
 
@@ -364,12 +364,19 @@ def session_init(request, seccomp, last_cap):
     session_mounts(request["id"])
     socket.sethostname("session")
     loopback_up()
+    # The kernel starts once this process has dropped its capabilities (the pipe closes): until then session
+    # code would meet a pid 1 with more privileges than its own (reading /proc/1/environ, for one, fails).
+    dropped_read, dropped_write = os.pipe()
     kernel_pid = os.fork()
     if kernel_pid == 0:
+        os.close(dropped_write)
+        while os.read(dropped_read, 1):
+            pass
+        os.close(dropped_read)
         session_kernel(seccomp, last_cap)
     # The init: no capabilities, the same filter, then reap until the kernel exits.
-    os.closerange(0, os.sysconf("SC_OPEN_MAX"))
     drop_capabilities(last_cap)
+    os.closerange(0, os.sysconf("SC_OPEN_MAX"))  # dropped_write among them: the kernel starts
     apply_seccomp(seccomp)
     while True:
         try:
