@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the emulator's containment tests (tests/emulator_containment.rs) on a cgroup v2 host, which CI machines
-# (cgroup v1, with memory bound there and in use) are not: a small qemu VM under software emulation, booting
-# Debian 12's kernel (6.1, AppArmor on) with a pure cgroup v2 hierarchy over the host's root, read-only
-# (scripts/vm/). Twice, the ways the emulator meets cgroup v2:
+# (cgroup v1, with memory bound there and in use) are not: a small qemu VM (software emulation, or KVM where
+# the CPU offers it) booting the Debian kernel the host's apt sources name (6.1 on Debian 12, as in CI;
+# AppArmor on) with a pure cgroup v2 hierarchy over the host's root, read-only (scripts/vm/). Twice, the ways
+# the emulator meets cgroup v2:
 #   1. as the ordinary user dsci in a cgroup v2 subtree delegated to it (what `systemd-run --user --scope
 #      -p Delegate=yes` gives): the emulator moves itself into a leaf and gives every session memory and pids
 #      cgroups of its own there;
@@ -19,7 +20,7 @@ require_root "creates the user $USER_NAME and starts a virtual machine"
 ensure_user "$USER_NAME"
 
 assets="${VMHARNESS_ASSETS:-$PWD/target/vm}"
-if [ ! -f "$assets/initramfs.cpio" ] || [ ! -f "$assets/vmlinuz" ] || ! command -v qemu-system-x86_64 >/dev/null; then
+if [ ! -f "$assets/stamp" ] || ! command -v qemu-system-x86_64 >/dev/null; then
     scripts/vm/build-assets.sh "$assets"
 fi
 export VMHARNESS_ASSETS="$assets"
@@ -33,20 +34,20 @@ binary="$(containment_binary)"
 install -m 0755 "$binary" "$work/emulator_containment"
 runtime="$(shared_test_runtime)"
 
-# A failure of the VM itself (125: it did not boot, or the harness broke; never a test's own status) is
-# retried once; a test failure or a timeout is not.
+# A VM that fails before the tests start (125: it did not boot, or the harness broke) is retried once; a
+# test failure, a VM that dies while the tests run (123) and a timeout are not.
 run_in_vm() {
     local who="$1" attempt rc
     shift
     for attempt in 1 2; do
         echo "containment tests in a cgroup v2 virtual machine, $who (attempt $attempt)"
         rc=0
-        scripts/vm/run-in-vm.sh "$@" --share-ro "$work" --share-ro "$runtime" --timeout 1500 \
+        scripts/vm/run-in-vm.sh "$@" --accel auto --share-ro "$work" --share-ro "$runtime" --timeout 1500 \
             --env CI="${CI:-true}" --env RUST_BACKTRACE=1 --env DS_EMULATOR_TEST_RUNTIME_DIR="$runtime" \
             --env DS_TEST_CGROUP_VERSION=v2 \
             -- "$work/emulator_containment" --test-threads=2 || rc=$?
         [ "$rc" -eq 125 ] || return "$rc"
-        echo "the virtual machine failed (not a test): retrying once" >&2
+        echo "the virtual machine failed before the tests started (attempt $attempt of 2)" >&2
     done
     return "$rc"
 }

@@ -31,6 +31,6 @@ containment_binary() {
 # it, and prints its path. It is world-readable by design, so other users and VMs can use it read-only.
 shared_test_runtime() {
     local dir="${DS_EMULATOR_TEST_RUNTIME_DIR:-${TMPDIR:-/tmp}/dynamic-sessions-emulator-test-runtime}"
-    cargo run --quiet -p dynamic-sessions-emulator -- setup --runtime-dir "$dir" >&2
+    cargo run --quiet -p dynamic-sessions-emulator -- setup --runtime-dir "$dir" >&2 || return 1
     printf '%s\n' "$dir"
 }

@@ -17,7 +17,7 @@
 #        EXTRA_MODULES="overlay veth"   more kernel modules (+ deps) to load at
 #        boot; the guest cannot autoload modules.
 #
-# Output (OUTDIR):
+# Output (OUTDIR), complete once `stamp` (the kernel package) exists:
 #   vmlinuz             the kernel (bzImage, as shipped)
 #   vmlinux             the same kernel uncompressed (ELF, booted via PVH)
 #   initramfs.cpio      uncompressed newc archive (fastest to unpack under TCG)
@@ -53,20 +53,30 @@ if ((${#need[@]})); then
 fi
 
 
-# --- resolve the kernel package -----------------------------------------------
-if [[ -z "${KERNEL_PKG:-}" ]]; then
-    KERNEL_PKG=$(apt-cache depends linux-image-amd64 |
-        sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
-    [[ -n "$KERNEL_PKG" ]] || { log "cannot resolve linux-image-amd64"; exit 1; }
+# --- resolve the kernel package and download ------------------------------------
+# The stamp is written last: a build that stops half-way leaves none, and the next one starts over.
+# An old vmlinux goes too: run-in-vm.sh prefers it, and this build may not make one.
+rm -f "$OUT/stamp" "$OUT/vmlinux"
+rm -rf "$WORK"
+mkdir -p "$WORK/debs" "$WORK/kernel" "$WORK/busybox" "$WORK/root" "$WORK/out"
+pinned=${KERNEL_PKG:-}
+download() {
+    if [[ -z $pinned ]]; then
+        KERNEL_PKG=$(apt-cache depends linux-image-amd64 |
+            sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
+        [[ -n "$KERNEL_PKG" ]] || { log "cannot resolve linux-image-amd64"; return 1; }
+    fi
+    log "kernel package: $KERNEL_PKG"
+    (cd "$WORK/debs" && apt-get download -q -o APT::Sandbox::User=root "$KERNEL_PKG" busybox-static >&2)
+}
+# Stale package lists name a kernel the mirror no longer has: refresh them and try once more.
+if ! download; then
+    log "download failed: refreshing the package lists and trying again"
+    apt-get update -q >&2
+    rm -f "$WORK"/debs/*.deb
+    download
 fi
 KVER=${KERNEL_PKG#linux-image-}
-log "kernel package: $KERNEL_PKG (kernel $KVER)"
-
-rm -rf "$WORK"
-mkdir -p "$WORK/debs" "$WORK/kernel" "$WORK/busybox" "$WORK/root"
-
-# --- download + unpack ----------------------------------------------------------
-(cd "$WORK/debs" && apt-get download -q -o APT::Sandbox::User=root "$KERNEL_PKG" busybox-static >&2)
 dpkg -x "$WORK"/debs/"$KERNEL_PKG"_*.deb "$WORK/kernel"
 dpkg -x "$WORK"/debs/busybox-static_*.deb "$WORK/busybox"
 [[ -f "$WORK/kernel/boot/vmlinuz-$KVER" ]] || { log "no vmlinuz in $KERNEL_PKG"; exit 1; }
@@ -104,32 +114,34 @@ log "modules: $(tr '\n' ' ' <"$R/modules.list")"
 # --- pack (reproducibly) -----------------------------------------------------
 find "$R" -exec touch -h -d @0 {} +
 (cd "$R" && find . -mindepth 1 | sort |
-    cpio --quiet -o -H newc -R 0:0 --reproducible) >"$OUT/initramfs.cpio.tmp"
-mv "$OUT/initramfs.cpio.tmp" "$OUT/initramfs.cpio"
-cp "$WORK/kernel/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
+    cpio --quiet -o -H newc -R 0:0 --reproducible) >"$WORK/out/initramfs.cpio"
+cp "$WORK/kernel/boot/vmlinuz-$KVER" "$WORK/out/vmlinuz"
 # Also the uncompressed ELF vmlinux: qemu boots it directly through the PVH
 # entry point (CONFIG_PVH=y), skipping SeaBIOS's real-mode boot and the
 # in-guest XZ decompression, which costs ~2 s under TCG. The bzImage payload
 # is one XZ stream (CONFIG_KERNEL_XZ=y); find its magic and decompress it
 # (xz complains about the trailing data after the stream: ignored).
-off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$OUT/vmlinuz" | head -n1 | cut -d: -f1)
+off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$WORK/out/vmlinuz" | head -n1 | cut -d: -f1)
 if [[ -n $off ]]; then
-    { tail -c +$((off + 1)) "$OUT/vmlinuz" | xz -dcq >"$OUT/vmlinux"; } 2>/dev/null || true
-    if [[ $(head -c 4 "$OUT/vmlinux" | od -An -tx1 | tr -d ' ') != 7f454c46 ]]; then
+    { tail -c +$((off + 1)) "$WORK/out/vmlinuz" | xz -dcq >"$WORK/out/vmlinux"; } 2>/dev/null || true
+    if [[ $(head -c 4 "$WORK/out/vmlinux" | od -An -tx1 | tr -d ' ') != 7f454c46 ]]; then
         log "vmlinux extraction failed; run-in-vm.sh will boot vmlinuz"
-        rm -f "$OUT/vmlinux"
+        rm -f "$WORK/out/vmlinux"
     fi
 else
     log "no XZ payload found in vmlinuz; run-in-vm.sh will boot vmlinuz"
-    rm -f "$OUT/vmlinux"
+    rm -f "$WORK/out/vmlinux"
 fi
-echo "$KVER" >"$OUT/kernel-version"
+echo "$KVER" >"$WORK/out/kernel-version"
 {
     for d in "$WORK"/debs/*.deb; do
         echo "$(dpkg-deb -f "$d" Package) $(dpkg-deb -f "$d" Version)" \
             "$(stat -c %s "$d") bytes"
     done
-} >"$OUT/packages.txt"
+} >"$WORK/out/packages.txt"
+# Into place, then the stamp (what run-in-vm.sh and the scripts check for).
+mv "$WORK"/out/* "$OUT"/
+echo "$KERNEL_PKG" >"$OUT/stamp"
 rm -rf "$WORK"
 log "done: $OUT ($(du -sh "$OUT" | cut -f1))"
 cat "$OUT/packages.txt" >&2

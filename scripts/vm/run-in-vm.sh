@@ -32,7 +32,9 @@
 #
 # The program's stdout/stderr are streamed to this script's stdout/stderr (via
 # virtio serial ports). Exit status: the program's own status; 124 on timeout;
-# 125 if the VM/harness failed (the console log is then printed to stderr).
+# 125 if the VM/harness failed before the program started (safe to retry);
+# 123 if the VM died while the program ran (the console log is then printed to
+# stderr).
 #
 # Env: VMHARNESS_ASSETS  directory with vmlinuz + initramfs.cpio
 #                        (default: target/vm of the checkout, as build-assets.sh makes it)
@@ -84,8 +86,8 @@ for e in "${envs[@]}"; do
 done
 [[ -n $user ]] && ! getent passwd "$user" >/dev/null &&
     { err "no such user in host passwd: $user"; exit 125; }
-for f in vmlinuz initramfs.cpio; do
-    [[ -f $ASSETS/$f ]] || { err "missing $ASSETS/$f (run build-assets.sh)"; exit 125; }
+for f in stamp vmlinuz initramfs.cpio; do
+    [[ -f $ASSETS/$f ]] || { err "missing $ASSETS/$f (run scripts/vm/build-assets.sh)"; exit 125; }
 done
 
 # Paths under the guest's tmpfs mounts are invisible unless shared.
@@ -222,7 +224,7 @@ qemu_pid=$!
 boot_timeout=${VMHARNESS_BOOT_TIMEOUT:-120}
 (
     for ((i = 0; i < boot_timeout * 2; i++)); do
-        grep -q '^vmharness: starting program' "$run/console.log" 2>/dev/null && exit 0
+        [[ -e $ctl/started ]] && exit 0
         kill -0 "$qemu_pid" 2>/dev/null || exit 0
         sleep 0.5
     done
@@ -271,7 +273,13 @@ if ((qrc == 124 || qrc == 137)); then
     exit 124
 fi
 if [[ ! $status =~ ^[0-9]+$ ]]; then
-    err "VM failed (qemu exit $qrc, no exit status); console log:"
+    if [[ -e $ctl/started ]]; then
+        # Not the harness's failure alone: what the program did may have brought the VM down.
+        err "the VM died while the program ran (qemu exit $qrc, no exit status); console log:"
+        ((verbose)) || cat "$run/console.log" >&2
+        exit 123
+    fi
+    err "VM failed before the program started (qemu exit $qrc); console log:"
     ((verbose)) || cat "$run/console.log" >&2
     exit 125
 fi

@@ -37,8 +37,10 @@ pub const MAX_EXECUTION_TIMEOUT: Duration = Duration::from_secs(220);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SandboxMode {
-    /// The strongest tier this host supports: namespaces made by the emulator, else bubblewrap's, else
-    /// Landlock; refuse to run otherwise.
+    /// The strongest tier this host supports: namespaces made by the emulator, else bubblewrap's, else (for
+    /// root only) Landlock; refuse to run otherwise. As an ordinary user the Landlock tier cannot hold a
+    /// session's files to a total size, so `Auto` refuses rather than pick it: ask for [`SandboxMode::Landlock`]
+    /// by name to accept that.
     Auto,
     /// Require the namespace tier (the emulator makes the namespaces; sessions fork from a preloaded template).
     Namespaces,

@@ -47,6 +47,7 @@ struct Cli {
         long,
         env = SandboxMode::ENV,
         default_value = "auto",
+        ignore_case = true,
         value_parser = PossibleValuesParser::new(SandboxMode::NAMES).try_map(|name| name.parse::<SandboxMode>())
     )]
     sandbox: SandboxMode,

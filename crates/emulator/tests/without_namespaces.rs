@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -70,16 +71,22 @@ impl Confinement {
     }
 }
 
-/// The emulator binary, confined, with `sandbox` in its environment (as `DS_EMULATOR_SANDBOX`); `None` (after
-/// a loud notice) where this host cannot make the user namespace it is confined in, which fails under CI.
-fn spawn(data: &Path, sandbox: &str) -> Option<Child> {
-    let me = (rustix::process::geteuid(), rustix::process::getegid());
-    let (uid, gid) = if me.0.is_root() { (NOBODY, NOBODY) } else { (me.0.as_raw(), me.1.as_raw()) };
+/// The emulator binary (a copy in `dir`, which the confined user can reach wherever the checkout is), confined,
+/// with `sandbox` in its environment (as `DS_EMULATOR_SANDBOX`), its data in `dir` too; `None` (after a loud
+/// notice) where this host cannot confine it, which fails under CI.
+fn spawn(dir: &Path, sandbox: &str) -> Option<Child> {
+    let (uid, gid) = confined_user();
+    let binary = dir.join("dynamic-sessions-emulator");
+    std::fs::copy(env!("CARGO_BIN_EXE_dynamic-sessions-emulator"), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(uid), Some(gid)).unwrap();
     let confinement = Confinement::new(uid, gid);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dynamic-sessions-emulator"));
+    let mut command = Command::new(&binary);
     command
         .args(["--bind", "127.0.0.1:0", "--ready-sessions", "0", "--no-setup", "--data-dir"])
-        .arg(data)
+        .arg(&data)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("NO_COLOR", "1")
@@ -94,22 +101,36 @@ fn spawn(data: &Path, sandbox: &str) -> Option<Child> {
     match command.spawn() {
         Ok(child) => Some(child),
         Err(e) => {
-            assert!(!testing::in_ci(), "CI=true but the emulator cannot be confined in a user namespace: {e}");
-            eprintln!(
-                "\n*** SKIPPING: this host cannot make the user namespace the test confines the emulator in: {e} ***\n"
-            );
+            let why = format!("cannot start the emulator as uid {uid} in a user namespace of its own: {e}");
+            assert!(!testing::in_ci(), "CI=true but {why}");
+            eprintln!("\n*** SKIPPING: {why} ***\n");
             None
         }
     }
 }
 
-/// A data directory the confined user owns.
-fn data_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    if rustix::process::geteuid().is_root() {
-        std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+/// The ordinary user the emulator runs as: this one, or `nobody` when the test runs as root.
+fn confined_user() -> (u32, u32) {
+    let (uid, gid) = (rustix::process::geteuid(), rustix::process::getegid());
+    if uid.is_root() { (NOBODY, NOBODY) } else { (uid.as_raw(), gid.as_raw()) }
+}
+
+/// A directory for the emulator's copy and its data, reachable by the confined user; `None` (after a loud
+/// notice) where a test cannot run here: no system Python, or a kernel without Landlock (both fail under CI).
+fn workdir() -> Option<tempfile::TempDir> {
+    let missing = testing::missing_tools().or_else(|| {
+        // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) only returns a number.
+        let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
+        (abi < 1).then(|| "a kernel with Landlock (Linux 5.13+, landlock in lsm=)".to_owned())
+    });
+    if let Some(missing) = missing {
+        assert!(!testing::in_ci(), "CI=true but {missing} is missing");
+        eprintln!("\n*** SKIPPING: missing {missing} ***\n");
+        return None;
     }
-    dir
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(dir)
 }
 
 /// The emulator's log until it listens (then its port, and the rest of the log is drained) or exits.
@@ -150,30 +171,22 @@ async fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Valu
 
 #[tokio::test]
 async fn auto_refuses_the_landlock_tier_for_an_ordinary_user_and_says_what_to_do() {
-    if let Some(missing) = testing::missing_tools() {
-        assert!(!testing::in_ci(), "CI=true but {missing} is missing");
-        return eprintln!("\n*** SKIPPING: missing {missing} ***\n");
-    }
-    let data = data_dir();
-    let Some(mut child) = spawn(data.path(), "auto") else { return };
+    let Some(dir) = workdir() else { return };
+    let Some(mut child) = spawn(dir.path(), "auto") else { return };
     let (log, listening) = read_until_listening(&mut child).await;
     assert!(listening.is_none(), "the emulator started in the Landlock tier by itself:\n{log}");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
     assert!(!status.success(), "{log}");
     assert!(log.contains("as an ordinary user, no sandbox that holds a session to the limits root gets"), "{log}");
-    assert!(log.contains("unprivileged user namespaces are not available"), "says why: {log}");
+    assert!(log.contains("namespaces: ") && log.contains("bubblewrap: "), "says why, tier by tier: {log}");
     assert!(log.contains("apt-get install bubblewrap") && log.contains("--sandbox landlock"), "says how: {log}");
     assert!(log.contains("not their total size"), "says what choosing Landlock costs: {log}");
 }
 
 #[tokio::test]
 async fn the_landlock_tier_asked_for_by_name_starts_runs_code_and_says_what_it_lacks() {
-    if let Some(missing) = testing::missing_tools() {
-        assert!(!testing::in_ci(), "CI=true but {missing} is missing");
-        return eprintln!("\n*** SKIPPING: missing {missing} ***\n");
-    }
-    let data = data_dir();
-    let Some(mut child) = spawn(data.path(), "landlock") else { return };
+    let Some(dir) = workdir() else { return };
+    let Some(mut child) = spawn(dir.path(), "landlock") else { return };
     let (startup, port) = read_until_listening(&mut child).await;
     let Some(port) = port else { panic!("the Landlock tier did not start:\n{startup}") };
     assert!(startup.contains("cannot hold a session's /mnt/data"), "the start-up log warns: {startup}");
@@ -188,7 +201,7 @@ async fn the_landlock_tier_asked_for_by_name_starts_runs_code_and_says_what_it_l
     let body = json!({"codeInputType": "inline", "executionType": "synchronous", "code": code});
     let run = call(port, "POST", "/executions?api-version=2025-10-02-preview&identifier=landlock", Some(&body)).await;
     let stdout = run["result"]["stdout"].as_str().unwrap_or_else(|| panic!("{run}"));
-    let uid = if rustix::process::geteuid().is_root() { NOBODY } else { rustix::process::geteuid().as_raw() };
+    let (uid, _) = confined_user();
     assert_eq!(stdout.trim(), format!("{uid} 3"), "{run}");
     child.start_kill().unwrap();
     let _ = child.wait().await;

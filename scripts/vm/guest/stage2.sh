@@ -58,6 +58,8 @@ fi
 
 read -r t0 _ </proc/uptime
 echo "vmharness: starting program at uptime ${t0}s"
+# The host's boot watchdog waits for this file; after it, a VM that dies is not a harness failure.
+: >$CTL/started
 (
     # Forked child of PID 1: move into the delegated cgroup ("0" = this
     # process), then become the user and exec the program.

@@ -9,7 +9,8 @@
 //!   the same isolation, a bubblewrap process per kernel. As root `/mnt/data` is a tmpfs mounted on the
 //!   host; as an ordinary user it is a tmpfs in namespaces a short-lived holder made for it (see [`holder`]).
 //! * **landlock** (no namespaces at all): Landlock filesystem/network/signal rules, seccomp (no sockets, no
-//!   SysV IPC), rlimits, cgroups and a per-session uid where possible.
+//!   SysV IPC), rlimits, cgroups and a per-session uid where possible. `auto` picks it for root only: as an
+//!   ordinary user it cannot hold `/mnt/data` to a total size, so there it runs only when asked for by name.
 //! * **none**: only with the explicit `--insecure-no-sandbox`.
 
 mod cgroup;
@@ -93,10 +94,13 @@ pub enum SandboxError {
     /// As an ordinary user, the only tier here is Landlock, which cannot bound a session's disk, and it was
     /// not asked for by name.
     #[error(
-        "as an ordinary user, no sandbox that holds a session to the limits root gets is available here ({0}); \
-         install bubblewrap (apt-get install bubblewrap) or allow unprivileged user namespaces, or choose the \
-         Landlock tier by name (--sandbox landlock, or DS_EMULATOR_SANDBOX=landlock), which bounds each file a \
-         session writes but not their total size (see SECURITY.md)"
+        "as an ordinary user, no sandbox that holds a session to the limits root gets is available here \
+         ({why}); let this user make namespaces (install bubblewrap with apt-get install bubblewrap, and where \
+         it is installed but fails, allow unprivileged user namespaces), or choose the Landlock tier by name \
+         (--sandbox landlock, {env}=landlock, or SandboxMode::Landlock), which bounds each file a session \
+         writes but not their total size (see SECURITY.md)",
+        why = .0,
+        env = crate::config::SandboxMode::ENV
     )]
     OnlyLandlockAsUser(String),
     /// A file or process operation failed.
