@@ -14,7 +14,7 @@ along (SCM_RIGHTS). It runs no user code itself. Each session is forked three ti
       pidfd of C1: killing C1 kills C2 (its death signal), and C2 is pid 1 of the session, so all of it ends.
   C2  pid 1 of the session: mounts its /proc, /dev, /mnt/data (the session's own tmpfs), /tmp and /home/user
       (sized tmpfs), hides the template's other mounts, brings up its loopback, forks C3, then drops every
-      capability (only then does C3 go on), applies the seccomp filter and reaps processes until C3 exits.
+      capability (C3 serves no cell before that), applies the seccomp filter and reaps processes until C3 exits.
   C3  the kernel: closes every descriptor but its two pipes, drops every capability, applies the seccomp
       filter, empties its environment, reseeds every random generator it inherited, and serves cells.
 
@@ -364,19 +364,17 @@ def session_init(request, seccomp, last_cap):
     session_mounts(request["id"])
     socket.sethostname("session")
     loopback_up()
-    # The kernel starts once this process has dropped its capabilities (the pipe closes): until then session
-    # code would meet a pid 1 with more privileges than its own (reading /proc/1/environ, for one, fails).
+    # The kernel serves its first cell only once this process has dropped its capabilities (the pipe closes):
+    # until then session code would meet a pid 1 with more privileges than its own (reading /proc/1/environ,
+    # for one, fails). Both set themselves up meanwhile.
     dropped_read, dropped_write = os.pipe()
     kernel_pid = os.fork()
     if kernel_pid == 0:
         os.close(dropped_write)
-        while os.read(dropped_read, 1):
-            pass
-        os.close(dropped_read)
-        session_kernel(seccomp, last_cap)
+        session_kernel(seccomp, last_cap, dropped_read)
     # The init: no capabilities, the same filter, then reap until the kernel exits.
     drop_capabilities(last_cap)
-    os.closerange(0, os.sysconf("SC_OPEN_MAX"))  # dropped_write among them: the kernel starts
+    os.closerange(0, os.sysconf("SC_OPEN_MAX"))  # dropped_write among them: the kernel may serve cells
     apply_seccomp(seccomp)
     while True:
         try:
@@ -402,8 +400,8 @@ def reseed():
             pass
 
 
-def session_kernel(seccomp, last_cap):
-    """The kernel (C3)."""
+def session_kernel(seccomp, last_cap, init_dropped):
+    """The kernel (C3); `init_dropped` reads end-of-file once pid 1 has dropped its capabilities."""
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         drop_capabilities(last_cap)
@@ -414,6 +412,9 @@ def session_kernel(seccomp, last_cap):
         reseed()
         import kernel
 
+        while os.read(init_dropped, 1):
+            pass
+        os.close(init_dropped)
         kernel.start(3, 4, CONFIG.get("preimport_ms", 0.0), CONFIG.get("preimport_errors", []))
     except BaseException as e:  # noqa: BLE001
         try:
