@@ -8,26 +8,9 @@ use std::time::Duration;
 
 use dynamic_sessions_emulator::testing;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-const TOKEN: &str = "without-bubblewrap-test-token";
-
-/// One HTTP/1.1 request on a fresh connection; returns the JSON body.
-async fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
+mod binary;
+use binary::{TOKEN, call, read_until_listening};
 
 #[tokio::test]
 async fn without_bubblewrap_sessions_still_get_their_own_namespaces() {
@@ -57,29 +40,14 @@ async fn without_bubblewrap_sessions_still_get_their_own_namespaces() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let port = tokio::time::timeout(Duration::from_secs(300), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            log.push(line.clone());
-            if let Some(url) = line.split("url=http://127.0.0.1:").nth(1) {
-                return url.trim().parse::<u16>().ok();
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten();
+    let (log, port) = read_until_listening(&mut child, Duration::from_secs(300)).await;
     let Some(port) = port else {
-        let log = log.join("\n");
         if log.contains("unprivileged user namespaces") && !testing::in_ci() {
             eprintln!("\n*** SKIPPING: this kernel does not allow user namespaces: {log} ***\n");
             return;
         }
         panic!("the emulator did not start without bubblewrap:\n{log}");
     };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
     let health = call(port, "GET", "/health", None).await;
     assert_eq!(health["sandbox"]["tier"], json!("namespaces"), "{health}");

@@ -18,11 +18,12 @@ use dynamic_sessions_emulator::config::SandboxMode;
 use dynamic_sessions_emulator::testing;
 use rustix::fs::{Mode, OFlags};
 use rustix::process::{Gid, Uid};
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use serde_json::json;
 use tokio::process::{Child, Command};
 
-const TOKEN: &str = "without-namespaces-test-token";
+mod binary;
+use binary::{TOKEN, call, read_until_listening};
+
 /// The unprivileged user a root test run becomes (`nobody`).
 const NOBODY: u32 = 65534;
 
@@ -133,47 +134,11 @@ fn workdir() -> Option<tempfile::TempDir> {
     Some(dir)
 }
 
-/// The emulator's log until it listens (then its port, and the rest of the log is drained) or exits.
-async fn read_until_listening(child: &mut Child) -> (String, Option<u16>) {
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let port = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            log.push(line.clone());
-            if let Some(url) = line.split("url=http://127.0.0.1:").nth(1) {
-                return url.trim().parse::<u16>().ok();
-            }
-        }
-        None
-    })
-    .await
-    .unwrap_or_else(|_| panic!("the emulator neither listened nor exited within 120 s:\n{}", log.join("\n")));
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (log.join("\n"), port)
-}
-
-/// One HTTP/1.1 request on a fresh connection; returns the JSON body of a 200.
-async fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
 #[tokio::test]
 async fn auto_refuses_the_landlock_tier_for_an_ordinary_user_and_says_what_to_do() {
     let Some(dir) = workdir() else { return };
     let Some(mut child) = spawn(dir.path(), "auto") else { return };
-    let (log, listening) = read_until_listening(&mut child).await;
+    let (log, listening) = read_until_listening(&mut child, Duration::from_secs(120)).await;
     assert!(listening.is_none(), "the emulator started in the Landlock tier by itself:\n{log}");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
     assert!(!status.success(), "{log}");
@@ -187,7 +152,7 @@ async fn auto_refuses_the_landlock_tier_for_an_ordinary_user_and_says_what_to_do
 async fn the_landlock_tier_asked_for_by_name_starts_runs_code_and_says_what_it_lacks() {
     let Some(dir) = workdir() else { return };
     let Some(mut child) = spawn(dir.path(), "landlock") else { return };
-    let (startup, port) = read_until_listening(&mut child).await;
+    let (startup, port) = read_until_listening(&mut child, Duration::from_secs(120)).await;
     let Some(port) = port else { panic!("the Landlock tier did not start:\n{startup}") };
     assert!(startup.contains("cannot hold a session's /mnt/data"), "the start-up log warns: {startup}");
 
