@@ -60,6 +60,9 @@ impl SandboxMode {
     /// The names `--sandbox` and [`SandboxMode::ENV`] take (no sandbox at all has its own flag,
     /// `--insecure-no-sandbox`, so that it is never chosen by a typo).
     pub const NAMES: [&'static str; 4] = ["auto", "namespaces", "bubblewrap", "landlock"];
+    /// The modes [`SandboxMode::NAMES`] name, in the same order.
+    const NAMED: [SandboxMode; 4] =
+        [SandboxMode::Auto, SandboxMode::Namespaces, SandboxMode::Bubblewrap, SandboxMode::Landlock];
 }
 
 /// A sandbox name that is not one of [`SandboxMode::NAMES`].
@@ -71,13 +74,12 @@ impl FromStr for SandboxMode {
     type Err = UnknownSandboxMode;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(SandboxMode::Auto),
-            "namespaces" => Ok(SandboxMode::Namespaces),
-            "bubblewrap" => Ok(SandboxMode::Bubblewrap),
-            "landlock" => Ok(SandboxMode::Landlock),
-            _ => Err(UnknownSandboxMode(name.to_owned())),
-        }
+        let wanted = name.trim();
+        SandboxMode::NAMES
+            .iter()
+            .zip(SandboxMode::NAMED)
+            .find_map(|(known, mode)| known.eq_ignore_ascii_case(wanted).then_some(mode))
+            .ok_or_else(|| UnknownSandboxMode(name.to_owned()))
     }
 }
 
