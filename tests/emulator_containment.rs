@@ -12,6 +12,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "containment/delegated_cgroup.rs"]
+mod delegated_cgroup;
 
 use std::time::{Duration, Instant};
 

@@ -150,54 +150,120 @@ fn writable(dir: &Path) -> bool {
 
 /// Serialises the enabling of controllers (and the move into `SELF_LEAF`) among the emulators of one process.
 static ENABLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-/// How long processes of our own that share the cgroup (probe children, forked before a move) may take to
-/// leave it.
-const SHARED_PATIENCE: Duration = Duration::from_secs(3);
+/// How many times the processes this one forked before its move are swept into the leaf: each round moves
+/// every one found, and what the moved ones fork afterwards starts in the leaf, so one round nearly always
+/// empties the cgroup; a few more cover a process that forked between the listing and its move.
+const SWEEPS: usize = 8;
+/// How far up its parents a process is followed when deciding whether it descends from this one.
+const ANCESTRY_DEPTH: usize = 64;
 
 /// Lets `parent`'s children have the `enable` controllers. A v2 cgroup that holds processes cannot (the
-/// root cgroup excepted): if the only process in it is this one (its short-lived children aside), this
-/// process moves into the leaf `SELF_LEAF` first, as systemd asks of delegated services; if others share it,
-/// nothing is moved and the error says so. A move that does not help is undone.
+/// root cgroup excepted), so this process moves into the leaf `SELF_LEAF` first, as systemd asks of
+/// delegated services, and takes along the processes it forked before (another thread's probe, a helper of
+/// the host application): in the leaf they are where they would be had they started after the move. If
+/// anyone else shares the cgroup (the shell of a terminal's scope), nothing is moved and the error names
+/// them. A move that does not help is undone.
 fn enable_controllers(parent: &Path, enable: &str) -> Result<(), String> {
     let _one_at_a_time = ENABLING.lock().map_err(|_| "the cgroup lock is poisoned".to_owned())?;
     let subtree = parent.join("cgroup.subtree_control");
-    let busy = |e: &io::Error| e.raw_os_error() == Some(libc::EBUSY);
     let first = match write(&subtree, enable) {
         Ok(()) => return Ok(()),
-        Err(e) if busy(&e) => e,
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => e,
         Err(e) => return Err(format!("cannot enable controllers in {}: {e}", parent.display())),
     };
     let me = std::process::id();
-    let others = || -> Vec<u32> {
-        let listed = fs::read_to_string(parent.join("cgroup.procs")).unwrap_or_default();
-        listed.lines().filter_map(|l| l.trim().parse().ok()).filter(|p| *p != me).collect()
-    };
-    // Our own children (probes forked before another emulator of this process moved it) leave soon; anyone
-    // else (the shell of a terminal's scope) will not, so there is no point waiting for them.
-    let child = |pid: &u32| parent_pid(*pid) == Some(me);
-    let started = Instant::now();
-    let mut sharing = others();
-    while !sharing.is_empty() && sharing.iter().all(child) && started.elapsed() < SHARED_PATIENCE {
-        std::thread::sleep(Duration::from_millis(50));
-        sharing = others();
-    }
-    if !sharing.is_empty() {
-        return Err(format!(
-            "cannot enable controllers in {} ({first}): other processes share it ({} of them), so start the \
-             emulator in a cgroup of its own ({DELEGATE_HINT})",
+    let shared = |strangers: &[u32]| {
+        format!(
+            "cannot enable controllers in {} ({first}): processes this one did not start share it ({}), so \
+             start the emulator in a cgroup of its own ({DELEGATE_HINT})",
             parent.display(),
-            sharing.len()
-        ));
+            describe(strangers)
+        )
+    };
+    let strangers = strangers(&members(parent), me);
+    if !strangers.is_empty() {
+        return Err(shared(&strangers));
     }
     let leaf = parent.join(SELF_LEAF);
-    let moved = fs::create_dir_all(&leaf).and_then(|()| write(&leaf.join("cgroup.procs"), "0"));
-    let enabled = moved.and_then(|()| write(&subtree, enable));
-    enabled.map_err(|e| {
-        // Back where it was: a leaf that did not help must not keep the process.
+    let mut moved: Vec<u32> = Vec::new();
+    let outcome = fs::create_dir_all(&leaf)
+        .and_then(|()| write(&leaf.join("cgroup.procs"), "0"))
+        .map_err(|e| format!("cannot move into {}: {e}", leaf.display()))
+        .and_then(|()| sweep(parent, &leaf, me, &mut moved).map_err(|strangers| shared(&strangers)))
+        .and_then(|()| {
+            write(&subtree, enable).map_err(|e| {
+                format!("cannot enable controllers in {} after moving into {}: {e}", parent.display(), leaf.display())
+            })
+        });
+    if outcome.is_err() {
+        // Back where they were: a leaf that did not help must not keep this process or its children.
         let _ = write(&parent.join("cgroup.procs"), "0");
+        for pid in &moved {
+            let _ = write(&parent.join("cgroup.procs"), &pid.to_string());
+        }
         let _ = fs::remove_dir(&leaf);
-        format!("cannot enable controllers in {} after moving into {}: {e}", parent.display(), leaf.display())
-    })
+    }
+    outcome
+}
+
+/// Moves the processes left in `parent` (this one's descendants) into `leaf`, recording them in `moved`;
+/// `Err` lists those that are not this process's to move.
+fn sweep(parent: &Path, leaf: &Path, me: u32, moved: &mut Vec<u32>) -> Result<(), Vec<u32>> {
+    for _ in 0..SWEEPS {
+        let left = members(parent);
+        if left.is_empty() {
+            return Ok(());
+        }
+        let strangers = strangers(&left, me);
+        if !strangers.is_empty() {
+            return Err(strangers);
+        }
+        for pid in left {
+            // One that exited since the listing (ESRCH) needs no move; another failure shows in the next round.
+            if write(&leaf.join("cgroup.procs"), &pid.to_string()).is_ok() {
+                moved.push(pid);
+            }
+        }
+    }
+    // Still not empty after every round: enabling the controllers will fail with EBUSY and say so.
+    Ok(())
+}
+
+/// The processes in a cgroup (`cgroup.procs`).
+fn members(dir: &Path) -> Vec<u32> {
+    let listed = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    listed.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// Those of `pids` that are neither `me` nor descended from it.
+fn strangers(pids: &[u32], me: u32) -> Vec<u32> {
+    pids.iter().copied().filter(|&pid| pid != me && !descends_from(pid, me)).collect()
+}
+
+/// Whether `ancestor` is among `pid`'s parents (read from `/proc`, up to `ANCESTRY_DEPTH` of them). A process
+/// that has exited, or whose parent exited and left it to init, is not.
+fn descends_from(pid: u32, ancestor: u32) -> bool {
+    let mut current = pid;
+    for _ in 0..ANCESTRY_DEPTH {
+        match parent_pid(current) {
+            Some(parent) if parent == ancestor => return true,
+            Some(parent) if parent > 1 => current = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// `pid (command)` for each process, for an error message.
+fn describe(pids: &[u32]) -> String {
+    let named: Vec<String> = pids
+        .iter()
+        .map(|pid| match fs::read_to_string(format!("/proc/{pid}/comm")) {
+            Ok(comm) => format!("{pid} ({})", comm.trim()),
+            Err(_) => pid.to_string(),
+        })
+        .collect();
+    named.join(", ")
 }
 
 /// A process's parent, from `/proc/<pid>/stat` (its fourth field, after the parenthesised command name).
@@ -495,6 +561,43 @@ mod tests {
     fn a_parent_is_read_from_proc() {
         assert_eq!(parent_pid(std::process::id()), Some(std::os::unix::process::parent_id()));
         assert_eq!(parent_pid(u32::MAX), None);
+    }
+
+    #[test]
+    fn a_grandchild_descends_from_this_process_and_its_parent_does_not() -> Result<(), Box<dyn std::error::Error>> {
+        let me = std::process::id();
+        // A shell whose own child is a sleep: the sleep is this process's grandchild.
+        let mut shell = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 30 & echo $!; wait"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = shell.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let grandchild: u32 = line.trim().parse()?;
+        // `$!` is known once forked, before the fork execs sleep.
+        let started = Instant::now();
+        while fs::read_to_string(format!("/proc/{grandchild}/comm"))?.trim() != "sleep" {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err("the shell's child did not exec sleep".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let parent = std::os::unix::process::parent_id();
+        let found = (
+            descends_from(shell.id(), me),
+            descends_from(grandchild, me),
+            descends_from(me, me),
+            descends_from(parent, me),
+            descends_from(u32::MAX, me),
+            strangers(&[me, shell.id(), grandchild, parent], me),
+            describe(&[grandchild]),
+        );
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(grandchild as i32, libc::SIGKILL) };
+        shell.wait()?;
+        assert_eq!(found, (true, true, false, false, false, vec![parent], format!("{grandchild} (sleep)")));
+        Ok(())
     }
 
     #[test]
