@@ -235,9 +235,11 @@ fn members(dir: &Path) -> Vec<u32> {
     listed.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
-/// Those of `pids` that are neither `me` nor descended from it.
+/// Those of `pids` that are neither `me` nor descended from it. One that exited since it was listed is in
+/// no one's way.
 fn strangers(pids: &[u32], me: u32) -> Vec<u32> {
-    pids.iter().copied().filter(|&pid| pid != me && !descends_from(pid, me)).collect()
+    let gone = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists();
+    pids.iter().copied().filter(|&pid| pid != me && !descends_from(pid, me) && !gone(pid)).collect()
 }
 
 /// Whether `ancestor` is among `pid`'s parents (read from `/proc`, up to `ANCESTRY_DEPTH` of them). A process
@@ -590,7 +592,7 @@ mod tests {
             descends_from(me, me),
             descends_from(parent, me),
             descends_from(u32::MAX, me),
-            strangers(&[me, shell.id(), grandchild, parent], me),
+            strangers(&[me, shell.id(), grandchild, parent, u32::MAX], me),
             describe(&[grandchild]),
         );
         // SAFETY: kill(2) has no memory-safety preconditions.
