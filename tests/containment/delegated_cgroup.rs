@@ -15,12 +15,17 @@ use std::process::{Child, Command, Stdio};
 
 use super::*;
 
-/// The leaf the emulator moves its process into (the emulator's `SELF_LEAF`).
-const SELF_LEAF: &str = "dynamic-sessions-emulator.self";
+use dynamic_sessions_emulator::testing::DELEGATED_CGROUP_LEAF;
+
 /// Set for the copy of this binary that runs `inner_emulator_in_a_fresh_delegated_cgroup`: the cgroup it runs
-/// in, and what it must find there.
+/// in.
 const INNER_CGROUP: &str = "DS_TEST_INNER_CGROUP";
+/// Set with `INNER_CGROUP`: what the inner test sets up and must find (see the test).
 const INNER_EXPECT: &str = "DS_TEST_INNER_EXPECT";
+/// How long the inner test may take (it starts one emulator; the virtual machine emulates its CPU).
+const INNER_DEADLINE: Duration = Duration::from_secs(300);
+/// The tier the test's emulators use: cgroups do not depend on the tier, and this one starts no template.
+const TIER: SandboxMode = SandboxMode::Landlock;
 
 /// The delegated v2 cgroup this process runs in (the parent of the emulator's leaf, once it moved there), or
 /// why this test does not apply here.
@@ -36,7 +41,7 @@ fn delegated_v2_cgroup() -> Result<PathBuf, &'static str> {
     }
     let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|_| "/proc/self/cgroup is unreadable")?;
     let path = own.lines().find_map(|l| l.strip_prefix("0::")).ok_or("no cgroup v2 path")?;
-    let path = path.strip_suffix(&format!("/{SELF_LEAF}")).unwrap_or(path);
+    let path = path.strip_suffix(&format!("/{DELEGATED_CGROUP_LEAF}")).unwrap_or(path);
     Ok(Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/')))
 }
 
@@ -50,6 +55,7 @@ fn cgroup_of(pid: u32) -> String {
 struct FreshCgroup(PathBuf);
 
 impl FreshCgroup {
+    /// Creates `ds-test-<name>-<pid>` in `delegated`.
     fn new(delegated: &Path, name: &str) -> FreshCgroup {
         let dir = delegated.join(format!("ds-test-{name}-{}", std::process::id()));
         std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
@@ -62,28 +68,42 @@ impl FreshCgroup {
     }
 
     /// Runs `inner_emulator_in_a_fresh_delegated_cgroup` in a copy of this binary that moves into this cgroup
-    /// before it starts, and returns its output; it must pass.
+    /// before it starts, and returns its output; it must pass within `INNER_DEADLINE`.
     fn run_inner(&self, expect: &str) -> String {
         let binary = std::env::current_exe().unwrap();
-        let procs = self.0.join("cgroup.procs");
-        let output = Command::new("/bin/sh")
+        // Output to a file, not pipes: nothing the inner test leaves behind can hold the reading open.
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut inner = Command::new("/bin/sh")
             .args(["-c", "echo 0 > \"$1\" && shift && exec \"$@\"", "sh"])
-            .arg(&procs)
+            .arg(self.0.join("cgroup.procs"))
             .arg(&binary)
             .args(["--exact", "delegated_cgroup::inner_emulator_in_a_fresh_delegated_cgroup", "--ignored"])
             .args(["--nocapture", "--test-threads=1"])
             .env(INNER_CGROUP, &self.0)
             .env(INNER_EXPECT, expect)
             .stdin(Stdio::null())
-            .output()
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
+            .spawn()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        assert!(
-            output.status.success(),
-            "the emulator's process in {} failed ({}):\n{text}",
-            self.path(),
-            output.status
-        );
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = inner.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() > INNER_DEADLINE {
+                let _ = std::fs::write(self.0.join("cgroup.kill"), "1");
+                let _ = inner.kill();
+                let _ = inner.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let Some(status) = status else {
+            panic!("the emulator's process in {} did not finish in {INNER_DEADLINE:?}:\n{text}", self.path())
+        };
+        assert!(status.success(), "the emulator's process in {} failed ({status}):\n{text}", self.path());
         assert!(text.contains("1 passed"), "the inner test did not run:\n{text}");
         text
     }
@@ -133,11 +153,12 @@ fn sleeper(command: &str) -> Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_delegated_cgroup_v2_the_emulator_takes_its_children_along_and_names_strangers() {
     let _processes = sharing_processes().await;
+    // The delegated run of scripts/containment-cgroup-v2.sh must run it; elsewhere it may not apply.
+    let must = std::env::var("DS_TEST_CGROUP_VERSION").is_ok_and(|v| v == "v2")
+        && std::env::var("DS_TEST_DELEGATED_CGROUP").is_ok_and(|v| v == "1");
     let delegated = match delegated_v2_cgroup() {
         Ok(dir) => dir,
         Err(why) => {
-            let must = std::env::var("DS_TEST_CGROUP_VERSION").is_ok_and(|v| v == "v2")
-                && std::env::var("DS_TEST_DELEGATED_CGROUP").is_ok_and(|v| v == "1");
             assert!(!must, "this run is the delegated cgroup v2 run, yet: {why}");
             eprintln!("SKIPPED: the delegated cgroup v2 test does not apply here: {why}");
             return;
@@ -145,20 +166,18 @@ async fn in_a_delegated_cgroup_v2_the_emulator_takes_its_children_along_and_name
     };
     // An emulator of this process makes sure the delegated cgroup hands its controllers down (moving this
     // process into its leaf, if no other test's emulator did yet), so that fresh cgroups under it have them.
-    let Some(h) = contained(SandboxMode::Namespaces).await else {
-        panic!("the delegated cgroup v2 run has the namespaces tier")
+    let Some(h) = contained(TIER).await else {
+        assert!(!must, "the delegated cgroup v2 run has no {TIER:?} tier");
+        eprintln!("SKIPPED: the delegated cgroup v2 test needs the {TIER:?} tier");
+        return;
     };
-    assert_eq!(h.emulator.emulator.sandbox().cgroups, "v2", "{:?}", h.emulator.emulator.sandbox().cgroups_unavailable);
+    let sandbox = h.emulator.emulator.sandbox().clone();
+    h.stop().await;
+    assert_eq!(sandbox.cgroups, "v2", "{:?}", sandbox.cgroups_unavailable);
 
     // 1. Its own children in the cgroup: taken along into the leaf, and the emulator gets cgroups.
     let fresh = FreshCgroup::new(&delegated, "children");
-    let out = tokio::task::spawn_blocking(move || {
-        let out = fresh.run_inner("children");
-        drop(fresh);
-        out
-    })
-    .await
-    .unwrap();
+    let out = tokio::task::spawn_blocking(move || fresh.run_inner("children")).await.unwrap();
     assert!(out.contains("children moved into the leaf"), "{out}");
 
     // 2. A process it did not start in the cgroup: no cgroups, the reason names it, and nothing moved.
@@ -175,15 +194,15 @@ async fn in_a_delegated_cgroup_v2_the_emulator_takes_its_children_along_and_name
     let out = tokio::task::spawn_blocking(move || {
         let out = fresh.run_inner(&format!("stranger {pid}"));
         assert_eq!(cgroup_of(pid), fresh.path(), "the stranger stayed where it was");
+        // Gone before its cgroup is removed (which does not rely on cgroup.kill then).
+        let _ = stranger.kill();
+        let _ = stranger.wait();
         drop(fresh);
         out
     })
     .await
     .unwrap();
-    let _ = stranger.kill();
-    let _ = stranger.wait();
     assert!(out.contains("the stranger is named"), "{out}");
-    h.stop().await;
 }
 
 /// Run by the test above in a fresh process placed in a fresh delegated cgroup (`INNER_CGROUP`); ignored
@@ -214,11 +233,11 @@ async fn inner_emulator_in_a_fresh_delegated_cgroup() {
     }
     let grandchild = grandchild().unwrap();
 
-    let h = contained(SandboxMode::Namespaces).await.expect("the namespaces tier");
+    let h = contained(TIER).await.expect("the tier the outer test used");
     let sandbox = h.emulator.emulator.sandbox().clone();
     if expect == "children" {
         assert_eq!(sandbox.cgroups, "v2", "{:?}", sandbox.cgroups_unavailable);
-        let leaf = format!("{path}/{SELF_LEAF}");
+        let leaf = format!("{path}/{DELEGATED_CGROUP_LEAF}");
         for pid in [me, child.id(), shell.id(), grandchild] {
             assert_eq!(cgroup_of(pid), leaf, "process {pid}");
         }

@@ -6,6 +6,10 @@ use std::time::Duration;
 use crate::RunningEmulator;
 use crate::config::{EmulatorConfig, SandboxMode};
 
+/// The leaf of a delegated cgroup v2 that an emulator moves its own process (and the processes it started
+/// before) into, so that the cgroup can hand controllers to the sessions' cgroups (see SECURITY.md).
+pub const DELEGATED_CGROUP_LEAF: &str = crate::sandbox::CGROUP_SELF_LEAF;
+
 /// How [`TestEmulator::start`] words a sandbox tier this machine cannot provide.
 const UNAVAILABLE: &str = "sandbox tier unavailable";
 

@@ -23,7 +23,7 @@ const V1_CONTROLLERS: [&str; 3] = ["pids", "memory", "cpu"];
 /// under the delegated cgroup).
 const EMULATOR_DIR: &str = "dynamic-sessions-emulator";
 /// The leaf of a delegated v2 cgroup the emulator moves its own process into (see the module doc).
-const SELF_LEAF: &str = "dynamic-sessions-emulator.self";
+pub(crate) const SELF_LEAF: &str = "dynamic-sessions-emulator.self";
 /// What to tell a user whose cgroup is not delegated to them.
 const DELEGATE_HINT: &str = "start the emulator in a cgroup delegated to your user, e.g. `systemd-run --user \
      --scope -p Delegate=yes -- <command>` on a systemd host, or have root create a cgroup, chown it to you and \
@@ -150,19 +150,18 @@ fn writable(dir: &Path) -> bool {
 
 /// Serialises the enabling of controllers (and the move into `SELF_LEAF`) among the emulators of one process.
 static ENABLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-/// How many times the processes this one forked before its move are swept into the leaf: each round moves
-/// every one found, and what the moved ones fork afterwards starts in the leaf, so one round nearly always
-/// empties the cgroup; a few more cover a process that forked between the listing and its move.
-const SWEEPS: usize = 8;
+/// How long the processes this one started may keep the delegated cgroup busy after they were moved: one that
+/// is exiting is skipped by a move and stays listed until the kernel has released its namespaces.
+const SETTLE_PATIENCE: Duration = Duration::from_secs(3);
 /// How far up its parents a process is followed when deciding whether it descends from this one.
 const ANCESTRY_DEPTH: usize = 64;
 
 /// Lets `parent`'s children have the `enable` controllers. A v2 cgroup that holds processes cannot (the
 /// root cgroup excepted), so this process moves into the leaf `SELF_LEAF` first, as systemd asks of
-/// delegated services, and takes along the processes it forked before (another thread's probe, a helper of
-/// the host application): in the leaf they are where they would be had they started after the move. If
-/// anyone else shares the cgroup (the shell of a terminal's scope), nothing is moved and the error names
-/// them. A move that does not help is undone.
+/// delegated services, and takes along its descendants (another thread's probe, a helper of the host
+/// application, forked before the move): in the leaf they are where they would be had they started after
+/// it. If anyone else shares the cgroup (the shell of a terminal's scope, an orphan left to init), nothing is
+/// moved and the error names them. A move that does not help is undone.
 fn enable_controllers(parent: &Path, enable: &str) -> Result<(), String> {
     let _one_at_a_time = ENABLING.lock().map_err(|_| "the cgroup lock is poisoned".to_owned())?;
     let subtree = parent.join("cgroup.subtree_control");
@@ -172,61 +171,108 @@ fn enable_controllers(parent: &Path, enable: &str) -> Result<(), String> {
         Err(e) => return Err(format!("cannot enable controllers in {}: {e}", parent.display())),
     };
     let me = std::process::id();
-    let shared = |strangers: &[u32]| {
-        format!(
-            "cannot enable controllers in {} ({first}): processes this one did not start share it ({}), so \
-             start the emulator in a cgroup of its own ({DELEGATE_HINT})",
-            parent.display(),
-            describe(strangers)
-        )
-    };
-    let strangers = strangers(&members(parent), me);
+    let strangers = sort(&members(parent), |pid| kind(pid, me)).strangers;
     if !strangers.is_empty() {
-        return Err(shared(&strangers));
+        return Err(shared(parent, &first, &strangers));
     }
     let leaf = parent.join(SELF_LEAF);
-    let mut moved: Vec<u32> = Vec::new();
     let outcome = fs::create_dir_all(&leaf)
         .and_then(|()| write(&leaf.join("cgroup.procs"), "0"))
         .map_err(|e| format!("cannot move into {}: {e}", leaf.display()))
-        .and_then(|()| sweep(parent, &leaf, me, &mut moved).map_err(|strangers| shared(&strangers)))
-        .and_then(|()| {
-            write(&subtree, enable).map_err(|e| {
-                format!("cannot enable controllers in {} after moving into {}: {e}", parent.display(), leaf.display())
-            })
-        });
+        .and_then(|()| settle(parent, &leaf, enable, me, &first));
     if outcome.is_err() {
-        // Back where they were: a leaf that did not help must not keep this process or its children.
-        let _ = write(&parent.join("cgroup.procs"), "0");
-        for pid in &moved {
-            let _ = write(&parent.join("cgroup.procs"), &pid.to_string());
+        // Back where they were: a leaf that did not help must not keep this process or its descendants (only
+        // those: one that moved itself elsewhere since, or a reused pid, is not ours to move).
+        for pid in members(&leaf) {
+            if kind(pid, me) == Kind::Ours {
+                let _ = write(&parent.join("cgroup.procs"), &pid.to_string());
+            }
         }
         let _ = fs::remove_dir(&leaf);
     }
     outcome
 }
 
-/// Moves the processes left in `parent` (this one's descendants) into `leaf`, recording them in `moved`;
-/// `Err` lists those that are not this process's to move.
-fn sweep(parent: &Path, leaf: &Path, me: u32, moved: &mut Vec<u32>) -> Result<(), Vec<u32>> {
-    for _ in 0..SWEEPS {
-        let left = members(parent);
-        if left.is_empty() {
-            return Ok(());
+/// Moves this process's descendants still in `parent` into `leaf` until `parent` can hand down the `enable`
+/// controllers, for up to `SETTLE_PATIENCE`; fails at once on a process that is not ours.
+fn settle(parent: &Path, leaf: &Path, enable: &str, me: u32, first: &io::Error) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        let sorted = sort(&members(parent), |pid| kind(pid, me));
+        if !sorted.strangers.is_empty() {
+            return Err(shared(parent, first, &sorted.strangers));
         }
-        let strangers = strangers(&left, me);
-        if !strangers.is_empty() {
-            return Err(strangers);
+        for pid in &sorted.ours {
+            // One that exited since the listing needs no move; one that failed to move is seen next round.
+            let _ = write(&leaf.join("cgroup.procs"), &pid.to_string());
         }
-        for pid in left {
-            // One that exited since the listing (ESRCH) needs no move; another failure shows in the next round.
-            if write(&leaf.join("cgroup.procs"), &pid.to_string()).is_ok() {
-                moved.push(pid);
-            }
+        let error = match write(&parent.join("cgroup.subtree_control"), enable) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if error.raw_os_error() != Some(libc::EBUSY) || started.elapsed() > SETTLE_PATIENCE {
+            let left = members(parent);
+            return Err(format!(
+                "cannot enable controllers in {} after moving into {}: {error}{}",
+                parent.display(),
+                leaf.display(),
+                if left.is_empty() { String::new() } else { format!("; still in it: {}", describe(&left)) }
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The refusal when processes that are not this one's share its delegated cgroup.
+fn shared(parent: &Path, first: &io::Error, strangers: &[u32]) -> String {
+    format!(
+        "cannot enable controllers in {} ({first}): processes that this one did not start share it ({}), so \
+         start the emulator in a cgroup of its own ({DELEGATE_HINT})",
+        parent.display(),
+        describe(strangers)
+    )
+}
+
+/// Whose a process listed in the delegated cgroup is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// This process or one of its descendants: moved along into the leaf.
+    Ours,
+    /// Someone else's: the emulator will not take the cgroup from it.
+    Stranger,
+    /// Not known yet: it has no `/proc` entry (it exited since the listing, and will leave the list, or
+    /// `hidepid` hides it, and it will stay and be named once the patience is spent).
+    Unknown,
+}
+
+/// `listed` sorted by `kind`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Sorted {
+    ours: Vec<u32>,
+    strangers: Vec<u32>,
+}
+
+fn sort(listed: &[u32], kind: impl Fn(u32) -> Kind) -> Sorted {
+    let mut sorted = Sorted::default();
+    for &pid in listed {
+        match kind(pid) {
+            Kind::Ours => sorted.ours.push(pid),
+            Kind::Stranger => sorted.strangers.push(pid),
+            Kind::Unknown => {}
         }
     }
-    // Still not empty after every round: enabling the controllers will fail with EBUSY and say so.
-    Ok(())
+    sorted
+}
+
+/// Whose `pid` is, from `/proc` (see [`Kind`]). A pid of 0 is a process outside this pid namespace.
+fn kind(pid: u32, me: u32) -> Kind {
+    if pid == me || descends_from(pid, me) {
+        Kind::Ours
+    } else if pid == 0 || Path::new(&format!("/proc/{pid}")).exists() {
+        Kind::Stranger
+    } else {
+        Kind::Unknown
+    }
 }
 
 /// The processes in a cgroup (`cgroup.procs`).
@@ -235,15 +281,8 @@ fn members(dir: &Path) -> Vec<u32> {
     listed.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
-/// Those of `pids` that are neither `me` nor descended from it. One that exited since it was listed is in
-/// no one's way.
-fn strangers(pids: &[u32], me: u32) -> Vec<u32> {
-    let gone = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists();
-    pids.iter().copied().filter(|&pid| pid != me && !descends_from(pid, me) && !gone(pid)).collect()
-}
-
 /// Whether `ancestor` is among `pid`'s parents (read from `/proc`, up to `ANCESTRY_DEPTH` of them). A process
-/// that has exited, or whose parent exited and left it to init, is not.
+/// that has exited, or whose parent exited and left it to init or a subreaper, is not.
 fn descends_from(pid: u32, ancestor: u32) -> bool {
     let mut current = pid;
     for _ in 0..ANCESTRY_DEPTH {
@@ -256,12 +295,14 @@ fn descends_from(pid: u32, ancestor: u32) -> bool {
     false
 }
 
-/// `pid (command)` for each process, for an error message.
+/// `pid (command)` for each process, for an error message (the command is the process's own choice, so it is
+/// escaped).
 fn describe(pids: &[u32]) -> String {
     let named: Vec<String> = pids
         .iter()
         .map(|pid| match fs::read_to_string(format!("/proc/{pid}/comm")) {
-            Ok(comm) => format!("{pid} ({})", comm.trim()),
+            Ok(comm) => format!("{pid} ({})", comm.trim_end_matches('\n').escape_debug()),
+            Err(_) if *pid == 0 => "a process outside this pid namespace".to_owned(),
             Err(_) => pid.to_string(),
         })
         .collect();
@@ -566,7 +607,7 @@ mod tests {
     }
 
     #[test]
-    fn a_grandchild_descends_from_this_process_and_its_parent_does_not() -> Result<(), Box<dyn std::error::Error>> {
+    fn a_grandchild_is_ours_and_the_parent_a_stranger() -> Result<(), Box<dyn std::error::Error>> {
         let me = std::process::id();
         // A shell whose own child is a sleep: the sleep is this process's grandchild.
         let mut shell = std::process::Command::new("/bin/sh")
@@ -585,20 +626,49 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        // 0 when the parent is outside this pid namespace: a stranger either way.
         let parent = std::os::unix::process::parent_id();
         let found = (
-            descends_from(shell.id(), me),
-            descends_from(grandchild, me),
+            [shell.id(), grandchild, me, parent, 0, u32::MAX].map(|pid| kind(pid, me)),
             descends_from(me, me),
-            descends_from(parent, me),
-            descends_from(u32::MAX, me),
-            strangers(&[me, shell.id(), grandchild, parent, u32::MAX], me),
             describe(&[grandchild]),
         );
         // SAFETY: kill(2) has no memory-safety preconditions.
         unsafe { libc::kill(grandchild as i32, libc::SIGKILL) };
         shell.wait()?;
-        assert_eq!(found, (true, true, false, false, false, vec![parent], format!("{grandchild} (sleep)")));
+        let expected = [Kind::Ours, Kind::Ours, Kind::Ours, Kind::Stranger, Kind::Stranger, Kind::Unknown];
+        assert_eq!(found, (expected, false, format!("{grandchild} (sleep)")));
+        Ok(())
+    }
+
+    #[test]
+    fn sorting_moves_ours_names_strangers_and_waits_on_the_unknown() {
+        let kind = |pid: u32| match pid {
+            1..=9 => Kind::Ours,
+            10..=19 => Kind::Stranger,
+            _ => Kind::Unknown,
+        };
+        assert_eq!(sort(&[3, 12, 40, 4, 0], kind), Sorted { ours: vec![3, 4], strangers: vec![12] });
+        assert_eq!(sort(&[40, 41], kind), Sorted::default(), "the unknown are neither moved nor named yet");
+        assert_eq!(sort(&[], kind), Sorted::default());
+    }
+
+    #[test]
+    fn a_command_name_cannot_break_the_message() -> Result<(), Box<dyn std::error::Error>> {
+        // A process names itself: this shell picks a name with a line break, then waits on its stdin.
+        let mut shell = std::process::Command::new("/bin/sh")
+            .args(["-c", "printf 'ev\\nil' > /proc/$$/comm; echo ready; read line"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = shell.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let described = describe(&[shell.id()]);
+        drop(shell.stdin.take());
+        shell.wait()?;
+        assert_eq!(described, format!("{} (ev\\nil)", shell.id()));
+        assert_eq!(describe(&[u32::MAX, 0]), format!("{}, a process outside this pid namespace", u32::MAX));
         Ok(())
     }
 

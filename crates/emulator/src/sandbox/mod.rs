@@ -29,6 +29,9 @@ mod tier;
 pub(crate) mod uids;
 mod workspace;
 
+#[cfg(feature = "testing")]
+pub(crate) use cgroup::SELF_LEAF as CGROUP_SELF_LEAF;
+
 use std::ops::Range;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
