@@ -217,7 +217,10 @@ while IFS= read -r line; do
 done <"$ctl/shares"
 
 t_start=$(date +%s.%N)
-timeout -k 10 "$timeout" qemu-system-x86_64 "${qemu_args[@]}" </dev/null &
+# Each dies with its parent (setpriv --pdeathsig): a run killed with SIGKILL, which no trap sees, takes the
+# timeout and the VM with it instead of leaving qemu running until --timeout.
+setpriv --pdeathsig KILL -- timeout -k 10 "$timeout" \
+    setpriv --pdeathsig KILL -- qemu-system-x86_64 "${qemu_args[@]}" </dev/null &
 qemu_pid=$!
 # A boot that hangs (rare under TCG, but a CI run must not wait out --timeout for it): unless the guest has
 # started the program within the boot timeout, the VM is stopped and the run is a harness failure (125).
