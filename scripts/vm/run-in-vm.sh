@@ -162,9 +162,10 @@ prog_env=(
 # a file opened for append, a socket, a tty).
 mkfifo "$run/stdout" "$run/stderr"
 : >"$run/console.log"
-cat "$run/stdout" &
+# They die with this script (setpriv --pdeathsig), even killed before qemu opened the FIFOs.
+setpriv --pdeathsig KILL -- cat "$run/stdout" &
 cat_out=$!
-cat "$run/stderr" >&2 &
+setpriv --pdeathsig KILL -- cat "$run/stderr" >&2 &
 cat_err=$!
 
 qemu_pid=""

@@ -122,6 +122,7 @@ impl Emulator {
         if config.cooldown.is_zero() {
             return Err(StartError::Config("the cooldown must be at least 1 second".into()));
         }
+        sandbox::refuse_limited_root(config.sandbox)?;
         raise_open_file_limit(config.max_sessions + config.ready_sessions);
         fs::create_dir_all(&config.data_dir).map_err(io(format!("cannot create {}", config.data_dir.display())))?;
         let kernel_dir = config.data_dir.join("kernel");

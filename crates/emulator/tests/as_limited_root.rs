@@ -74,11 +74,20 @@ fn spawn(dir: &std::path::Path, limit: Limit, extra: &[&str]) -> Option<Child> {
     };
     // SAFETY: `limit_child` makes raw system calls only and allocates nothing.
     unsafe { command.pre_exec(limit_child) };
-    Some(command.spawn().unwrap())
+    match command.spawn() {
+        Ok(child) => Some(child),
+        Err(e) => {
+            // Root in a container may be unable to drop a capability or to make a user namespace itself.
+            let why = format!("cannot start the emulator as a limited root here: {e}");
+            assert!(!testing::in_ci(), "CI=true but {why}");
+            eprintln!("\n*** SKIPPING: {why} ***\n");
+            None
+        }
+    }
 }
 
-/// Starts the emulator limited so and returns its log, which must be a refusal naming `why`.
-async fn refuses(limit: Limit, why: &str) {
+/// Starts the emulator limited so: it must refuse, saying `why` and what to do (`how`).
+async fn refuses(limit: Limit, why: &str, how: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let Some(mut child) = spawn(dir.path(), limit, &[]) else { return };
     let (log, listening) = read_until_listening(&mut child, Duration::from_secs(120)).await;
@@ -86,18 +95,20 @@ async fn refuses(limit: Limit, why: &str) {
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
     assert!(!status.success(), "{log}");
     assert!(log.contains("runs as uid 0 but not as root in full") && log.contains(why), "says why: {log}");
-    assert!(log.contains("--cap-add SYS_ADMIN") && log.contains("--user 1000"), "says how: {log}");
+    for step in how {
+        assert!(log.contains(step), "says how ({step}): {log}");
+    }
     assert!(log.contains("--insecure-no-sandbox"), "names the way out where a container is the boundary: {log}");
 }
 
 #[tokio::test]
 async fn root_without_cap_sys_admin_refuses_to_start_and_says_what_to_do() {
-    refuses(Limit::NoSysAdmin, "without CAP_SYS_ADMIN").await;
+    refuses(Limit::NoSysAdmin, "root without CAP_SYS_ADMIN,", &["--privileged", "--user 1000"]).await;
 }
 
 #[tokio::test]
 async fn uid_0_of_a_user_namespace_refuses_to_start_and_says_what_to_do() {
-    refuses(Limit::UserNamespace, "uid 0 of a user namespace (uid_map: 0 0 1)").await;
+    refuses(Limit::UserNamespace, "uid 0 of a user namespace (uid_map: 0 0 1)", &["as an ordinary user"]).await;
 }
 
 #[tokio::test]

@@ -107,15 +107,9 @@ pub enum SandboxError {
         env = crate::config::SandboxMode::ENV
     )]
     OnlyLandlockAsUser(String),
-    /// Uid 0 here is not root in full (a container without `CAP_SYS_ADMIN`, or uid 0 of a user namespace),
-    /// which the sandbox's root path needs.
-    #[error(
-        "the emulator runs as uid 0 but not as root in full ({0}), as in a container that was not given root's \
-         privileges: its sandbox needs either root with CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_CHOWN and \
-         CAP_KILL (docker run --cap-add SYS_ADMIN, or --privileged) or an ordinary user (docker run --user 1000, \
-         runuser -u <user> --). Where the container itself is the boundary, --insecure-no-sandbox runs code \
-         without the emulator's sandbox"
-    )]
+    /// Uid 0 here is not root in full (a container without root's privileges, or uid 0 of a user
+    /// namespace), which the sandbox's root path needs: why, and what to do.
+    #[error("the emulator runs as uid 0 but not as root in full, which its sandbox needs: {0}")]
     LimitedRoot(String),
     /// A file or process operation failed.
     #[error("{context}: {source}")]
@@ -163,6 +157,16 @@ pub(crate) struct Sandbox {
     mpl_cache: Vec<PathBuf>,
 }
 
+/// Refuses a uid 0 that is not root in full, unless no sandbox is wanted: every tier's root path needs root's
+/// powers (even the Landlock tier mounts each session's tmpfs), and each session would fail with a bare
+/// `EPERM`. Called first thing, before the runtime is set up.
+pub(crate) fn refuse_limited_root(mode: SandboxMode) -> Result<(), SandboxError> {
+    match privilege::limited_root() {
+        Some(why) if mode != SandboxMode::InsecureNoSandbox => Err(SandboxError::LimitedRoot(why)),
+        _ => Ok(()),
+    }
+}
+
 impl Sandbox {
     /// Chooses the strongest tier the host and `config` allow, and starts it (the namespace tier's template).
     pub(crate) async fn start(
@@ -171,13 +175,6 @@ impl Sandbox {
         instance: &str,
         kernel_dir: PathBuf,
     ) -> Result<Sandbox, SandboxError> {
-        // Uid 0 without root's powers: every tier's root path needs them (even the Landlock tier's mounts each
-        // session's tmpfs), and each session would fail with a bare EPERM.
-        if config.sandbox != SandboxMode::InsecureNoSandbox
-            && let Some(why) = privilege::limited_root()
-        {
-            return Err(SandboxError::LimitedRoot(why));
-        }
         let root = rustix::process::geteuid().is_root();
         if root {
             stale::reap(&config.data_dir);
