@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 mod binary;
-use binary::{TOKEN, call, read_until_listening};
+use binary::{TOKEN, call, read_until_listening, spawn_confined};
 
 /// The unprivileged user a root test run becomes (`nobody`).
 const NOBODY: u32 = 65534;
@@ -99,15 +99,7 @@ fn spawn(dir: &Path, sandbox: &str) -> Option<Child> {
         .kill_on_drop(true);
     // SAFETY: `enter` makes raw system calls only and allocates nothing (its buffers were made before fork).
     unsafe { command.pre_exec(move || confinement.enter()) };
-    match command.spawn() {
-        Ok(child) => Some(child),
-        Err(e) => {
-            let why = format!("cannot start the emulator as uid {uid} in a user namespace of its own: {e}");
-            assert!(!testing::in_ci(), "CI=true but {why}");
-            eprintln!("\n*** SKIPPING: {why} ***\n");
-            None
-        }
-    }
+    spawn_confined(&mut command, &format!("as uid {uid} in a user namespace of its own"))
 }
 
 /// The ordinary user the emulator runs as: this one, or `nobody` when the test runs as root.

@@ -31,6 +31,20 @@ pub async fn read_until_listening(child: &mut Child, patience: Duration) -> (Str
     (log.join("\n"), port)
 }
 
+/// Spawns the binary confined as `command`'s `pre_exec` says; `None` (after a loud notice) where this host
+/// cannot confine it that way (`as_what` names the confinement), which fails under CI.
+pub fn spawn_confined(command: &mut tokio::process::Command, as_what: &str) -> Option<Child> {
+    match command.spawn() {
+        Ok(child) => Some(child),
+        Err(e) => {
+            let why = format!("cannot start the emulator {as_what} here: {e}");
+            assert!(!dynamic_sessions_emulator::testing::in_ci(), "CI=true but {why}");
+            eprintln!("\n*** SKIPPING: {why} ***\n");
+            None
+        }
+    }
+}
+
 /// One HTTP/1.1 request on a fresh connection; returns the JSON body of a 200.
 pub async fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
