@@ -8,26 +8,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dynamic_sessions::{Auth, Execution, RemoteFile, RemotePath, SessionId, SessionPoolClient};
+use dynamic_sessions_benches::{CURRENT_EXECUTE, LEGACY_EXECUTE, file_list, image_execute, stub_server};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-
-const LEGACY_EXECUTE: &str = r#"{"$id":"1","properties":{"$id":"2","status":"Success","stdout":"hello\n","stderr":"","result":2,"executionTimeInMilliseconds":11}}"#;
-const CURRENT_EXECUTE: &str = r#"{"$id":"1","id":"exec-1","identifier":"s","executionType":"Synchronous","status":"Succeeded","result":{"$id":"2","stdout":"63\n","stderr":"","executionResult":42,"executionTimeInMilliseconds":4}}"#;
-
-fn file_list(n: usize) -> String {
-    let items: Vec<String> = (0..n)
-        .map(|i| format!(r#"{{"$id":"{i}","name":"file-{i}.csv","type":"File","contentType":"text/csv","sizeInBytes":{i},"lastModifiedAt":"2024-08-06T16:21:22.2423944Z","directory":"out"}}"#))
-        .collect();
-    format!(r#"{{"value":[{}],"nextLink":null}}"#, items.join(","))
-}
-
-fn image_execute() -> String {
-    let png = "iVBORw0KGgo".repeat(4000); // ~44 KB of base64, a small chart
-    format!(
-        r#"{{"properties":{{"status":"Success","stdout":"","stderr":"","result":{{"type":"image","format":"png","base64_data":"{png}"}}}}}}"#
-    )
-}
 
 fn parsing(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse");
@@ -58,42 +41,6 @@ fn validation(c: &mut Criterion) {
         b.iter(|| RemotePath::new("/mnt/data/out/reports/2024/q3 summary.xlsx"))
     });
     group.finish();
-}
-
-/// Answers every request on a keep-alive connection with the same JSON, as fast as it can.
-async fn stub_server(listener: TcpListener, body: &'static str) {
-    loop {
-        let Ok((socket, _)) = listener.accept().await else { return };
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(socket);
-            loop {
-                let mut content_length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        content_length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut sink = vec![0u8; content_length];
-                if reader.read_exact(&mut sink).await.is_err() {
-                    return;
-                }
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                if reader.get_mut().write_all(reply.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
 }
 
 fn round_trip(c: &mut Criterion) {

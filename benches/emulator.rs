@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use dynamic_sessions::{Auth, RetryPolicy, SessionId, SessionPoolClient};
+use dynamic_sessions_benches::spread;
 use dynamic_sessions_emulator::config::EmulatorConfig;
 use dynamic_sessions_emulator::{RunningEmulator, testing};
 use futures_util::StreamExt;
@@ -61,20 +62,13 @@ async fn emulator(
     Some((emulator, client))
 }
 
-/// `n`, median and p90 of `samples`, in milliseconds.
-fn spread(mut samples: Vec<Duration>) -> Option<(usize, f64, f64)> {
-    if samples.is_empty() {
-        return None;
-    }
-    samples.sort();
-    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
-    Some((samples.len(), pick(0.5), pick(0.9)))
-}
-
-fn row(what: &str, samples: Vec<Duration>, target: &str) {
+fn row(what: &str, samples: Vec<Duration>, target: &str) -> String {
     match spread(samples) {
-        Some((n, median, p90)) => println!("| {what} | median {median:.1} ms, p90 {p90:.1} ms (n={n}) | {target} |"),
-        None => println!("| {what} | no successful sample | {target} |"),
+        Some((n, median, p90)) if median < 1.0 => {
+            format!("| {what} | median {median:.3} ms, p90 {p90:.3} ms (n={n}) | {target} |")
+        }
+        Some((n, median, p90)) => format!("| {what} | median {median:.1} ms, p90 {p90:.1} ms (n={n}) | {target} |"),
+        None => format!("| {what} | no successful sample | {target} |"),
     }
 }
 
@@ -120,26 +114,92 @@ async fn first_runs(
     samples
 }
 
-fn warm_round_trip(c: &mut Criterion, rt: &tokio::runtime::Runtime, client: &SessionPoolClient) -> Option<f64> {
+/// The session kernel on its own: `kernel.py` run by the system Python as a plain child process, spoken to
+/// over its pipes with the emulator's protocol. What a warm execution costs without the emulator around it.
+struct BareKernel {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+    _dir: tempfile::TempDir,
+    next: u64,
+}
+
+impl BareKernel {
+    fn start() -> Option<BareKernel> {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().ok()?;
+        let kernel = dir.path().join("kernel.py");
+        std::fs::write(&kernel, testing::PYTHON_KERNEL_SOURCE).ok()?;
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .args(["-I", "-X", "frozen_modules=on"])
+            .arg(&kernel)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("LANG", "C.UTF-8")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let input = child.stdin.take()?;
+        let mut output = std::io::BufReader::new(child.stdout.take()?);
+        let mut ready = String::new();
+        output.read_line(&mut ready).ok()?;
+        ready.contains("\"ready\"").then_some(BareKernel { child, input, output, _dir: dir, next: 0 })
+    }
+
+    /// One `1+1` round trip: the request line out, the result line back.
+    fn one_plus_one(&mut self) -> Option<Duration> {
+        use std::io::{BufRead, Write};
+        self.next += 1;
+        let started = Instant::now();
+        writeln!(self.input, r#"{{"op":"exec","id":"{}","code":"1+1"}}"#, self.next).ok()?;
+        let mut line = String::new();
+        self.output.read_line(&mut line).ok()?;
+        let elapsed = started.elapsed();
+        line.contains(r#""result": 2"#).then_some(elapsed)
+    }
+}
+
+impl Drop for BareKernel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A warm `1+1` through HTTP (the client, the emulator, the kernel) and the bare kernel's round trip,
+/// measured in alternating blocks of one run so that the machine's drift touches both alike. Returns the
+/// (HTTP, bare) samples.
+fn warm_round_trips(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    client: &SessionPoolClient,
+) -> Option<(Vec<Duration>, Vec<Duration>)> {
     let session = client.session(SessionId::random());
     if rt.block_on(session.execute("1+1").send()).is_err() {
         eprintln!("warm-up execution failed");
         return None;
     }
+    let Some(mut bare) = BareKernel::start() else {
+        eprintln!("the bare kernel did not start");
+        return None;
+    };
     let mut group = c.benchmark_group("emulator");
     group.measurement_time(Duration::from_secs(8));
     group.bench_function("execute_1_plus_1_warm", |b| {
         b.to_async(rt).iter(|| async { session.execute("1+1").await.map(|e| e.result) })
     });
     group.finish();
-    // Criterion prints its own estimate; the row gets a plain median over 500 further round trips.
-    let samples: Vec<Duration> = (0..500)
-        .filter_map(|_| {
+    let (mut http, mut kernel) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        kernel.extend((0..50).filter_map(|_| bare.one_plus_one()));
+        http.extend((0..50).filter_map(|_| {
             let started = Instant::now();
             rt.block_on(session.execute("1+1").send()).ok().map(|_| started.elapsed())
-        })
-        .collect();
-    spread(samples).map(|(_, median, _)| median)
+        }));
+    }
+    Some((http, kernel))
 }
 
 /// `(USS, PSS)` in kB of every session's processes, per session (as root: grouped by session uid).
@@ -240,6 +300,15 @@ async fn concurrent(client: &SessionPoolClient, sessions: usize) -> (usize, Dura
     (failures, started.elapsed())
 }
 
+/// Whether the section `name` runs: all do, unless `DS_BENCH_ONLY` lists some (comma-separated: `warm`,
+/// `first`, `memory`, `idle`, `concurrent`).
+fn wanted(name: &str) -> bool {
+    match std::env::var("DS_BENCH_ONLY") {
+        Ok(only) if !only.trim().is_empty() => only.split(',').any(|s| s.trim() == name),
+        _ => true,
+    }
+}
+
 fn main() {
     if let Some(missing) = testing::missing_tools() {
         eprintln!("*** SKIPPING the emulator benchmark: missing {missing} ***");
@@ -249,74 +318,113 @@ fn main() {
     let rt = runtime();
     let Ok(dir) = tempfile::tempdir() else { return };
     let mut criterion = Criterion::default().configure_from_args();
+    let mut rows = Vec::new();
 
-    // Pool hits.
-    let Some((emu, client)) = rt.block_on(emulator(dir.path(), |c| c.ready_sessions = READY)) else { return };
-    let sandbox = emu.sandbox();
-    println!("sandbox: tier {:?}, cgroups {}, preloaded {:?}", sandbox.tier, sandbox.cgroups, sandbox.preloaded);
-    let warm = warm_round_trip(&mut criterion, &rt, &client);
-    let describe_hit = rt.block_on(first_runs(&emu, &client, DESCRIBE, 50, true, 0));
-    let chart_hit = rt.block_on(first_runs(&emu, &client, CHART, 50, true, 1));
-    let one_hit = rt.block_on(first_runs(&emu, &client, "1+1", 50, true, 0));
-    // 100 new sessions in a row: the ready pool drains, and sessions are made on demand.
-    let describe_row = rt.block_on(first_runs(&emu, &client, DESCRIBE, 100, false, 0));
-    let one_row = rt.block_on(first_runs(&emu, &client, "1+1", 100, false, 0));
-
-    // Idle memory: 50 sessions that ran `1+1`.
-    let ids: Vec<SessionId> = (0..50).map(|_| SessionId::random()).collect();
-    for id in &ids {
-        let _ = rt.block_on(client.session(id.clone()).execute("1+1").send());
+    if wanted("warm") || wanted("first") || wanted("memory") {
+        let Some((emu, client)) = rt.block_on(emulator(dir.path(), |c| c.ready_sessions = READY)) else { return };
+        let sandbox = emu.sandbox();
+        println!("sandbox: tier {:?}, cgroups {}, preloaded {:?}", sandbox.tier, sandbox.cgroups, sandbox.preloaded);
+        if wanted("warm") {
+            rows.extend(warm_rows(warm_round_trips(&mut criterion, &rt, &client)));
+        }
+        if wanted("first") {
+            rows.push(row(
+                "first `describe()` in a new session, ready-pool hit",
+                rt.block_on(first_runs(&emu, &client, DESCRIBE, 50, true, 0)),
+                "<= 20 ms median",
+            ));
+            rows.push(row(
+                "first matplotlib chart (PNG) in a new session, pool hit",
+                rt.block_on(first_runs(&emu, &client, CHART, 50, true, 1)),
+                "<= 150 ms median",
+            ));
+            rows.push(row(
+                "`1+1` on a new identifier, ready-pool hit",
+                rt.block_on(first_runs(&emu, &client, "1+1", 50, true, 0)),
+                "<= 3 ms median",
+            ));
+            // 100 new sessions in a row: the ready pool drains, and sessions are made on demand.
+            rows.push(row(
+                "first `describe()`, 100 new sessions in a row",
+                rt.block_on(first_runs(&emu, &client, DESCRIBE, 100, false, 0)),
+                "<= 100 ms p90",
+            ));
+            rows.push(row(
+                "`1+1` on a new identifier, 100 new sessions in a row",
+                rt.block_on(first_runs(&emu, &client, "1+1", 100, false, 0)),
+                "<= 50 ms p90",
+            ));
+        }
+        if wanted("memory") {
+            // Idle memory: 50 sessions that ran `1+1`.
+            let ids: Vec<SessionId> = (0..50).map(|_| SessionId::random()).collect();
+            for id in &ids {
+                let _ = rt.block_on(client.session(id.clone()).execute("1+1").send());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            let memory = memory_per_session(&emu);
+            for id in &ids {
+                let _ = rt.block_on(client.session(id.clone()).delete());
+            }
+            let uss = memory.iter().map(|(uss, _)| *uss).collect();
+            let pss = memory.iter().map(|(_, pss)| *pss).collect();
+            rows.push(format!("| unique memory (USS) of an idle preloaded session | {} | <= 12 MB |", kb_spread(uss)));
+            rows.push(format!("| PSS of an idle preloaded session | {} | |", kb_spread(pss)));
+        }
+        rt.block_on(emu.shutdown());
     }
-    std::thread::sleep(Duration::from_secs(1));
-    let memory = memory_per_session(&emu);
-    for id in &ids {
-        let _ = rt.block_on(client.session(id.clone()).delete());
-    }
-    rt.block_on(emu.shutdown());
 
-    // Many idle sessions.
-    let idle = rt
-        .block_on(emulator(dir.path(), |c| {
-            c.max_sessions = idle_count + 10;
-            c.ready_sessions = 2;
-        }))
-        .map(|(emu, client)| {
-            let result = rt.block_on(idle_sessions(&emu, &client, idle_count));
-            rt.block_on(emu.shutdown());
-            result
+    if wanted("idle") {
+        let idle = rt
+            .block_on(emulator(dir.path(), |c| {
+                c.max_sessions = idle_count + 10;
+                c.ready_sessions = 2;
+            }))
+            .map(|(emu, client)| {
+                let result = rt.block_on(idle_sessions(&emu, &client, idle_count));
+                rt.block_on(emu.shutdown());
+                result
+            });
+        rows.push(match idle {
+            Some((answered, took, taken_kb)) => format!(
+                "| {idle_count} idle preloaded sessions | {answered} answered `1+1` twice; started in {:.1} s; took {:.2} GB of the machine's memory | all answer, <= 15 GB |",
+                took.as_secs_f64(),
+                taken_kb as f64 / 1024.0 / 1024.0
+            ),
+            None => format!("| {idle_count} idle preloaded sessions | the emulator did not start | |"),
         });
+    }
 
-    // 100 concurrent sessions.
-    let Some((emu, client)) = rt.block_on(emulator(dir.path(), |c| c.ready_sessions = 2)) else { return };
-    let (failures, took) = rt.block_on(concurrent(&client, 100));
-    rt.block_on(emu.shutdown());
+    if wanted("concurrent") {
+        let Some((emu, client)) = rt.block_on(emulator(dir.path(), |c| c.ready_sessions = 2)) else { return };
+        let (failures, took) = rt.block_on(concurrent(&client, 100));
+        rt.block_on(emu.shutdown());
+        rows.push(format!(
+            "| 100 concurrent sessions (execute + upload each) | {failures} failures, {:.2} s | no errors |",
+            took.as_secs_f64()
+        ));
+    }
 
     criterion.final_summary();
     println!("\n== emulator benchmark ==");
     println!("| what | result | target |\n|---|---|---|");
-    row("first `describe()` in a new session, ready-pool hit", describe_hit, "<= 20 ms median");
-    row("first `describe()`, 100 new sessions in a row", describe_row, "<= 100 ms p90");
-    row("first matplotlib chart (PNG) in a new session, pool hit", chart_hit, "<= 150 ms median");
-    row("`1+1` on a new identifier, ready-pool hit", one_hit, "<= 3 ms median");
-    row("`1+1` on a new identifier, 100 new sessions in a row", one_row, "<= 50 ms p90");
-    match warm {
-        Some(median) => println!("| warm `1+1` through HTTP | median {:.3} ms (n=500) | <= 0.4 ms median |", median),
-        None => println!("| warm `1+1` through HTTP | failed | <= 0.4 ms median |"),
+    for row in rows {
+        println!("{row}");
     }
-    let uss = memory.iter().map(|(uss, _)| *uss).collect();
-    let pss = memory.iter().map(|(_, pss)| *pss).collect();
-    println!("| unique memory (USS) of an idle preloaded session | {} | <= 12 MB |", kb_spread(uss));
-    println!("| PSS of an idle preloaded session | {} | |", kb_spread(pss));
-    match idle {
-        Some((answered, took, taken_kb)) => println!(
-            "| {idle_count} idle preloaded sessions | {answered} answered `1+1` twice; started in {:.1} s; took {:.2} GB of the machine's memory | all answer, <= 15 GB |",
-            took.as_secs_f64(),
-            taken_kb as f64 / 1024.0 / 1024.0
-        ),
-        None => println!("| {idle_count} idle preloaded sessions | the emulator did not start | |"),
-    }
-    println!(
-        "| 100 concurrent sessions (execute + upload each) | {failures} failures, {:.2} s | no errors |",
-        took.as_secs_f64()
-    );
+}
+
+/// The warm rows: through HTTP, the bare kernel, and how many kernel round trips one HTTP execution costs.
+fn warm_rows(samples: Option<(Vec<Duration>, Vec<Duration>)>) -> Vec<String> {
+    let Some((http, bare)) = samples else {
+        return vec!["| warm `1+1` through HTTP | failed | |".to_owned()];
+    };
+    let ratio = match (spread(http.clone()), spread(bare.clone())) {
+        (Some((_, h, _)), Some((_, b, _))) if b > 0.0 => format!("{:.2}x the bare kernel's median", h / b),
+        _ => "no ratio".to_owned(),
+    };
+    vec![
+        row("warm `1+1` through HTTP (client, emulator, kernel)", http, "<= 2x the bare kernel"),
+        row("the bare kernel's `1+1` round trip (same run, interleaved)", bare, ""),
+        format!("| warm `1+1` through HTTP over the bare kernel | {ratio} | <= 2x |"),
+    ]
 }

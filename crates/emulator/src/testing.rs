@@ -13,6 +13,10 @@ pub const DELEGATED_CGROUP_LEAF: &str = crate::sandbox::CGROUP_SELF_LEAF;
 /// How [`TestEmulator::start`] words a sandbox tier this machine cannot provide.
 const UNAVAILABLE: &str = "sandbox tier unavailable";
 
+/// The Python session kernel's source (what every session runs), for measuring the kernel's own round trip
+/// without the emulator around it.
+pub const PYTHON_KERNEL_SOURCE: &str = crate::kernel::KERNEL_SOURCE;
+
 /// Where tests cache the Python runtime, shared by every test run on the machine (override with
 /// `DS_EMULATOR_TEST_RUNTIME_DIR`). It lives under the temporary directory so that the unprivileged session
 /// uids can read it.
