@@ -77,10 +77,6 @@ pub(crate) async fn legacy(
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let request = ExecuteRequest::parse(&body)?;
-    // A deliberate slowdown, to show the instruction guard failing (reverted by the next commit).
-    for _ in 0..3 {
-        std::hint::black_box(ExecuteRequest::parse(std::hint::black_box(&body))?);
-    }
     if request.work.is_shell() {
         return Err(ApiError::bad_request(
             "SessionPropertiesMissing",
