@@ -104,7 +104,7 @@ fn main() {
     let Some(python) = python() else {
         eprintln!(
             "*** SKIPPING the LangChain comparison: set DS_PYTHON_CLIENTS_VENV to a virtual environment with \
-             tests/python_clients/requirements.txt installed (.ci/run makes target/python-clients-venv) ***"
+             crates/emulator/tests/python_clients/requirements.txt installed (.ci/run makes target/python-clients-venv) ***"
         );
         return;
     };

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the emulator's containment tests (tests/emulator_containment.rs) as an ordinary, unprivileged user,
+# Runs the emulator's containment tests (crates/emulator/tests/containment.rs) as an ordinary, unprivileged user,
 # twice, the two ways developers run the emulator:
 #   1. as a plain user: no cgroups, no uid per session, user namespaces and rlimits only;
 #   2. in a cgroup delegated to the user (what `systemd-run --user --scope -p Delegate=yes` gives, made here

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the emulator's containment tests (tests/emulator_containment.rs) on a cgroup v2 host, which CI machines
+# Runs the emulator's containment tests (crates/emulator/tests/containment.rs) on a cgroup v2 host, which CI machines
 # (cgroup v1, with memory bound there and in use) are not: a small qemu VM (software emulation, or KVM where
 # the CPU offers it) booting the Debian kernel the host's apt sources name (6.1 on Debian 12, as in CI;
 # AppArmor on) with a pure cgroup v2 hierarchy over the host's root, read-only (scripts/vm/). Twice, the ways

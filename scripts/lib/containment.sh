@@ -18,8 +18,8 @@ ensure_user() {
 # Builds the containment tests and prints the test binary's path.
 containment_binary() {
     local binary
-    binary="$(cargo test --test emulator_containment --no-run --message-format=json 2>/dev/null \
-        | sed -n 's/.*"executable":"\([^"]*emulator_containment[^"]*\)".*/\1/p' | tail -n 1)"
+    binary="$(cargo test -p dynamic-sessions-emulator --test containment --no-run --message-format=json 2>/dev/null \
+        | sed -n 's/.*"executable":"\([^"]*/containment-[^"]*\)".*/\1/p' | tail -n 1)"
     if [ -z "$binary" ] || [ ! -x "$binary" ]; then
         echo "could not build the containment tests" >&2
         return 1

@@ -16,7 +16,8 @@ use dynamic_sessions_emulator::testing;
 use rustix::fs::{Mode, OFlags};
 use tokio::process::{Child, Command};
 
-mod binary;
+mod common;
+use common::binary;
 use binary::{TOKEN, read_until_listening, spawn_confined};
 
 /// How the child is made less than root.

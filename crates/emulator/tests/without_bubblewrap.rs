@@ -9,7 +9,8 @@ use std::time::Duration;
 use dynamic_sessions_emulator::testing;
 use serde_json::{Value, json};
 
-mod binary;
+mod common;
+use common::binary;
 use binary::{TOKEN, call, read_until_listening};
 
 #[tokio::test]

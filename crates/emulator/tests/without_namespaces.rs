@@ -21,7 +21,8 @@ use rustix::process::{Gid, Uid};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
-mod binary;
+mod common;
+use common::binary;
 use binary::{TOKEN, call, read_until_listening, spawn_confined};
 
 /// The unprivileged user a root test run becomes (`nobody`).

@@ -1,5 +1,8 @@
-//! Starts real emulators for the cross-crate tests.
+//! What the emulator's tests share: real emulators with clients for them (this module), and the emulator
+//! binary run as a process ([`binary`]).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod binary;
 
 use dynamic_sessions::{ApiVersion, Auth, RetryPolicy, SessionId, SessionPoolClient};
 use dynamic_sessions_emulator::config::EmulatorConfig;

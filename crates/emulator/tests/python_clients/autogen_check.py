@@ -1,4 +1,4 @@
-"""Drive autogen-ext's ACADynamicSessionsCodeExecutor against POOL_ENDPOINT (run by tests/real_python_clients.rs).
+"""Drive autogen-ext's ACADynamicSessionsCodeExecutor against POOL_ENDPOINT (run by crates/emulator/tests/real_python_clients.rs).
 
 env: POOL_ENDPOINT and POOL_TOKEN (required), CA_BUNDLE (optional PEM for https; aiohttp builds its default SSLContext with
 ssl.create_default_context() at import time, which reads SSL_CERT_FILE, so it is set before the import).

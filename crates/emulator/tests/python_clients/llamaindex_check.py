@@ -1,4 +1,4 @@
-"""Drive llama-index-tools-azure-code-interpreter's AzureCodeInterpreterToolSpec against POOL_ENDPOINT (run by tests/real_python_clients.rs).
+"""Drive llama-index-tools-azure-code-interpreter's AzureCodeInterpreterToolSpec against POOL_ENDPOINT (run by crates/emulator/tests/real_python_clients.rs).
 
 env: POOL_ENDPOINT and POOL_TOKEN (required), CA_BUNDLE (optional PEM for https; requests reads REQUESTS_CA_BUNDLE).
 Prints one JSON line per check; exits 1 if any check failed.

@@ -1,4 +1,4 @@
-"""Drive semantic-kernel's SessionsPythonTool against POOL_ENDPOINT (run by tests/real_python_clients.rs).
+"""Drive semantic-kernel's SessionsPythonTool against POOL_ENDPOINT (run by crates/emulator/tests/real_python_clients.rs).
 
 env: POOL_ENDPOINT and POOL_TOKEN (required), CA_BUNDLE (optional PEM for https; httpx 0.28 reads SSL_CERT_FILE).
 SK only accepts https endpoints (pydantic HttpsUrl). For an http:// endpoint the script records that rejection,

@@ -1,6 +1,5 @@
 //! Shared by the tests that run the emulator binary itself: its token, its log until it listens, and raw
 //! HTTP/1.1 requests to it (no client library in between).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! The real Python clients (LangChain, LlamaIndex, Semantic Kernel, AutoGen), unchanged, against the
-//! emulator: every check of `tests/python_clients/*_check.py` must pass, the image checks included.
+//! emulator: every check of `python_clients/*_check.py` (beside this file) must pass, the image checks included.
 //!
 //! They run over https with the emulator's own CA (Semantic Kernel accepts nothing else), LangChain over plain
 //! http as well. The packages come from a virtual environment that `.ci/run` prepares
@@ -27,7 +27,7 @@ fn venv() -> Option<PathBuf> {
     }
     let message = format!(
         "the real-client virtual environment is missing at {} (python3 -m venv {0} && {0}/bin/pip install -r \
-         tests/python_clients/requirements.txt)",
+         crates/emulator/tests/python_clients/requirements.txt)",
         dir.display()
     );
     assert!(!testing::in_ci(), "CI=true but {message}");

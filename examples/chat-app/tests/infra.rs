@@ -7,8 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// The repository's root: `azure.yaml` and `infra/` deploy this app.
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let app = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    app.ancestors().nth(2).map(Path::to_path_buf).unwrap_or(app)
 }
 
 fn read(path: &str) -> String {
