@@ -19,7 +19,7 @@ ensure_user() {
 containment_binary() {
     local binary
     binary="$(cargo test -p dynamic-sessions-emulator --test containment --no-run --message-format=json 2>/dev/null \
-        | sed -n 's/.*"executable":"\([^"]*/containment-[^"]*\)".*/\1/p' | tail -n 1)"
+        | sed -n 's/.*"executable":"\([^"]*\/containment-[^"]*\)".*/\1/p' | tail -n 1)"
     if [ -z "$binary" ] || [ ! -x "$binary" ]; then
         echo "could not build the containment tests" >&2
         return 1
