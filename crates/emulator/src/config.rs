@@ -65,6 +65,14 @@ impl SandboxMode {
         [SandboxMode::Auto, SandboxMode::Namespaces, SandboxMode::Bubblewrap, SandboxMode::Landlock];
 }
 
+impl std::fmt::Display for SandboxMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name =
+            SandboxMode::NAMED.iter().zip(SandboxMode::NAMES).find_map(|(mode, name)| (mode == self).then_some(name));
+        f.write_str(name.unwrap_or("insecure-no-sandbox"))
+    }
+}
+
 /// A sandbox name that is not one of [`SandboxMode::NAMES`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown sandbox `{name}`: use one of {names}", name = .0, names = SandboxMode::NAMES.join(", "))]
@@ -180,6 +188,23 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
+    /// Checks that the settings fit together; says what is wrong.
+    ///
+    /// # Errors
+    /// What to change.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_sessions == 0 {
+            return Err("max_sessions must be at least 1".into());
+        }
+        if self.max_sessions + self.ready_sessions > crate::sandbox::MAX_SANDBOXES {
+            return Err(format!("max_sessions + ready_sessions must be at most {}", crate::sandbox::MAX_SANDBOXES));
+        }
+        if self.cooldown.is_zero() {
+            return Err("the cooldown must be at least 1 second".into());
+        }
+        Ok(())
+    }
+
     /// The runtime cache directory in effect.
     pub fn runtime_dir(&self) -> PathBuf {
         self.runtime_dir.clone().unwrap_or_else(|| self.data_dir.join("runtime"))
@@ -207,6 +232,9 @@ mod tests {
         let modes: Vec<SandboxMode> = SandboxMode::NAMES.iter().filter_map(|n| n.parse().ok()).collect();
         assert_eq!(modes, [SandboxMode::Auto, SandboxMode::Namespaces, SandboxMode::Bubblewrap, SandboxMode::Landlock]);
         assert_eq!(" Landlock ".parse(), Ok(SandboxMode::Landlock));
+        for mode in modes {
+            assert_eq!(mode.to_string().parse(), Ok(mode), "a name is what it parses from");
+        }
         for bad in ["", "none", "insecure-no-sandbox", "landlocks"] {
             let err = bad.parse::<SandboxMode>().err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains("use one of auto, namespaces, bubblewrap, landlock"), "{bad:?}: {err}");

@@ -8,7 +8,12 @@ use std::time::Duration;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use dynamic_sessions_emulator::config::{DEFAULT_PACKAGES, EmulatorConfig, Limits, SandboxMode};
+use dynamic_sessions_emulator::config::{EmulatorConfig, Limits, SandboxMode};
+
+/// The defaults of every option: the library's.
+fn defaults() -> EmulatorConfig {
+    EmulatorConfig::default()
+}
 
 /// A local Azure Container Apps dynamic sessions pool: each session a sandboxed, stateful Python kernel.
 #[derive(Debug, Parser)]
@@ -17,16 +22,16 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Address to listen on. Anything but loopback exposes code execution to the network: set --token.
-    #[arg(global = true, long, env = "DS_EMULATOR_BIND", default_value = "127.0.0.1:8484")]
+    #[arg(global = true, long, env = "DS_EMULATOR_BIND", default_value_t = defaults().bind)]
     bind: SocketAddr,
     /// Idle seconds before a session and its files are destroyed.
-    #[arg(global = true, long, env = "DS_EMULATOR_COOLDOWN", default_value_t = 300)]
+    #[arg(global = true, long, env = "DS_EMULATOR_COOLDOWN", default_value_t = defaults().cooldown.as_secs())]
     cooldown: u64,
     /// Maximum concurrent sessions; new identifiers then get 404, as from the service.
-    #[arg(global = true, long, env = "DS_EMULATOR_MAX_SESSIONS", default_value_t = 100)]
+    #[arg(global = true, long, env = "DS_EMULATOR_MAX_SESSIONS", default_value_t = defaults().max_sessions)]
     max_sessions: usize,
     /// Sandboxes kept started for new identifiers.
-    #[arg(global = true, long, env = "DS_EMULATOR_READY_SESSIONS", default_value_t = 2)]
+    #[arg(global = true, long, env = "DS_EMULATOR_READY_SESSIONS", default_value_t = defaults().ready_sessions)]
     ready_sessions: usize,
     /// Require `Authorization: Bearer <token>` on every API request. Prefer the environment variable: a
     /// command line is visible to every user of the machine.
@@ -46,7 +51,7 @@ struct Cli {
         global = true,
         long,
         env = SandboxMode::ENV,
-        default_value = "auto",
+        default_value_t = defaults().sandbox,
         ignore_case = true,
         value_parser = PossibleValuesParser::new(SandboxMode::NAMES).try_map(|name| name.parse::<SandboxMode>())
     )]
@@ -67,29 +72,29 @@ struct Cli {
     #[arg(global = true, long)]
     no_setup: bool,
     /// Packages of the runtime environment (comma-separated).
-    #[arg(global = true, long, value_delimiter = ',', default_values_t = DEFAULT_PACKAGES.iter().map(|p| p.to_string()))]
+    #[arg(global = true, long, value_delimiter = ',', default_values_t = defaults().packages)]
     packages: Vec<String>,
     /// Modules every session starts with imported (comma-separated; "" for none). Default: numpy, pandas and
     /// matplotlib.pyplot in the namespace tier (imported once by the template), none in the others.
     #[arg(global = true, long, value_delimiter = ',')]
     preimport: Option<Vec<String>>,
     /// Memory per session, MiB.
-    #[arg(global = true, long, default_value_t = 1024)]
+    #[arg(global = true, long, default_value_t = defaults().limits.memory_bytes >> 20)]
     memory_mb: u64,
     /// Processes per session.
-    #[arg(global = true, long, default_value_t = 128)]
+    #[arg(global = true, long, default_value_t = defaults().limits.max_processes)]
     max_processes: u32,
     /// CPU cores per session.
-    #[arg(global = true, long, default_value_t = 1.0)]
+    #[arg(global = true, long, default_value_t = defaults().limits.cpus)]
     cpus: f64,
     /// Disk per session (/mnt/data), MiB.
-    #[arg(global = true, long, default_value_t = 1024)]
+    #[arg(global = true, long, default_value_t = defaults().limits.disk_bytes >> 20)]
     disk_mb: u64,
     /// A session's /tmp, MiB.
-    #[arg(global = true, long, default_value_t = 256)]
+    #[arg(global = true, long, default_value_t = defaults().limits.tmp_bytes >> 20)]
     tmp_mb: u64,
     /// Captured stdout/stderr per stream and execution, KiB (more is cut, with a note).
-    #[arg(global = true, long, default_value_t = 1024)]
+    #[arg(global = true, long, default_value_t = defaults().limits.output_bytes >> 10)]
     output_kb: u64,
 }
 
@@ -206,5 +211,24 @@ async fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_options_the_command_line_gives_the_library_defaults() -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from(["dynamic-sessions-emulator"])?;
+        let (parsed, defaults) = (cli.config(), EmulatorConfig::default());
+        assert_eq!(parsed.bind, defaults.bind);
+        assert_eq!(parsed.cooldown, defaults.cooldown);
+        assert_eq!((parsed.max_sessions, parsed.ready_sessions), (defaults.max_sessions, defaults.ready_sessions));
+        assert_eq!(parsed.limits, defaults.limits);
+        assert_eq!(parsed.packages, defaults.packages);
+        assert_eq!(parsed.sandbox, defaults.sandbox);
+        assert_eq!(parsed.interrupt_grace, defaults.interrupt_grace);
+        Ok(())
     }
 }

@@ -46,6 +46,16 @@ pub enum RuntimeError {
 }
 
 impl Runtime {
+    /// matplotlib's prebuilt font cache files (in the virtual environment's `mpl/`), which each session's
+    /// writable matplotlib config directory gets.
+    pub(crate) fn mpl_cache_files(&self) -> Vec<PathBuf> {
+        self.venv
+            .as_ref()
+            .and_then(|v| std::fs::read_dir(v.join("mpl")).ok())
+            .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+            .unwrap_or_default()
+    }
+
     /// The interpreter's prefix when it is not under `/usr` (it must then be mounted into the sandbox).
     pub fn prefix_outside_usr(&self) -> Option<&Path> {
         (!self.base_prefix.starts_with("/usr")).then_some(self.base_prefix.as_path())

@@ -17,8 +17,8 @@ use rustix::fs::{Mode, OFlags};
 use tokio::process::{Child, Command};
 
 mod common;
-use common::binary;
 use binary::{TOKEN, read_until_listening, spawn_confined};
+use common::binary;
 
 /// How the child is made less than root.
 #[derive(Clone, Copy)]

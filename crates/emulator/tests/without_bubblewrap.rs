@@ -10,8 +10,8 @@ use dynamic_sessions_emulator::testing;
 use serde_json::{Value, json};
 
 mod common;
-use common::binary;
 use binary::{TOKEN, call, read_until_listening};
+use common::binary;
 
 #[tokio::test]
 async fn without_bubblewrap_sessions_still_get_their_own_namespaces() {

@@ -22,8 +22,8 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 mod common;
-use common::binary;
 use binary::{TOKEN, call, read_until_listening, spawn_confined};
+use common::binary;
 
 /// The unprivileged user a root test run becomes (`nobody`).
 const NOBODY: u32 = 65534;

@@ -1,9 +1,6 @@
 //! `POST code/execute` (legacy), `POST executions` and `GET executions/{id}` (current): Python code and shell
 //! commands.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,59 +11,26 @@ use super::AppState;
 use super::params::{ExecuteRequest, Family, Query, operation_id};
 use super::render;
 use crate::error::ApiError;
-use crate::kernel::{Flavor, Stop};
-use crate::pool::{ExecutionState, MAX_PENDING_ASYNC, RecordMeta, RunResult, Session};
+use crate::kernel::Flavor;
+use crate::pool::{ExecutionState, Job, MAX_PENDING_ASYNC, RecordMeta, TooManyPending};
 
 /// The service's default `outputStreamsMaxLength` (2025-10-02-preview and later).
 const DEFAULT_OUTPUT_STREAMS_MAX_LENGTH: usize = 4096;
 
-/// Runs the request's work in its kernel and applies the version's output rules.
-async fn run(
-    state: &AppState,
-    session: &Session,
-    request: &ExecuteRequest,
-    query: &Query,
-    stop: &mut Stop,
-) -> Result<RunResult, ApiError> {
-    let pool = state.pool();
+/// The execution `request` asks for, under the rules of the query's api-version: the empty kernel and the
+/// stream limit (4,096 characters unless asked) exist from 2025-10-02-preview on.
+fn job(request: &ExecuteRequest, query: &Query) -> Job {
     let options = query.has_execution_options();
-    let flavor = if request.empty_kernel && options { Flavor::Empty } else { Flavor::Preloaded };
-    let mut result = session
-        .run(pool.sandbox(), &request.work, flavor, request.timeout, pool.config().interrupt_grace, stop)
-        .await
-        .map_err(|e| ApiError::internal("the session's Python kernel could not start", e))?;
-    if options {
-        // As the service: each stream cut at outputStreamsMaxLength characters (4,096 unless asked), silently.
-        result.limit_streams(request.output_streams_max_length.unwrap_or(DEFAULT_OUTPUT_STREAMS_MAX_LENGTH));
+    Job {
+        work: request.work.clone(),
+        flavor: if request.empty_kernel && options { Flavor::Empty } else { Flavor::Preloaded },
+        limit: request.timeout,
+        stream_limit: options.then(|| request.output_streams_max_length.unwrap_or(DEFAULT_OUTPUT_STREAMS_MAX_LENGTH)),
     }
-    Ok(result)
 }
 
-/// A synchronous execution: it runs in a task of its own, and if the client goes away (the request is
-/// dropped), the code is interrupted as if its time limit had run out; the kernel keeps its state. (A
-/// client that stops waiting, like a chat whose user pressed Stop, should not leave code running.)
-async fn run_sync(
-    state: &AppState,
-    session: &Arc<Session>,
-    request: &ExecuteRequest,
-    query: &Query,
-) -> Result<RunResult, ApiError> {
-    struct InterruptOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
-    impl Drop for InterruptOnDrop {
-        fn drop(&mut self) {
-            if let Some(client_gone) = self.0.take() {
-                let _ = client_gone.send(());
-            }
-        }
-    }
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    let mut guard = InterruptOnDrop(Some(sender));
-    let (state, session, request, query) = (state.clone(), Arc::clone(session), request.clone(), query.clone());
-    let task = tokio::spawn(async move { run(&state, &session, &request, &query, &mut Stop::on(receiver)).await });
-    let result = task.await.map_err(|e| ApiError::internal("the execution task failed", e))?;
-    // Finished: dropping the sender without sending stops nothing.
-    guard.0 = None;
-    result
+fn kernel_failed(e: crate::kernel::KernelError) -> ApiError {
+    ApiError::internal("the session's kernel could not start", e)
 }
 
 /// Legacy: always synchronous, Python only; answers in the wrapped shape.
@@ -84,7 +48,7 @@ pub(crate) async fn legacy(
         ));
     }
     let session = state.pool().acquire(query.identifier()?).await?;
-    let result = run_sync(&state, &session, &request, &query).await?;
+    let result = state.pool().run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
     Ok(match query.family() {
         Family::Legacy => axum::Json(render::legacy_execution(&result)).into_response(),
         Family::Current => {
@@ -115,7 +79,7 @@ pub(crate) async fn current(
     let session = state.pool().acquire(query.identifier()?).await?;
     let id = operation_id(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     if query.family() == Family::Legacy {
-        let result = run_sync(&state, &session, &request, &query).await?;
+        let result = state.pool().run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
         return Ok(axum::Json(render::legacy_execution(&result)).into_response());
     }
     let meta = RecordMeta {
@@ -124,8 +88,7 @@ pub(crate) async fn current(
         jupyter: request.jupyter && query.has_execution_options(),
     };
     let body = if request.asynchronous {
-        if session.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_ASYNC {
-            session.pending.fetch_sub(1, Ordering::AcqRel);
+        if let Err(TooManyPending) = state.pool().submit(&session, id.clone(), meta, job(&request, &query)) {
             let mut refused = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TooManyPendingExecutions",
@@ -138,20 +101,10 @@ pub(crate) async fn current(
             refused.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return Ok(refused);
         }
-        session.record(&id, meta, ExecutionState::Running);
-        let (state2, session2, id2, request2, query2) =
-            (state.clone(), Arc::clone(&session), id.clone(), request.clone(), query.clone());
-        tokio::spawn(async move {
-            let done = match run(&state2, &session2, &request2, &query2, &mut Stop::never()).await {
-                Ok(result) => result,
-                Err(e) => RunResult::failure(String::new(), e.message.clone(), 0.0, e.code, e.message),
-            };
-            session2.record(&id2, meta, ExecutionState::Done(Box::new(done)));
-            session2.pending.fetch_sub(1, Ordering::AcqRel);
-        });
         render::current_execution(&id, &session.identifier, meta, query.date, &ExecutionState::Running)
     } else {
-        let done = ExecutionState::Done(Box::new(run_sync(&state, &session, &request, &query).await?));
+        let result = state.pool().run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
+        let done = ExecutionState::Done(Box::new(result));
         let body = render::current_execution(&id, &session.identifier, meta, query.date, &done);
         session.record(&id, meta, done);
         body

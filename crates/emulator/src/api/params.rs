@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::config::MAX_EXECUTION_TIMEOUT;
 use crate::error::ApiError;
-use crate::pool::Work;
+use crate::kernel::protocol::Work;
 
 /// The wire family an api-version belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +227,7 @@ impl ExecuteRequest {
         match (code, shell, argv) {
             (Some(code), None, None) => {
                 let raw = code.as_str().ok_or_else(|| invalid("'code' must be a string of Python code."))?;
-                Ok(Work::Python(Self::decode(props, raw)?))
+                Ok(Work::Code(Self::decode(props, raw)?))
             }
             (None, Some(command), None) if !command.trim().is_empty() => Ok(Work::Shell { command, stdin }),
             (None, None, Some(argv)) => {
@@ -295,7 +295,7 @@ mod tests {
     fn execute_bodies() {
         let wrapped = br#"{"properties":{"codeInputType":"INLINE","executionType":"synchronous","code":"1+1","timeoutInSeconds":"30"}}"#;
         let code = |r: &ExecuteRequest| match &r.work {
-            Work::Python(code) => code.clone(),
+            Work::Code(code) => code.clone(),
             other => format!("{other:?}"),
         };
         let r = ExecuteRequest::parse(wrapped).ok();

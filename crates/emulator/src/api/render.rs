@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::params::{Family, Query};
-use crate::pool::{ExecutionState, RecordMeta, ResultKind, RunResult, Session};
+use crate::kernel::protocol::{ResultKind, RunResult};
+use crate::pool::{ExecutionState, RecordMeta, Session};
 use crate::safefs::Entry;
 
 pub(crate) fn timestamp(t: OffsetDateTime) -> String {

@@ -1,69 +1,35 @@
-//! A session's Python kernel: one long-lived sandboxed process speaking newline-delimited JSON.
+//! A session's kernel: one long-lived sandboxed process that runs code like a notebook, spoken to over its
+//! pipes with the protocol of [`protocol`].
 //!
-//! The kernel's own source is `kernel/kernel.py` (embedded in the binary). Every line it writes is treated
-//! as untrusted: lines are capped, unparseable lines or EOF mean the kernel is gone.
+//! The kernels' own sources (`python/kernel.py`, and `python/template.py`, the namespaces tier's template)
+//! are embedded in the binary and written to `<data>/kernel` at start. Every line a kernel writes is treated
+//! as untrusted: lines are capped, and an unparseable line or EOF means the kernel is gone.
+
+pub(crate) mod protocol;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio_util::codec::{FramedRead, LinesCodec};
 
 use crate::sandbox::{Cgroup, KernelProcess, Sandbox, SandboxError, Workspace};
+use protocol::{KernelResult, Language, Ready, Reply, Request, ResultKind, RunResult, Work};
 
-/// The kernel source, written to `<data>/kernel/kernel.py` at start.
-pub(crate) const KERNEL_SOURCE: &str = include_str!("../../kernel/kernel.py");
-/// The namespace tier's session template, written to `<data>/kernel/template.py` at start.
-pub(crate) const TEMPLATE_SOURCE: &str = include_str!("../../kernel/template.py");
+/// The Python kernel's source.
+pub(crate) const KERNEL_SOURCE: &str = include_str!("python/kernel.py");
+/// The kernels' files, by name, written to `<data>/kernel` at start: the Python kernel, and the namespaces
+/// tier's session template.
+pub(crate) const SOURCES: [(&str, &str); 2] =
+    [("kernel.py", KERNEL_SOURCE), ("template.py", include_str!("python/template.py"))];
 
 /// The longest protocol line accepted from a kernel (images are base64 inside result lines).
 const MAX_LINE: usize = 64 << 20;
-
-/// What the kernel reports when it is ready.
-#[derive(Debug, Clone, Deserialize)]
-#[allow(dead_code)]
-pub(crate) struct Ready {
-    pub(crate) python: String,
-    #[serde(default)]
-    pub(crate) preimport_ms: f64,
-    #[serde(default)]
-    pub(crate) preimport_errors: Vec<String>,
-}
-
-/// One execution's result as the kernel reports it.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct KernelResult {
-    #[serde(default)]
-    pub(crate) id: Option<String>,
-    pub(crate) status: String,
-    #[serde(default)]
-    pub(crate) stdout: String,
-    #[serde(default)]
-    pub(crate) stderr: String,
-    /// The last expression's value as JSON (see `result_kind`).
-    #[serde(default)]
-    pub(crate) result: Value,
-    /// `none`, `json` (a JSON scalar), `nonfinite` (NaN or an infinity, as its repr) or `repr` (any other
-    /// value, as its text).
-    #[serde(default)]
-    pub(crate) result_kind: String,
-    /// The notebook text of the value (`'nan'` for the string "nan"), when there is a value.
-    #[serde(default)]
-    pub(crate) result_repr: Option<String>,
-    /// Every figure the execution drew, in order.
-    #[serde(default)]
-    pub(crate) images: Vec<Value>,
-    /// A shell command's exit code.
-    #[serde(default)]
-    pub(crate) exit_code: Option<i64>,
-    #[serde(default)]
-    pub(crate) duration_ms: f64,
-}
+/// Lines of a kernel's own stderr kept, to say why it failed.
+const STDERR_TAIL: usize = 20;
 
 /// Which kernel of a session runs the code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,6 +38,18 @@ pub(crate) enum Flavor {
     Preloaded,
     /// `useEmptyKernel`: a kernel without preloaded modules, with its own state.
     Empty,
+}
+
+/// Kernel start-up failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// The sandbox could not start it.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// It started but never reported ready.
+    #[error("the kernel did not start: {0}")]
+    Startup(String),
 }
 
 /// How an execution ended.
@@ -87,16 +65,49 @@ pub(crate) enum Outcome {
     Died(String),
 }
 
-/// Kernel start-up failures.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KernelError {
-    /// The sandbox could not start it.
-    #[error(transparent)]
-    Sandbox(#[from] SandboxError),
-    /// It started but never reported ready.
-    #[error("the Python kernel did not start: {0}")]
-    Startup(String),
+/// A run that cost the kernel its life: it ignored the interrupt (`killed`) or died; `note` says so in words.
+#[derive(Debug)]
+pub(crate) struct Lost {
+    pub(crate) killed: bool,
+    pub(crate) note: String,
+}
+
+impl Outcome {
+    /// What became of `work`, with a time limit of `seconds`, as the session reports it.
+    pub(crate) fn into_result(self, work: &Work, seconds: u64) -> Result<RunResult, Lost> {
+        match self {
+            Outcome::Finished(r) => Ok(RunResult::from_kernel(r, work)),
+            Outcome::Interrupted(r) => {
+                let note = format!(
+                    "Execution timed out after {seconds} seconds and was interrupted. The session state \
+                     (variables, imports) is intact."
+                );
+                let mut result = RunResult::from_kernel(r, work);
+                result.succeeded = false;
+                result.stderr = format!("{}\n{note}\n", result.stderr.trim_end());
+                result.value = serde_json::Value::Null;
+                result.kind = ResultKind::None;
+                result.repr = None;
+                result.error = Some(("ExecutionTimeout", note));
+                Ok(result)
+            }
+            Outcome::Killed => Err(Lost {
+                killed: true,
+                note: format!(
+                    "Execution timed out after {seconds} seconds and did not stop when interrupted. The kernel \
+                     was restarted: the session state (variables, imports) was lost. Files in /mnt/data were kept."
+                ),
+            }),
+            Outcome::Died(why) => Err(Lost {
+                killed: false,
+                note: format!(
+                    "The kernel died during the execution ({why}); for example the code exceeded the session's \
+                     memory limit. The kernel was restarted: the session state (variables, imports) was lost. \
+                     Files in /mnt/data were kept."
+                ),
+            }),
+        }
+    }
 }
 
 /// A running kernel.
@@ -107,67 +118,41 @@ pub(crate) struct Kernel {
     stdout: FramedRead<pipe::Receiver, LinesCodec>,
     cgroup: Option<Cgroup>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
-    #[allow(dead_code)]
-    pub(crate) ready: Ready,
 }
 
 impl Kernel {
-    /// Starts a kernel for `workspace` and waits until it reports ready.
+    /// Starts a `language` kernel of `flavor` for `workspace` and waits until it reports ready.
     pub(crate) async fn start(
         sandbox: &Sandbox,
         workspace: &Workspace,
+        language: Language,
         flavor: Flavor,
         timeout: Duration,
     ) -> Result<Kernel, KernelError> {
-        let cgroup = sandbox.create_cgroup(workspace, flavor)?;
-        let spawned = match sandbox.spawn_kernel(workspace, cgroup.as_ref(), flavor).await {
-            Ok(spawned) => spawned,
-            Err(e) => {
-                if let Some(cg) = cgroup {
-                    let _ = tokio::task::spawn_blocking(move || cg.destroy(Duration::from_secs(1))).await;
-                }
-                return Err(e.into());
-            }
-        };
+        let spawned = sandbox.spawn_kernel(workspace, language, flavor).await?;
         let pipes = |fd| pipe::Receiver::from_owned_fd(fd).map_err(|e| KernelError::Startup(e.to_string()));
         let stderr = pipes(spawned.stderr)?;
         let stdout = pipes(spawned.stdout)?;
         let stdin = pipe::Sender::from_owned_fd(spawned.stdin).map_err(|e| KernelError::Startup(e.to_string()))?;
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let tail = stderr_tail.clone();
-        let name = workspace.name();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!(workspace = %name, "kernel stderr: {line}");
-                if let Ok(mut t) = tail.lock() {
-                    if t.len() >= 20 {
-                        t.pop_front();
-                    }
-                    t.push_back(line);
-                }
-            }
-        });
-        let stdout = FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE));
+        tokio::spawn(keep_stderr_tail(stderr, stderr_tail.clone(), workspace.name()));
         let mut kernel = Kernel {
             process: spawned.process,
             stdin,
-            stdout,
-            cgroup,
+            stdout: FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE)),
+            cgroup: spawned.cgroup,
             stderr_tail,
-            ready: Ready { python: String::new(), preimport_ms: 0.0, preimport_errors: Vec::new() },
         };
-        let ready = tokio::time::timeout(timeout, kernel.wait_ready()).await.ok().flatten();
-        match ready {
+        match tokio::time::timeout(timeout, kernel.wait_ready()).await.ok().flatten() {
             Some(ready) => {
                 for error in &ready.preimport_errors {
                     tracing::warn!(%error, "a pre-import failed");
                 }
-                kernel.ready = ready;
+                tracing::debug!(workspace = %workspace.name(), version = %ready.version, preimport_ms = ready.preimport_ms, "kernel ready");
                 Ok(kernel)
             }
             None => {
-                // Give the stderr reader a moment to collect bwrap's or Python's complaint.
+                // Give the stderr reader a moment to collect bwrap's or the interpreter's complaint.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let why = kernel.stderr_text();
                 kernel.shutdown().await;
@@ -179,10 +164,9 @@ impl Kernel {
     /// Reads the kernel's first line: `ready`.
     async fn wait_ready(&mut self) -> Option<Ready> {
         let line = self.stdout.next().await?.ok()?;
-        let value: Value = serde_json::from_str(&line).ok()?;
-        match value.get("op").and_then(Value::as_str) {
-            Some("ready") => serde_json::from_value(value).ok(),
-            _ => None,
+        match Reply::parse(&line).ok()? {
+            Reply::Ready(ready) => Some(ready),
+            Reply::Result(_) => None,
         }
     }
 
@@ -190,10 +174,8 @@ impl Kernel {
         self.stderr_tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
     }
 
-    async fn send(&mut self, message: &Value) -> std::io::Result<()> {
-        let mut line = message.to_string();
-        line.push('\n');
-        self.stdin.write_all(line.as_bytes()).await?;
+    async fn send(&mut self, request: &Request<'_>) -> std::io::Result<()> {
+        self.stdin.write_all(&request.line()).await?;
         self.stdin.flush().await
     }
 
@@ -201,19 +183,12 @@ impl Kernel {
     async fn result_for(&mut self, id: &str) -> Result<KernelResult, String> {
         loop {
             match self.stdout.next().await {
-                Some(Ok(line)) => {
-                    let Ok(value) = serde_json::from_str::<Value>(&line) else {
-                        return Err("the kernel wrote an unreadable line".into());
-                    };
-                    if value.get("op").and_then(Value::as_str) != Some("result") {
-                        continue;
-                    }
-                    let result: KernelResult =
-                        serde_json::from_value(value).map_err(|e| format!("malformed kernel result: {e}"))?;
-                    if result.id.as_deref() == Some(id) {
-                        return Ok(result);
-                    }
-                }
+                Some(Ok(line)) => match Reply::parse(&line)? {
+                    Reply::Result(result) if result.id == id => return Ok(*result),
+                    // A late answer to an earlier, interrupted request.
+                    Reply::Result(_) => {}
+                    Reply::Ready(_) => return Err("the kernel restarted unasked".into()),
+                },
                 Some(Err(e)) => return Err(format!("kernel protocol error: {e}")),
                 None => {
                     let why = self.stderr_text();
@@ -227,19 +202,11 @@ impl Kernel {
         }
     }
 
-    /// Runs one request (`{"op": "exec", "code"}` or `{"op": "shell", ...}`) with a time limit. At the limit
-    /// the kernel is interrupted; if it has not stopped after `grace`, it is killed (the caller then starts a
-    /// new one).
-    pub(crate) async fn execute(
-        &mut self,
-        mut request: serde_json::Map<String, Value>,
-        limit: Duration,
-        grace: Duration,
-        stop: &mut Stop,
-    ) -> Outcome {
+    /// Runs `work` with a time limit. At the limit (or when `stop` is requested) the kernel is interrupted;
+    /// if it has not stopped after `grace`, it is killed (the caller then starts a new one).
+    pub(crate) async fn execute(&mut self, work: &Work, limit: Duration, grace: Duration, stop: &mut Stop) -> Outcome {
         let id = uuid::Uuid::new_v4().to_string();
-        request.insert("id".into(), Value::String(id.clone()));
-        if let Err(e) = self.send(&Value::Object(request)).await {
+        if let Err(e) = self.send(&work.request(&id)).await {
             return Outcome::Died(format!("cannot send code to the kernel: {e}"));
         }
         tokio::select! {
@@ -250,7 +217,7 @@ impl Kernel {
             },
             () = stop.requested() => {}
         }
-        if self.send(&json!({"op": "interrupt", "id": id})).await.is_err() {
+        if self.send(&Request::Interrupt { id: &id }).await.is_err() {
             return Outcome::Died("the kernel stopped reading".into());
         }
         match tokio::time::timeout(grace, self.result_for(&id)).await {
@@ -272,6 +239,20 @@ impl Kernel {
         }
         if let Some(cgroup) = self.cgroup.take() {
             let _ = tokio::task::spawn_blocking(move || cgroup.destroy(Duration::from_secs(5))).await;
+        }
+    }
+}
+
+/// Keeps the last lines a kernel wrote to its own stderr (an interpreter's or bwrap's complaint).
+async fn keep_stderr_tail(stderr: pipe::Receiver, tail: Arc<Mutex<VecDeque<String>>>, workspace: String) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!(%workspace, "kernel stderr: {line}");
+        if let Ok(mut t) = tail.lock() {
+            if t.len() >= STDERR_TAIL {
+                t.pop_front();
+            }
+            t.push_back(line);
         }
     }
 }

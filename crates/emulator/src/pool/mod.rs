@@ -1,7 +1,8 @@
 //! The pool: sessions by identifier, a maximum, idle expiry, and ready sandboxes for new identifiers.
 
+mod execution;
+mod records;
 mod session;
-mod work;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,10 +12,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-pub(crate) use session::{ExecutionState, MAX_PENDING_ASYNC, RecordMeta, Session};
-pub(crate) use work::{ResultKind, RunResult, Work};
+pub(crate) use execution::{Job, TooManyPending};
+pub(crate) use records::{ExecutionState, RecordMeta};
+pub(crate) use session::{MAX_PENDING_ASYNC, Session};
 
 use crate::config::EmulatorConfig;
+use crate::kernel::protocol::Language;
 use crate::kernel::{Flavor, Kernel};
 use crate::sandbox::{Sandbox, Workspace};
 
@@ -96,6 +99,11 @@ impl SessionPool {
 
     pub(crate) fn config(&self) -> &EmulatorConfig {
         &self.inner.config
+    }
+
+    /// The language of the pool's kernels.
+    pub(crate) fn language(&self) -> Language {
+        Language::Python
     }
 
     /// An existing session (touched), or `None`.
@@ -282,7 +290,15 @@ impl SessionPool {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        match Kernel::start(&self.inner.sandbox, &workspace, Flavor::Preloaded, session::KERNEL_STARTUP).await {
+        match Kernel::start(
+            &self.inner.sandbox,
+            &workspace,
+            self.language(),
+            Flavor::Preloaded,
+            session::KERNEL_STARTUP,
+        )
+        .await
+        {
             Ok(kernel) => Ok(Prepared { workspace, kernel }),
             Err(e) => {
                 let sandbox = self.inner.sandbox.clone();
@@ -315,7 +331,7 @@ impl SessionPool {
         futures_util::future::join_all(sessions.into_iter().map(|session| self.destroy(session))).await;
         let ready: Vec<Prepared> = self.inner.ready.lock().map(|mut r| r.drain(..).collect()).unwrap_or_default();
         futures_util::future::join_all(ready.into_iter().map(|prepared| self.discard(prepared))).await;
-        self.inner.sandbox.stop_template().await;
+        self.inner.sandbox.stop().await;
         let sandbox = self.inner.sandbox.clone();
         let _ = tokio::task::spawn_blocking(move || sandbox.cleanup()).await;
     }

@@ -1,48 +1,21 @@
-//! One session: its workspace, its files and its (lazily started) kernel.
+//! One session: its workspace, its files, its (lazily started) kernels and its recorded executions.
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use super::work::{RunResult, Work, result_of};
+use super::records::{ExecutionRecord, ExecutionState, RecordMeta, Records};
+use crate::kernel::protocol::{Language, RunResult, Work};
 use crate::kernel::{Flavor, Kernel, KernelError, Stop};
 use crate::safefs::SessionFs;
 use crate::sandbox::{Sandbox, Workspace};
 
 /// How long a kernel may take to report ready (pre-imports included).
 pub(crate) const KERNEL_STARTUP: Duration = Duration::from_secs(120);
-/// Execution records kept per session, at most ...
-const KEPT_EXECUTIONS: usize = 256;
-/// ... and at most this many bytes of them (outputs, results, images).
-const KEPT_EXECUTION_BYTES: usize = 32 << 20;
 /// Asynchronous executions one session may have queued or running; more get 429.
 pub(crate) const MAX_PENDING_ASYNC: usize = 8;
-
-/// The state of an execution.
-#[derive(Debug, Clone)]
-pub(crate) enum ExecutionState {
-    Running,
-    Done(Box<RunResult>),
-}
-
-/// How a recorded execution was asked for, so that `GET executions/{id}` answers in the same shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RecordMeta {
-    pub(crate) asynchronous: bool,
-    /// Whether the answer names an `executionType` (not for `execCommandAndArgs`, as in the service's example).
-    pub(crate) execution_type: bool,
-    /// Whether the result is rendered in Jupyter's format.
-    pub(crate) jupyter: bool,
-}
-
-/// A recorded execution, for `GET executions/{id}`.
-#[derive(Debug, Clone)]
-pub(crate) struct ExecutionRecord {
-    pub(crate) meta: RecordMeta,
-    pub(crate) state: ExecutionState,
-}
 
 /// The kernels of a session: the default one, and the empty one `useEmptyKernel` asks for.
 #[derive(Debug, Default)]
@@ -62,12 +35,15 @@ impl Kernels {
     }
 }
 
-/// Recorded executions, oldest first, bounded in number and bytes.
-#[derive(Debug, Default)]
-struct Records {
-    by_id: HashMap<String, ExecutionRecord>,
-    order: VecDeque<(String, usize)>,
-    bytes: usize,
+/// What one execution needs besides its work: which kernel, and how long it may run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunSpec {
+    pub(crate) language: Language,
+    pub(crate) flavor: Flavor,
+    /// The execution's time limit.
+    pub(crate) limit: Duration,
+    /// How long an interrupted execution may take to stop before its kernel is killed.
+    pub(crate) grace: Duration,
 }
 
 /// A session of the pool.
@@ -83,7 +59,7 @@ pub(crate) struct Session {
     kernels: tokio::sync::Mutex<Kernels>,
     executions: Mutex<Records>,
     /// Asynchronous executions queued or running.
-    pub(crate) pending: std::sync::atomic::AtomicUsize,
+    pending: AtomicUsize,
 }
 
 impl Session {
@@ -99,7 +75,7 @@ impl Session {
             fs,
             kernels: tokio::sync::Mutex::new(Kernels { preloaded: kernel, empty: None, closed: false }),
             executions: Mutex::new(Records::default()),
-            pending: std::sync::atomic::AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
         })
     }
 
@@ -123,16 +99,14 @@ impl Session {
         self.kernels.try_lock().is_err()
     }
 
-    /// Runs work in the `flavor` kernel, one execution at a time. Timeouts interrupt the code; code that
+    /// Runs `work` in the kernel `spec` names, one execution at a time. Timeouts interrupt the code; code that
     /// ignores the interrupt, or a kernel that dies, costs that kernel its state (it is restarted; files are
     /// kept).
     pub(crate) async fn run(
         &self,
         sandbox: &Sandbox,
         work: &Work,
-        flavor: Flavor,
-        limit: Duration,
-        grace: Duration,
+        spec: RunSpec,
         stop: &mut Stop,
     ) -> Result<RunResult, KernelError> {
         let mut kernels = self.kernels.lock().await;
@@ -140,68 +114,66 @@ impl Session {
             return Err(KernelError::Startup("the session was deleted while this request waited".into()));
         }
         self.touch();
-        let slot = kernels.slot(flavor);
+        let slot = kernels.slot(spec.flavor);
         if slot.is_none() {
-            *slot = Some(Kernel::start(sandbox, &self.workspace, flavor, KERNEL_STARTUP).await?);
+            *slot = Some(Kernel::start(sandbox, &self.workspace, spec.language, spec.flavor, KERNEL_STARTUP).await?);
         }
         let Some(kernel) = slot.as_mut() else {
             return Err(KernelError::Startup("no kernel".into()));
         };
-        let outcome = kernel.execute(work.message(), limit, grace, stop).await;
-        let result = match result_of(outcome, limit.as_secs()) {
+        let outcome = kernel.execute(work, spec.limit, spec.grace, stop).await;
+        let result = match outcome.into_result(work, spec.limit.as_secs()) {
             Ok(result) => result,
             Err(lost) => {
                 if let Some(dead) = slot.take() {
                     dead.shutdown().await;
                 }
-                match Kernel::start(sandbox, &self.workspace, flavor, KERNEL_STARTUP).await {
+                match Kernel::start(sandbox, &self.workspace, spec.language, spec.flavor, KERNEL_STARTUP).await {
                     Ok(fresh) => *slot = Some(fresh),
                     Err(e) => {
                         tracing::warn!(session = %self.identifier, error = %e, "kernel restart failed; retrying on next use")
                     }
                 }
                 let code = if lost.killed { "ExecutionTimeout" } else { "KernelDied" };
-                RunResult::failure(
+                let mut failure = RunResult::failure(
                     String::new(),
                     format!("{}\n", lost.note),
-                    limit.as_secs_f64() * 1000.0,
+                    spec.limit.as_secs_f64() * 1000.0,
                     code,
                     lost.note,
-                )
+                );
+                failure.shell = work.is_shell();
+                failure
             }
         };
         self.touch();
-        Ok(RunResult { shell: work.is_shell(), ..result })
+        Ok(result)
     }
 
-    /// Records an execution's state for `GET executions/{id}`; the oldest records go when there are more than
-    /// 256 or they hold more than 32 MiB.
+    /// Counts an asynchronous execution in, unless `MAX_PENDING_ASYNC` are queued or running already.
+    pub(crate) fn admit_async(&self) -> bool {
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_ASYNC {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Counts a finished asynchronous execution out.
+    pub(crate) fn finish_async(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Records an execution's state for `GET executions/{id}`.
     pub(crate) fn record(&self, id: &str, meta: RecordMeta, state: ExecutionState) {
-        let weight = match &state {
-            ExecutionState::Done(r) => r.weight(),
-            ExecutionState::Running => 256,
-        };
-        let Ok(mut records) = self.executions.lock() else { return };
-        if records.by_id.insert(id.to_owned(), ExecutionRecord { meta, state }).is_some() {
-            if let Some(entry) = records.order.iter_mut().find(|(rid, _)| rid == id) {
-                let previous = entry.1;
-                entry.1 = weight;
-                records.bytes = records.bytes.saturating_sub(previous) + weight;
-            }
-        } else {
-            records.order.push_back((id.to_owned(), weight));
-            records.bytes += weight;
-        }
-        while records.order.len() > KEPT_EXECUTIONS || (records.bytes > KEPT_EXECUTION_BYTES && records.order.len() > 1)
-        {
-            let Some((old, bytes)) = records.order.pop_front() else { break };
-            records.by_id.remove(&old);
-            records.bytes = records.bytes.saturating_sub(bytes);
+        if let Ok(mut records) = self.executions.lock() {
+            records.record(id, meta, state);
         }
     }
 
+    /// A recorded execution.
     pub(crate) fn execution(&self, id: &str) -> Option<ExecutionRecord> {
-        self.executions.lock().ok().and_then(|g| g.by_id.get(id).cloned())
+        self.executions.lock().ok().and_then(|records| records.get(id))
     }
 
     /// Stops the kernels (waiting for a running execution to finish first).

@@ -25,6 +25,8 @@ pub(crate) enum KernelProcess {
 #[derive(Debug)]
 pub(crate) struct Spawned {
     pub(crate) process: Option<KernelProcess>,
+    /// The kernel's cgroup, when cgroups are in use.
+    pub(crate) cgroup: Option<super::Cgroup>,
     pub(crate) stdin: OwnedFd,
     pub(crate) stdout: OwnedFd,
     pub(crate) stderr: OwnedFd,

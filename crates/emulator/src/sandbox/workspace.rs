@@ -6,10 +6,10 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 
-use super::holder::{HeldData, HolderTools};
-use super::native::Template;
-use super::spawner::Spawner;
-use super::uids::UidPool;
+use super::host::spawner::Spawner;
+use super::host::uids::UidPool;
+use super::tiers::bubblewrap::holder::{HeldData, HolderTools};
+use super::tiers::namespaces::Template;
 use super::{SandboxError, io_err};
 use crate::config::Limits;
 
@@ -131,6 +131,21 @@ impl Workspace {
                 dirs.destroy();
                 Err(e)
             }
+        }
+    }
+
+    /// Whether the session's `/mnt/data` is held in namespaces of its own (see `tiers::bubblewrap::holder`).
+    pub(crate) fn is_held(&self) -> bool {
+        matches!(self.place, Place::Held(..))
+    }
+
+    /// Descriptors of the namespaces that hold the session's `/mnt/data`, which its kernels enter.
+    pub(crate) fn held_namespaces(&self) -> Result<Option<[OwnedFd; 2]>, SandboxError> {
+        match &self.place {
+            Place::Held(_, held) => {
+                held.namespaces().map(Some).map_err(io_err("cannot share the namespaces of the session's /mnt/data"))
+            }
+            _ => Ok(None),
         }
     }
 

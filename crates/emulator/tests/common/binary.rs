@@ -32,8 +32,22 @@ pub async fn read_until_listening(child: &mut Child, patience: Duration) -> (Str
 
 /// Spawns the binary confined as `command`'s `pre_exec` says; `None` (after a loud notice) where this host
 /// cannot confine it that way (`as_what` names the confinement), which fails under CI.
+///
+/// A copy of the binary that was just written can fail to start with `ETXTBSY` while another test's child,
+/// forked in that moment, still holds the copy's write descriptor (until its own exec closes it): that is
+/// retried, briefly.
 pub fn spawn_confined(command: &mut tokio::process::Command, as_what: &str) -> Option<Child> {
-    match command.spawn() {
+    let mut spawned = command.spawn();
+    for _ in 0..50 {
+        match &spawned {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                spawned = command.spawn();
+            }
+            _ => break,
+        }
+    }
+    match spawned {
         Ok(child) => Some(child),
         Err(e) => {
             let why = format!("cannot start the emulator {as_what} here: {e}");

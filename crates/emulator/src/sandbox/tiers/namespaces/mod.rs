@@ -8,24 +8,63 @@
 //! kernel's pipes, and the session's cgroup files as root).
 
 mod control;
+mod plan;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::io::{FdFlags, fcntl_setfd};
 use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use control::Control;
+use plan::TemplatePlan;
 
-use super::spawner::Spawner;
-use super::{SandboxError, io_err};
+use super::KernelSpec;
 use crate::kernel::Flavor;
+use crate::kernel::protocol::Language;
+use crate::sandbox::host::Host;
+use crate::sandbox::host::spawner::Spawner;
+use crate::sandbox::{Cgroup, KernelFiles, KernelProcess, SandboxError, Spawned, Workspace, io_err};
+
+/// Starts the template of this emulator instance: it builds the sandbox's root, imports `preloaded` and
+/// warms up, then waits for requests.
+pub(crate) async fn start(
+    host: &Host,
+    files: &KernelFiles,
+    preloaded: &[String],
+    root: bool,
+) -> Result<Template, SandboxError> {
+    let filter = host.seccomp_file(&files.dir);
+    std::fs::write(&filter, host.seccomp.as_slice()).map_err(io_err(format!("cannot write {}", filter.display())))?;
+    let root_dir = host.sessions_dir.join("root");
+    std::fs::create_dir_all(&root_dir).map_err(io_err(format!("cannot create {}", root_dir.display())))?;
+    let plan = plan::of(files, &root_dir, &filter, preloaded, root);
+    Template::start(&host.spawner, &plan).await
+}
+
+/// Forks a session's kernel from `template`, with fresh pipes and, as root, its cgroup and uid.
+pub(crate) fn fork(
+    template: &Template,
+    workspace: &Workspace,
+    kernel: KernelSpec<'_>,
+) -> Result<Spawned, SandboxError> {
+    let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io_err("pipe")(e.into()));
+    let (stdin_read, stdin) = pipe()?;
+    let (stdout, stdout_write) = pipe()?;
+    let (stderr, stderr_write) = pipe()?;
+    let cgroup_files = kernel.cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?;
+    let mut fds = vec![stdin_read.as_fd(), stdout_write.as_fd(), stderr_write.as_fd()];
+    fds.extend(cgroup_files.iter().flatten().map(AsFd::as_fd));
+    let pidfd = template
+        .fork(&workspace.name(), kernel.language, kernel.flavor, workspace.uid, &fds)
+        .map_err(io_err("the session template could not fork a kernel"))?;
+    Ok(Spawned { process: Some(KernelProcess::forked(pidfd)), stdin, stdout, stderr, cgroup: None })
+}
 
 /// How long the template may take to build its root and import the preloaded modules.
 const TEMPLATE_STARTUP: Duration = Duration::from_secs(180);
@@ -38,52 +77,6 @@ pub(crate) struct Template {
     control: Arc<Control>,
     child: tokio::sync::Mutex<tokio::process::Child>,
     pid: Option<u32>,
-}
-
-/// What the template needs to know, as its first control message.
-pub(crate) fn config(plan: &TemplatePlan<'_>) -> Value {
-    json!({
-        "root": plan.root,
-        "kernel_dir": "/opt/kernel",
-        "runtime": plan.venv.map(|_| "/opt/runtime"),
-        "seccomp": plan.seccomp,
-        "sys_pivot_root": libc::SYS_pivot_root,
-        "sys_mount_setattr": libc::SYS_mount_setattr,
-        "symlinks": plan.symlinks,
-        "binds": plan.binds,
-        "devices": ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"],
-        "sizes": {"tmp": plan.tmp_bytes, "home": plan.home_bytes, "shm": plan.shm_bytes},
-        "preimport": plan.preimport,
-        "warm_up": !plan.preimport.is_empty(),
-        "mpl_cache": plan.mpl_cache.then_some("/opt/runtime/mpl"),
-        "rlimits": plan.rlimits,
-        "nproc": plan.nproc,
-        "env": plan.env,
-    })
-}
-
-/// Everything [`Template::start`] needs.
-#[derive(Debug)]
-pub(crate) struct TemplatePlan<'a> {
-    pub(crate) python: &'a Path,
-    pub(crate) kernel_dir: &'a Path,
-    /// The host directory the template mounts its root on.
-    pub(crate) root: &'a Path,
-    pub(crate) venv: Option<&'a Path>,
-    pub(crate) seccomp: &'a Path,
-    pub(crate) symlinks: Vec<(String, String)>,
-    /// (host path, path in the sandbox), bound read-only.
-    pub(crate) binds: Vec<(String, String)>,
-    pub(crate) tmp_bytes: u64,
-    pub(crate) home_bytes: u64,
-    pub(crate) shm_bytes: u64,
-    pub(crate) preimport: Vec<String>,
-    pub(crate) mpl_cache: bool,
-    pub(crate) rlimits: Vec<(&'static str, u64)>,
-    pub(crate) nproc: u64,
-    pub(crate) env: Vec<(&'static str, String)>,
-    /// The emulator runs as root: the template stays in the host's user namespace.
-    pub(crate) as_root: bool,
 }
 
 impl Template {
@@ -119,7 +112,7 @@ impl Template {
             });
         }
         let control = Arc::new(Control::new(ours));
-        control.send(&config(plan), &[]).map_err(io_err("cannot configure the session template"))?;
+        control.send(&plan.message(), &[]).map_err(io_err("cannot configure the session template"))?;
         let waiting = control.clone();
         let ready =
             tokio::time::timeout(TEMPLATE_STARTUP, tokio::task::spawn_blocking(move || waiting.receive())).await;
@@ -168,6 +161,7 @@ impl Template {
     pub(crate) fn fork(
         &self,
         id: &str,
+        language: Language,
         flavor: Flavor,
         uid: Option<u32>,
         fds: &[BorrowedFd<'_>],
@@ -176,8 +170,8 @@ impl Template {
             Flavor::Preloaded => "preloaded",
             Flavor::Empty => "empty",
         };
-        let (_, mut reply) =
-            self.control.request_with(&json!({"op": "fork", "id": id, "flavor": flavor, "uid": uid}), fds)?;
+        let request = json!({"op": "fork", "id": id, "language": language, "flavor": flavor, "uid": uid});
+        let (_, mut reply) = self.control.request_with(&request, fds)?;
         reply.pop().ok_or_else(|| io::Error::other("the template sent no process descriptor"))
     }
 
@@ -226,7 +220,7 @@ impl TemplateChild {
             write_proc("/proc/self/gid_map", &self.gid_map)?;
         }
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-        super::command::no_inherited_descriptors();
+        crate::sandbox::host::child::no_inherited_descriptors();
         fcntl_setfd(self.socket.as_fd(), FdFlags::empty())?;
         Ok(())
     }
@@ -252,7 +246,7 @@ pub(crate) fn probe(as_root: bool) -> Result<(), String> {
         std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
             use rustix::thread::{UnshareFlags, unshare_unsafe};
             if as_root {
-                super::command::drop_privileges(999_999)?;
+                crate::sandbox::host::child::drop_privileges(999_999)?;
             }
             unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNS)?;
             rustix::mount::mount_change(

@@ -27,8 +27,9 @@ use rustix::fs::{Mode, OFlags, fstat, fstatfs, open, openat, stat};
 use rustix::io::{FdFlags, fcntl_dupfd_cloexec, fcntl_setfd};
 use rustix::pipe::{PipeFlags, pipe_with};
 
-use super::spawner::Spawner;
-use super::{SandboxError, io_err};
+use crate::sandbox::host::spawner::Spawner;
+use crate::sandbox::host::which;
+use crate::sandbox::{SandboxError, io_err};
 
 /// How long a holder may take to mount its tmpfs and run `cat` (bubblewrap takes milliseconds).
 const HOLDER_STARTUP: Duration = Duration::from_secs(10);
@@ -39,6 +40,18 @@ pub(crate) struct HolderTools {
     pub(crate) bwrap: PathBuf,
     /// `cat`: the holder's program, which echoes a byte to say the tmpfs is there.
     pub(crate) cat: PathBuf,
+}
+
+impl HolderTools {
+    /// The tools with this `bwrap`, and `cat` from `PATH`.
+    pub(crate) fn find(bwrap: &Path) -> Result<HolderTools, SandboxError> {
+        let cat = which("cat").ok_or_else(|| {
+            SandboxError::Unavailable(
+                "cat is not on PATH (the bubblewrap tier needs it to hold each session's /mnt/data)".into(),
+            )
+        })?;
+        Ok(HolderTools { bwrap: bwrap.to_path_buf(), cat })
+    }
 }
 
 /// Descriptors of one session's `/mnt/data` tmpfs and of the namespaces it is mounted in.
@@ -79,7 +92,7 @@ impl HeldData {
         // SAFETY: only raw system calls between fork and exec (close-on-exec flags).
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
-                super::command::no_inherited_descriptors();
+                crate::sandbox::host::child::no_inherited_descriptors();
                 fcntl_setfd(info_write.as_fd(), FdFlags::empty())?;
                 Ok(())
             });

@@ -6,11 +6,13 @@ emulator over the pipes it was started with, and runs each cell like a notebook:
   host -> kernel  {"op": "exec", "id": "...", "code": "..."}
   host -> kernel  {"op": "shell", "id": "...", "command": "..." | "argv": [...], "stdin": "..." | null}
   host -> kernel  {"op": "interrupt", "id": "..."}          (at any time)
-  kernel -> host  {"op": "ready", "pid": 2, "python": "3.11.2", "preimport_ms": 1.2, "preimport_errors": []}
+  kernel -> host  {"op": "ready", "pid": 2, "version": "3.11.2", "preimport_ms": 1.2, "preimport_errors": []}
   kernel -> host  {"op": "result", "id": "...", "status": "Success" | "Failure", "stdout": "...",
                    "stderr": "...", "result": <json> | null, "result_kind": "none" | "json" | "nonfinite" |
                    "repr", "result_repr": "..." | null, "images": [...], "duration_ms": 1.2,
                    "interrupted": false, "exit_code": <int> (shell only)}
+
+The emulator's side of this protocol is `src/kernel/protocol.rs`, which names the messages the same way.
 
 State (globals, imports, the working directory) persists between cells. The value of a trailing expression
 is the result: JSON scalars as they are, anything else as its repr (containers pretty-printed one item per
@@ -585,7 +587,7 @@ def start(in_fd, out_fd, preimport_ms=0.0, errors=()):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only a running cell may be interrupted
     sys.argv = [""]
     threading.Thread(target=_reader, daemon=True).start()
-    send({"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0],
+    send({"op": "ready", "pid": os.getpid(), "version": sys.version.split()[0],
           "preimport_ms": preimport_ms, "preimport_errors": list(errors)})
     while True:
         try:
@@ -602,8 +604,6 @@ def start(in_fd, out_fd, preimport_ms=0.0, errors=()):
                             "stderr": "KeyboardInterrupt\n", "result": None, "images": [],
                             "duration_ms": 0.0, "interrupted": True}
             send(response)
-        elif request.get("op") == "ping":
-            send({"op": "pong", "id": request.get("id")})
 
 
 def limit_processes():

@@ -4,7 +4,7 @@
 //! Everything here goes through rustix's, landlock's and seccompiler's safe wrappers of single system calls.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use rustix::io::{FdFlags, fcntl_setfd};
@@ -13,33 +13,33 @@ use rustix::process::{Resource, Rlimit, Signal, set_parent_process_death_signal,
 use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
 
 /// The steps of one child.
-pub(super) struct ChildPlan {
+pub(crate) struct ChildPlan {
     /// Lead a session of its own (Landlock and no-sandbox tiers): its processes are that session's.
-    pub(super) new_session: bool,
+    pub(crate) new_session: bool,
     /// The user and mount namespaces of the session's `/mnt/data` tmpfs, entered first (bubblewrap tier as
     /// an ordinary user).
-    pub(super) enter: Option<[OwnedFd; 2]>,
+    pub(crate) enter: Option<[OwnedFd; 2]>,
     /// `cgroup.procs` of each controller; the child writes "0" to each to join before it execs.
-    pub(super) cgroup_procs: Option<Vec<OwnedFd>>,
-    pub(super) rlimits: Vec<(Resource, u64)>,
+    pub(crate) cgroup_procs: Option<Vec<OwnedFd>>,
+    pub(crate) rlimits: Vec<(Resource, u64)>,
     /// A descriptor the exec'd program reads (bubblewrap's seccomp filter): kept open across exec.
-    pub(super) inherit: Option<OwnedFd>,
+    pub(crate) inherit: Option<OwnedFd>,
     /// The unprivileged host uid to become (running as root).
-    pub(super) uid: Option<u32>,
+    pub(crate) uid: Option<u32>,
     /// The Landlock tier's ruleset.
-    pub(super) landlock: Option<::landlock::RulesetCreated>,
+    pub(crate) landlock: Option<::landlock::RulesetCreated>,
     /// The Landlock tier's seccomp filter (bubblewrap installs its own from `inherit`).
-    pub(super) seccomp: Option<Arc<seccompiler::BpfProgram>>,
+    pub(crate) seccomp: Option<Arc<seccompiler::BpfProgram>>,
 }
 
 impl ChildPlan {
-    pub(super) fn run(&mut self) -> io::Result<()> {
+    pub(crate) fn run(&mut self) -> io::Result<()> {
         no_inherited_descriptors();
         if self.new_session {
             rustix::process::setsid()?;
         }
         if let Some(namespaces) = &self.enter {
-            crate::sandbox::holder::enter(namespaces)?;
+            crate::sandbox::tiers::bubblewrap::holder::enter(namespaces)?;
         }
         for fd in self.cgroup_procs.iter().flatten() {
             if rustix::io::write(fd, b"0")? != 1 {
@@ -90,9 +90,4 @@ pub(crate) fn drop_privileges(uid: u32) -> io::Result<()> {
     set_thread_res_gid(g, g, g)?;
     set_thread_res_uid(u, u, u)?;
     Ok(())
-}
-
-/// The number of a descriptor, for a command line (`--seccomp 5`).
-pub(super) fn raw_fd(fd: &OwnedFd) -> RawFd {
-    fd.as_raw_fd()
 }

@@ -1,24 +1,22 @@
-//! The bubblewrap tier's command line: own user, mount, pid, network, IPC and UTS namespaces; a read-only
-//! root; the session directory at `/mnt/data`; private `/tmp` and `$HOME`.
+//! The bubblewrap tier: whether bubblewrap can make namespaces here, and the command line of a session's
+//! kernel: own user, mount, pid, network, IPC and UTS namespaces; a read-only root; the session directory at
+//! `/mnt/data`; private `/tmp` and `$HOME`. As an ordinary user, each session's `/mnt/data` is a tmpfs a
+//! short-lived bubblewrap makes and holds ([`holder`]).
 
+pub(crate) mod holder;
+
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::env::Environment;
-use super::{Prepared, python, seccomp_memfd};
+use super::{Prepared, kernel_program, seccomp_memfd};
 use crate::config::{HOME_BYTES, SHM_BYTES};
+use crate::kernel::protocol::Language;
+use crate::sandbox::host::Host;
+use crate::sandbox::kernel_env::{Environment, HOST_FILES, KERNEL_MOUNT, MPL_CONFIG, RUNTIME_MOUNT};
 use crate::sandbox::workspace::HostDirs;
-use crate::sandbox::{Sandbox, SandboxError};
-
-/// Where things appear inside a bubblewrap sandbox.
-const RUNTIME_MOUNT: &str = "/opt/runtime";
-const KERNEL_MOUNT: &str = "/opt/kernel";
-/// matplotlib's writable config directory; the runtime's prebuilt font cache is mounted into it read-only.
-const MPL_CONFIG: &str = "/tmp/mpl";
-/// Host files sessions may read, when they exist.
-pub(crate) const HOST_FILES: [&str; 5] =
-    ["/etc/fonts", "/etc/localtime", "/etc/ld.so.cache", "/etc/mime.types", "/etc/ssl/certs"];
+use crate::sandbox::{KernelFiles, SandboxError};
 
 /// Runs `bwrap ... true` as an unprivileged uid to see whether namespaces work here.
 pub(crate) fn probe(bwrap: &Path, root: bool) -> bool {
@@ -35,28 +33,32 @@ pub(crate) fn probe(bwrap: &Path, root: bool) -> bool {
         let probe_uid = 999_999u32;
         // SAFETY: only raw system calls between fork and exec.
         unsafe {
-            command.pre_exec(move || super::child::drop_privileges(probe_uid));
+            command.pre_exec(move || crate::sandbox::host::child::drop_privileges(probe_uid));
         }
     }
     command.status().map(|s| s.success()).unwrap_or(false)
 }
 
-pub(super) fn command(sandbox: &Sandbox, ws: &HostDirs, mut env: Environment) -> Result<Prepared, SandboxError> {
-    let bwrap = sandbox.bwrap.as_deref().ok_or_else(|| SandboxError::Unavailable("bwrap vanished".into()))?;
-    let runtime = &sandbox.runtime;
-    env.path(runtime.venv.as_ref().map(|_| Path::new(RUNTIME_MOUNT).join("bin")).as_deref());
-    env.set("HOME", "/home/user");
-    env.set("TMPDIR", "/tmp");
-    env.set("MPLCONFIGDIR", MPL_CONFIG);
+/// The bubblewrap command line of a session's kernel.
+pub(super) fn command(
+    bwrap: &Path,
+    host: &Host,
+    files: &KernelFiles,
+    ws: &HostDirs,
+    language: Language,
+    mut env: Environment,
+) -> Result<Prepared, SandboxError> {
+    let runtime = &files.runtime;
+    env.inside_namespaces(runtime.venv.is_some(), files.limits.output_bytes);
     // Counted in the sandbox's user namespace: the kernel sets it on itself before anything runs.
-    env.set("DS_NPROC", sandbox.limits.max_processes.to_string());
-    let seccomp = seccomp_memfd(&sandbox.seccomp)?;
+    env.set("DS_NPROC", files.limits.max_processes.to_string());
+    let seccomp = seccomp_memfd(&host.seccomp)?;
     let mut c = Command::new(bwrap);
     c.env_clear();
     // `--disable-userns` (which needs an explicit `--unshare-user`): no user namespace inside the sandbox (the
     // seccomp filter refuses them too).
     c.args(["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]);
-    c.arg("--seccomp").arg(super::child::raw_fd(&seccomp).to_string());
+    c.arg("--seccomp").arg(seccomp.as_raw_fd().to_string());
     c.args(["--ro-bind", "/usr", "/usr"]);
     for (link, target) in [("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/bin", "usr/bin"), ("/sbin", "usr/sbin")] {
         c.args(["--symlink", target, link]);
@@ -70,17 +72,17 @@ pub(super) fn command(sandbox: &Sandbox, ws: &HostDirs, mut env: Environment) ->
     if let Some(venv) = &runtime.venv {
         c.arg("--ro-bind").arg(venv).arg(RUNTIME_MOUNT);
     }
-    c.arg("--ro-bind").arg(&sandbox.kernel_dir).arg(KERNEL_MOUNT);
-    c.arg("--ro-bind").arg(sandbox.kernel_dir.join("passwd")).arg("/etc/passwd");
-    c.arg("--ro-bind").arg(sandbox.kernel_dir.join("group")).arg("/etc/group");
+    c.arg("--ro-bind").arg(&files.dir).arg(KERNEL_MOUNT);
+    c.arg("--ro-bind").arg(files.dir.join("passwd")).arg("/etc/passwd");
+    c.arg("--ro-bind").arg(files.dir.join("group")).arg("/etc/group");
     c.arg("--bind").arg(&ws.data).arg("/mnt/data");
     // Every writable tmpfs is sized (unsized, each could take half the host's memory).
     c.args(["--proc", "/proc", "--dev", "/dev"]);
-    c.arg("--size").arg(sandbox.limits.tmp_bytes.to_string()).args(["--tmpfs", "/tmp"]);
+    c.arg("--size").arg(files.limits.tmp_bytes.to_string()).args(["--tmpfs", "/tmp"]);
     c.arg("--size").arg(HOME_BYTES.to_string()).args(["--tmpfs", "/home/user"]);
     c.arg("--size").arg(SHM_BYTES.to_string()).args(["--tmpfs", "/dev/shm"]);
     c.args(["--dir", MPL_CONFIG]);
-    for file in &sandbox.mpl_cache {
+    for file in &files.mpl_cache {
         if let Some(name) = file.file_name() {
             c.arg("--ro-bind").arg(file).arg(Path::new(MPL_CONFIG).join(name));
         }
@@ -91,7 +93,12 @@ pub(super) fn command(sandbox: &Sandbox, ws: &HostDirs, mut env: Environment) ->
         c.arg("--setenv").arg(k).arg(v);
     }
     c.args(["--remount-ro", "/", "--"]);
-    c.arg(python(sandbox, runtime.venv.as_ref().map(|_| Path::new(RUNTIME_MOUNT))));
-    c.args(["-I", "-X", "frozen_modules=on"]).arg(Path::new(KERNEL_MOUNT).join("kernel.py"));
-    Ok(Prepared { command: c, seccomp_fd: Some(seccomp), landlock: None })
+    let (program, args) = kernel_program(
+        files,
+        language,
+        runtime.venv.as_ref().map(|_| Path::new(RUNTIME_MOUNT)),
+        Path::new(KERNEL_MOUNT),
+    );
+    c.arg(program).args(args);
+    Ok(Prepared { command: c, seccomp_fd: Some(seccomp), landlock: None, new_session: false, confined: false })
 }

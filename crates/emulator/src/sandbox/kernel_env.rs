@@ -1,0 +1,94 @@
+//! A kernel's environment and where things are inside a sandbox: nothing from the emulator's own environment
+//! (it may hold credentials), only these.
+
+use std::path::Path;
+
+use super::KernelFiles;
+use crate::kernel::Flavor;
+
+/// Where the runtime (the virtual environment) is mounted inside a namespaced sandbox.
+pub(crate) const RUNTIME_MOUNT: &str = "/opt/runtime";
+/// Where the kernel's files are mounted inside a namespaced sandbox.
+pub(crate) const KERNEL_MOUNT: &str = "/opt/kernel";
+/// matplotlib's writable config directory inside a namespaced sandbox (the runtime's prebuilt font cache is
+/// provided there).
+pub(crate) const MPL_CONFIG: &str = "/tmp/mpl";
+/// The home directory inside a namespaced sandbox (a tmpfs of its own).
+const HOME: &str = "/home/user";
+/// Host files sessions may read, when they exist.
+pub(crate) const HOST_FILES: [&str; 5] =
+    ["/etc/fonts", "/etc/localtime", "/etc/ld.so.cache", "/etc/mime.types", "/etc/ssl/certs"];
+const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// `PATH`, with the runtime's `bin` first when there is a virtual environment.
+fn path(venv_bin: Option<&Path>) -> String {
+    match venv_bin {
+        Some(bin) => format!("{}:{SYSTEM_PATH}", bin.display()),
+        None => SYSTEM_PATH.to_owned(),
+    }
+}
+
+/// The variables every kernel of every tier starts with (the tiers add where home and temporary files are).
+fn common(output_cap: u64) -> Vec<(&'static str, String)> {
+    vec![
+        ("LANG", "C.UTF-8".to_owned()),
+        ("PYTHONUNBUFFERED", "1".to_owned()),
+        ("MPLBACKEND", "Agg".to_owned()),
+        ("OPENBLAS_NUM_THREADS", "1".to_owned()),
+        ("OMP_NUM_THREADS", "1".to_owned()),
+        ("MKL_NUM_THREADS", "1".to_owned()),
+        ("MALLOC_ARENA_MAX", "2".to_owned()),
+        ("DS_OUTPUT_CAP", output_cap.to_string()),
+        // The figures of one execution together: eight times the output cap (8 MiB by default).
+        ("DS_IMAGE_CAP", output_cap.saturating_mul(8).to_string()),
+        ("USER", "user".to_owned()),
+    ]
+}
+
+/// The environment of a kernel in a namespaced sandbox (the namespaces and bubblewrap tiers): the runtime
+/// at [`RUNTIME_MOUNT`], home and temporary files in the sandbox's own tmpfs mounts.
+pub(crate) fn namespaced(venv: bool, output_cap: u64) -> Vec<(&'static str, String)> {
+    let bin = Path::new(RUNTIME_MOUNT).join("bin");
+    let mut vars = vec![("PATH", path(venv.then_some(bin.as_path())))];
+    vars.extend(common(output_cap));
+    vars.extend([("HOME", HOME.to_owned()), ("TMPDIR", "/tmp".to_owned()), ("MPLCONFIGDIR", MPL_CONFIG.to_owned())]);
+    vars
+}
+
+/// The variables a kernel process of the bubblewrap, Landlock or no-sandbox tier starts with.
+pub(crate) struct Environment {
+    vars: Vec<(&'static str, String)>,
+}
+
+impl Environment {
+    /// What every such kernel gets: the runtime on `PATH` where the host has it, the limits of its output,
+    /// and the modules to import first (the preloaded kernel only).
+    pub(crate) fn new(files: &KernelFiles, flavor: Flavor) -> Environment {
+        let preimport = match flavor {
+            Flavor::Preloaded => files.preimport.clone(),
+            Flavor::Empty => String::new(),
+        };
+        let bin = files.runtime.venv.as_ref().map(|v| v.join("bin"));
+        let mut vars = vec![("PATH", path(bin.as_deref()))];
+        vars.extend(common(files.limits.output_bytes));
+        vars.push(("DS_PREIMPORT", preimport));
+        Environment { vars }
+    }
+
+    /// The namespaced layout ([`namespaced`]): the runtime at [`RUNTIME_MOUNT`], home and temporary files in
+    /// the sandbox's tmpfs mounts.
+    pub(crate) fn inside_namespaces(&mut self, venv: bool, output_cap: u64) {
+        for (name, value) in namespaced(venv, output_cap) {
+            self.set(name, value);
+        }
+    }
+
+    pub(crate) fn set(&mut self, name: &'static str, value: impl Into<String>) {
+        self.vars.retain(|(n, _)| *n != name);
+        self.vars.push((name, value.into()));
+    }
+
+    pub(crate) fn vars(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.vars.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+}

@@ -1,0 +1,63 @@
+//! The resource limits every session's kernel starts with, in one table: the namespaces tier's template sets
+//! them by name in each forked session, the other tiers' children set them between fork and exec.
+
+use rustix::process::Resource;
+
+use crate::config::Limits;
+
+/// Open files per process in a session.
+const OPEN_FILES: u64 = 1024;
+/// A backstop on CPU time over a kernel's whole life (executions are bounded by their own time limits).
+const CPU_SECONDS: u64 = 4 * 3600;
+
+/// One limit: its `RLIMIT_` name (as Python's `resource` module spells it), the resource and the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rlimit {
+    pub(crate) name: &'static str,
+    pub(crate) resource: Resource,
+    pub(crate) value: u64,
+}
+
+/// The limits of every sandboxed kernel: no core dumps, open files, the largest file (`/mnt/data`'s size)
+/// and CPU time; with `memory`, the address space too (every tier but the no-sandbox mode).
+pub(crate) fn kernel(limits: &Limits, memory: bool) -> Vec<Rlimit> {
+    let mut out = vec![
+        Rlimit { name: "RLIMIT_CORE", resource: Resource::Core, value: 0 },
+        Rlimit { name: "RLIMIT_NOFILE", resource: Resource::Nofile, value: OPEN_FILES },
+        Rlimit { name: "RLIMIT_FSIZE", resource: Resource::Fsize, value: limits.disk_bytes },
+        Rlimit { name: "RLIMIT_CPU", resource: Resource::Cpu, value: CPU_SECONDS },
+    ];
+    if memory {
+        out.push(Rlimit { name: "RLIMIT_AS", resource: Resource::As, value: limits.memory_bytes });
+    }
+    out
+}
+
+/// `RLIMIT_NPROC` where it counts one session alone: in a user namespace of its own, or for a host uid of
+/// its own (with a margin for the sandbox's own processes there).
+pub(crate) fn processes(limits: &Limits, own_uid: bool) -> Rlimit {
+    let margin = if own_uid { 16 } else { 0 };
+    Rlimit { name: "RLIMIT_NPROC", resource: Resource::Nproc, value: u64::from(limits.max_processes) + margin }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tier_sets_the_same_limits_and_memory_only_in_a_sandbox() {
+        let limits = Limits::default();
+        let sandboxed = kernel(&limits, true);
+        let names: Vec<&str> = sandboxed.iter().map(|r| r.name).collect();
+        assert_eq!(names, ["RLIMIT_CORE", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_AS"]);
+        assert!(sandboxed.contains(&Rlimit { name: "RLIMIT_AS", resource: Resource::As, value: limits.memory_bytes }));
+        assert!(sandboxed.contains(&Rlimit {
+            name: "RLIMIT_FSIZE",
+            resource: Resource::Fsize,
+            value: limits.disk_bytes
+        }));
+        assert!(kernel(&limits, false).iter().all(|r| r.resource != Resource::As));
+        assert_eq!(processes(&limits, false).value, u64::from(limits.max_processes));
+        assert_eq!(processes(&limits, true).value, u64::from(limits.max_processes) + 16);
+    }
+}
