@@ -69,7 +69,7 @@ impl SessionPoolClient {
     /// # Errors
     /// As [`SessionPoolClient::from_env`].
     pub fn builder_from_env() -> Result<ClientBuilder, Error> {
-        builder::from_env(&|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        builder::from_env(&crate::env::lookup)
     }
 
     pub(crate) fn from_transport(transport: Transport) -> Self {

@@ -21,3 +21,9 @@ pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
 pub const IDENTITY_ENDPOINT: &str = "IDENTITY_ENDPOINT";
 /// Older managed-identity endpoint variable.
 pub const MSI_ENDPOINT: &str = "MSI_ENDPOINT";
+
+/// The process environment's value of `name`, treating an empty or blank value as unset: how every variable
+/// above is read.
+pub(crate) fn lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}

@@ -311,3 +311,10 @@ async fn code_whose_client_went_away_is_interrupted_and_the_state_kept() {
     assert!(started.elapsed() < Duration::from_secs(10), "the abandoned cell kept running: {:?}", started.elapsed());
     h.stop().await;
 }
+
+#[test]
+fn the_client_and_the_emulator_agree_on_the_service_limits() {
+    use dynamic_sessions_emulator::config;
+    assert_eq!(dynamic_sessions::MAX_UPLOAD_BYTES, config::MAX_UPLOAD_BYTES, "the upload limit (128 MiB)");
+    assert_eq!(dynamic_sessions::MAX_EXECUTION_TIMEOUT, config::MAX_EXECUTION_TIMEOUT, "the execution ceiling (220 s)");
+}

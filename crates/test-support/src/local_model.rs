@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use dynamic_sessions_emulator::testing::in_ci;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// A model server on loopback; stopped when dropped.
@@ -16,10 +17,6 @@ pub struct LocalModel {
     _server: tokio::process::Child,
     /// The OpenAI-compatible base URL (`http://127.0.0.1:PORT/v1`).
     pub base_url: String,
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
 fn setting(name: &str) -> Option<PathBuf> {

@@ -55,7 +55,7 @@ impl fmt::Debug for SelectedCredential {
 /// [`Error::MissingEnv`] naming the variable a partially configured credential lacks; [`Error::Config`] when
 /// `azure_identity` rejects the settings.
 pub fn credential_from_env() -> Result<SelectedCredential, Error> {
-    choose(&|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    choose(&crate::env::lookup)
 }
 
 pub(crate) fn choose(lookup: &dyn Fn(&str) -> Option<String>) -> Result<SelectedCredential, Error> {

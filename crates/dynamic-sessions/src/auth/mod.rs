@@ -70,7 +70,7 @@ impl Auth {
     /// [`Error::Config`] for an invalid endpoint; the errors of [`credential_from_env`].
     pub fn for_endpoint(endpoint: &str) -> Result<Self, Error> {
         let url = crate::builder::validate_endpoint(endpoint)?;
-        crate::builder::auth_for(&url, &|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        crate::builder::auth_for(&url, &crate::env::lookup)
     }
 }
 
