@@ -1,14 +1,18 @@
-//! A tool call by name: what it did for the model (the text it reads, images) and for the application (the
-//! outcome, the report, artifacts). Agent integrations and tool calls a model wrote as text share it.
+//! A tool call, dispatched: what it did for the model (the text it reads, images) and for the application
+//! (the outcome, the report, artifacts). Agent integrations, the MCP server and tool calls a model wrote as
+//! text all go through [`CodeInterpreter::invoke_call`], which holds each tool's handler.
 
+use base64::Engine as _;
 use dynamic_sessions::Image;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::ToolError;
 use crate::interpreter::{Artifact, CodeInterpreter};
 use crate::report::RunReport;
-use crate::tools::{ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, RunShellArgs, SendFileArgs, names};
+use crate::tools::{
+    DownloadArgs, ListFilesArgs, ReadFileArgs, RunPythonArgs, RunShellArgs, SendFileArgs, Tool, ToolCall, UploadArgs,
+    agent_tools,
+};
 use crate::turn::StepOutcome;
 
 /// What one tool call did.
@@ -22,13 +26,16 @@ pub struct ToolInvocation {
     pub model_text: String,
     /// Images for the model (they are in `artifacts` too, decoded).
     pub images: Vec<Image>,
-    /// Images drawn and files handed to the user.
+    /// Images drawn and files handed to the user (or asked for, with `download_file`).
     pub artifacts: Vec<Artifact>,
+    /// The result as data for programs, where it has a shape: the file list of `list_files`.
+    pub data: Option<Value>,
 }
 
 impl ToolInvocation {
-    fn text(outcome: StepOutcome, model_text: String) -> ToolInvocation {
-        ToolInvocation { outcome, report: None, model_text, images: Vec::new(), artifacts: Vec::new() }
+    /// An invocation that is only text for the model.
+    pub fn text(outcome: StepOutcome, model_text: String) -> ToolInvocation {
+        ToolInvocation { outcome, report: None, model_text, images: Vec::new(), artifacts: Vec::new(), data: None }
     }
 
     /// A call of the exact code that just failed, not run again; `error` is that failure's last line.
@@ -53,80 +60,53 @@ impl ToolInvocation {
     }
 }
 
-/// The tools an interpreter offers, by name (`run_shell` only when its options enable it).
+/// The tools an interpreter offers a model, by name (`run_shell` only when its options enable it).
 pub fn tool_names(interpreter: &CodeInterpreter) -> Vec<&'static str> {
-    let mut names =
-        vec![names::RUN_PYTHON, names::LIST_FILES, names::READ_FILE, names::SEND_FILE, names::RESET_SESSION];
-    if interpreter.options().shell {
-        names.push(names::RUN_SHELL);
-    }
-    names
-}
-
-fn parse<T: DeserializeOwned>(name: &str, arguments: &Map<String, Value>) -> Result<T, String> {
-    serde_json::from_value(Value::Object(arguments.clone()))
-        .map_err(|e| format!("the arguments for {name} are not usable ({e}); call {name} again with valid arguments"))
-}
-
-/// `arguments` as the tool reads them (unknown fields dropped, defaults filled), so two spellings of one
-/// call compare equal; `None` when they do not parse (the call is rejected).
-pub fn canonical_arguments(name: &str, arguments: &Map<String, Value>) -> Option<Value> {
-    fn again<T: DeserializeOwned + serde::Serialize>(name: &str, arguments: &Map<String, Value>) -> Option<Value> {
-        parse::<T>(name, arguments).ok().and_then(|args| serde_json::to_value(args).ok())
-    }
-    match name {
-        names::RUN_PYTHON => again::<RunPythonArgs>(name, arguments),
-        names::RUN_SHELL => again::<RunShellArgs>(name, arguments),
-        names::LIST_FILES => again::<ListFilesArgs>(name, arguments),
-        names::READ_FILE => again::<ReadFileArgs>(name, arguments),
-        names::SEND_FILE => again::<SendFileArgs>(name, arguments),
-        names::RESET_SESSION => again::<ResetArgs>(name, arguments),
-        _ => None,
-    }
+    interpreter.tools().into_iter().map(Tool::name).collect()
 }
 
 impl CodeInterpreter {
+    /// The tools this interpreter offers a model in an agent (`run_shell` only when its options enable it).
+    pub fn tools(&self) -> Vec<Tool> {
+        agent_tools(self.options().shell)
+    }
+
     /// Runs the tool `name` with `arguments` (a model's call) and says what happened. Never fails: unusable
-    /// arguments, an unknown tool and service errors are outcomes the model reads.
+    /// arguments, a tool this interpreter does not offer and service errors are outcomes the model reads.
     pub async fn invoke(&self, name: &str, arguments: &Map<String, Value>) -> ToolInvocation {
-        if !tool_names(self).contains(&name) {
+        let offered = self.tools();
+        let Some(tool) = Tool::from_name(name).filter(|tool| offered.contains(tool)) else {
             let known = tool_names(self).join(", ");
             return ToolInvocation::text(
                 StepOutcome::Rejected,
                 format!("there is no tool named {name}; the tools are {known}"),
             );
-        }
-        let result = match name {
-            names::RUN_PYTHON => match parse::<RunPythonArgs>(name, arguments) {
-                Ok(args) => self.invoke_run_python(&args).await,
-                Err(why) => return ToolInvocation::text(StepOutcome::Rejected, why),
-            },
-            names::RUN_SHELL => match parse::<RunShellArgs>(name, arguments) {
-                Ok(args) => self.invoke_run_shell(&args).await,
-                Err(why) => return ToolInvocation::text(StepOutcome::Rejected, why),
-            },
-            names::LIST_FILES => match parse::<ListFilesArgs>(name, arguments) {
-                Ok(args) => self.invoke_list_files(&args).await,
-                Err(why) => return ToolInvocation::text(StepOutcome::Rejected, why),
-            },
-            names::READ_FILE => match parse::<ReadFileArgs>(name, arguments) {
-                Ok(args) => self.invoke_read_file(&args).await,
-                Err(why) => return ToolInvocation::text(StepOutcome::Rejected, why),
-            },
-            names::SEND_FILE => match parse::<SendFileArgs>(name, arguments) {
-                Ok(args) => self.invoke_send_file(&args).await,
-                Err(why) => return ToolInvocation::text(StepOutcome::Rejected, why),
-            },
-            _ => self.invoke_reset().await,
         };
-        result.unwrap_or_else(|e| ToolInvocation::from_error(&e))
+        match tool.parse(arguments) {
+            Ok(call) => self.invoke_call(&call).await.unwrap_or_else(|e| ToolInvocation::from_error(&e)),
+            Err(why) => ToolInvocation::text(StepOutcome::Rejected, why),
+        }
+    }
+
+    /// Runs a parsed call: the handler of each tool.
+    ///
+    /// # Errors
+    /// The tool's own errors ([`ToolError`]): a missing file, a session the service refused.
+    pub async fn invoke_call(&self, call: &ToolCall) -> Result<ToolInvocation, ToolError> {
+        match call {
+            ToolCall::RunPython(args) => self.invoke_run_python(args).await,
+            ToolCall::RunShell(args) => self.invoke_run_shell(args).await,
+            ToolCall::ListFiles(args) => self.invoke_list_files(args).await,
+            ToolCall::ReadFile(args) => self.invoke_read_file(args).await,
+            ToolCall::SendFileToUser(args) => self.invoke_send_file(args).await,
+            ToolCall::ResetSession(_) => Ok(ToolInvocation::text(StepOutcome::Ran, self.reset().await?)),
+            ToolCall::UploadFile(args) => self.invoke_upload(args).await,
+            ToolCall::DownloadFile(args) => self.invoke_download(args).await,
+        }
     }
 
     /// `run_python`: the report in prose, the images attached.
-    ///
-    /// # Errors
-    /// As [`CodeInterpreter::run_python`].
-    pub async fn invoke_run_python(&self, args: &RunPythonArgs) -> Result<ToolInvocation, ToolError> {
+    async fn invoke_run_python(&self, args: &RunPythonArgs) -> Result<ToolInvocation, ToolError> {
         let outcome = self.run_python(&args.code).await?;
         let artifacts = outcome
             .images
@@ -139,14 +119,12 @@ impl CodeInterpreter {
             report: Some(outcome.report),
             images: outcome.images,
             artifacts,
+            data: None,
         })
     }
 
     /// `run_shell`: the report in prose.
-    ///
-    /// # Errors
-    /// As [`CodeInterpreter::run_shell`].
-    pub async fn invoke_run_shell(&self, args: &RunShellArgs) -> Result<ToolInvocation, ToolError> {
+    async fn invoke_run_shell(&self, args: &RunShellArgs) -> Result<ToolInvocation, ToolError> {
         let outcome = self.run_shell(&args.command, args.stdin.as_deref()).await?;
         Ok(ToolInvocation {
             outcome: if outcome.execution.is_success() { StepOutcome::Ran } else { StepOutcome::Failed },
@@ -154,70 +132,54 @@ impl CodeInterpreter {
             report: Some(outcome.report),
             images: Vec::new(),
             artifacts: Vec::new(),
+            data: None,
         })
     }
 
     /// `list_files`.
-    ///
-    /// # Errors
-    /// As [`CodeInterpreter::list_files`].
-    pub async fn invoke_list_files(&self, args: &ListFilesArgs) -> Result<ToolInvocation, ToolError> {
+    async fn invoke_list_files(&self, args: &ListFilesArgs) -> Result<ToolInvocation, ToolError> {
         let files = self.list_files(args.path.as_deref(), args.recursive.unwrap_or(false)).await?;
         let text = if files.is_empty() {
             "No files.".to_owned()
         } else {
             serde_json::to_string_pretty(&files).unwrap_or_else(|_| "[]".into())
         };
-        Ok(ToolInvocation::text(StepOutcome::Ran, text))
+        Ok(ToolInvocation { data: serde_json::to_value(&files).ok(), ..ToolInvocation::text(StepOutcome::Ran, text) })
     }
 
     /// `read_file`.
-    ///
-    /// # Errors
-    /// As [`CodeInterpreter::read_file`].
-    pub async fn invoke_read_file(&self, args: &ReadFileArgs) -> Result<ToolInvocation, ToolError> {
+    async fn invoke_read_file(&self, args: &ReadFileArgs) -> Result<ToolInvocation, ToolError> {
         let text = self.read_file(&args.path, args.max_bytes.map(|b| b as usize)).await?;
         Ok(ToolInvocation::text(StepOutcome::Ran, text))
     }
 
     /// `send_file_to_user`: the file as an artifact.
-    ///
-    /// # Errors
-    /// As [`CodeInterpreter::send_file_to_user`].
-    pub async fn invoke_send_file(&self, args: &SendFileArgs) -> Result<ToolInvocation, ToolError> {
+    async fn invoke_send_file(&self, args: &SendFileArgs) -> Result<ToolInvocation, ToolError> {
         let (text, artifact) = self.offer_file(&args.path, args.description.clone()).await?;
         Ok(ToolInvocation { artifacts: vec![artifact], ..ToolInvocation::text(StepOutcome::Ran, text) })
     }
 
-    /// `reset_session`.
-    ///
-    /// # Errors
-    /// As [`CodeInterpreter::reset`].
-    pub async fn invoke_reset(&self) -> Result<ToolInvocation, ToolError> {
-        Ok(ToolInvocation::text(StepOutcome::Ran, self.reset().await?))
+    /// `upload_file`: text or base64 content into `/mnt/data`.
+    async fn invoke_upload(&self, args: &UploadArgs) -> Result<ToolInvocation, ToolError> {
+        let bytes = match (&args.content, &args.content_base64) {
+            (Some(text), None) => text.clone().into_bytes(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| ToolError::InvalidArguments(format!("content_base64 is not valid base64: {e}")))?,
+            _ => {
+                return Err(ToolError::InvalidArguments(
+                    "give exactly one of `content` (text) or `content_base64`".into(),
+                ));
+            }
+        };
+        let file = self.session().files().upload(args.path.as_str(), bytes).await?;
+        let size = file.size.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
+        Ok(ToolInvocation::text(StepOutcome::Ran, format!("Uploaded /mnt/data/{} ({size} bytes).", file.path())))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn map(value: Value) -> Map<String, Value> {
-        value.as_object().cloned().unwrap_or_default()
-    }
-
-    #[test]
-    fn canonical_arguments_ignore_spelling_and_reject_unusable_ones() {
-        let a = canonical_arguments("run_python", &map(json!({"code": "1+1", "extra": true})));
-        let b = canonical_arguments("run_python", &map(json!({"code": "1+1"})));
-        assert_eq!(a, b);
-        assert!(a.is_some());
-        assert_eq!(canonical_arguments("run_python", &map(json!({"cod": "1+1"}))), None);
-        assert_eq!(canonical_arguments("no_such_tool", &map(json!({}))), None);
-        assert_eq!(
-            canonical_arguments("list_files", &map(json!({}))),
-            canonical_arguments("list_files", &map(json!({"path": null})))
-        );
+    /// `download_file`: the file as an artifact (an MCP server returns its content).
+    async fn invoke_download(&self, args: &DownloadArgs) -> Result<ToolInvocation, ToolError> {
+        let (text, artifact) = self.offer_file(&args.path, None).await?;
+        Ok(ToolInvocation { artifacts: vec![artifact], ..ToolInvocation::text(StepOutcome::Ran, text) })
     }
 }

@@ -46,7 +46,9 @@ pub use error::ToolError;
 pub use interpreter::{
     Artifact, CodeInterpreter, FileEntry, InterpreterOptions, RunOutcome, SessionCheck, SessionProvider, ShellOutcome,
 };
-pub use invoke::{ToolInvocation, canonical_arguments, tool_names};
+pub use invoke::{ToolInvocation, tool_names};
 pub use report::{ChangedFile, OutputBudget, ReportFormat, RunReport};
 pub use sanitize::sanitize_code;
-pub use tools::{ToolSpec, openai_tools, openai_tools_for, tool_specs, tool_specs_for};
+pub use tools::{
+    Tool, ToolCall, ToolSpec, canonical_arguments, openai_tools, openai_tools_for, tool_specs, tool_specs_for,
+};

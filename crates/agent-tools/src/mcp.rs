@@ -3,49 +3,34 @@
 //! One [`SessionsMcpServer`] serves one MCP connection and owns one session. Tool failures are returned as
 //! tool results with `isError: true` (the model can read them and try again), never as protocol errors.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ResourceContents, ServerCapabilities, ServerConfig};
-use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
-use schemars::JsonSchema;
-use serde::Deserialize;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ResourceContents, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler};
 
 use crate::interpreter::{Artifact, CodeInterpreter};
-use crate::tools::{
-    ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, RunShellArgs, SendFileArgs, descriptions, names,
-};
+use crate::invoke::ToolInvocation;
+use crate::tools::{Tool, ToolCall};
+use crate::turn::StepOutcome;
 
 /// The largest file `download_file` and `send_file_to_user` return inline (base64 grows it by a third).
 pub const MAX_INLINE_BYTES: usize = 16 << 20;
 
-/// `upload_file` arguments.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-pub struct UploadArgs {
-    /// Where to put the file, relative to /mnt/data or absolute under it.
-    pub path: String,
-    /// The content as text (UTF-8). Give this or `content_base64`.
-    #[serde(default)]
-    pub content: Option<String>,
-    /// The content, base64-encoded (for binary files).
-    #[serde(default)]
-    pub content_base64: Option<String>,
-}
-
-/// `download_file` arguments.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-pub struct DownloadArgs {
-    /// The file, relative to /mnt/data or absolute under it.
-    pub path: String,
-}
+/// How `send_file_to_user` works for an MCP client (an agent's application offers the file for download).
+const SEND_FILE_OVER_MCP: &str =
+    "Give a file from /mnt/data to the user: it is returned as an embedded resource the MCP client can save.";
 
 /// An MCP server on one session.
 #[derive(Debug, Clone)]
 pub struct SessionsMcpServer {
     interpreter: CodeInterpreter,
-    tool_router: ToolRouter<Self>,
     /// Shared by every clone; the last one dropped (the MCP session closed) deletes the pool session.
-    lease: Option<std::sync::Arc<DeleteOnClose>>,
+    lease: Option<Arc<DeleteOnClose>>,
 }
 
 /// Deletes a session when dropped: the streamable HTTP transport drops a server when its MCP session is
@@ -74,33 +59,23 @@ impl Drop for DeleteOnClose {
     }
 }
 
-/// An execution's result: the report in sentences for the model to read (measured: small models answer
-/// from sentences, and continue JSON with more JSON), and the same report as `structuredContent` for
-/// programs.
-fn report_result(success: bool, content: Vec<ContentBlock>, report: &crate::RunReport) -> CallToolResult {
-    let mut result = if success { CallToolResult::success(content) } else { CallToolResult::error(content) };
-    result.structured_content = serde_json::to_value(report).ok();
-    result
-}
-
-fn failure(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.into())])
-}
-
 impl SessionsMcpServer {
     /// A server on `interpreter`'s session. `run_shell` is offered only when the interpreter's options enable it.
     pub fn new(interpreter: CodeInterpreter) -> Self {
-        let mut tool_router = Self::tool_router();
-        if !interpreter.options().shell {
-            tool_router.remove_route(names::RUN_SHELL);
-        }
-        SessionsMcpServer { interpreter, tool_router, lease: None }
+        SessionsMcpServer { interpreter, lease: None }
+    }
+
+    /// The tools it offers: the interpreter's, and upload and download (an MCP client's way to move files).
+    pub fn tools(&self) -> Vec<Tool> {
+        let mut tools = self.interpreter.tools();
+        tools.extend([Tool::UploadFile, Tool::DownloadFile]);
+        tools
     }
 
     /// Deletes the session when the server is dropped for good (its last clone), as the streamable HTTP
     /// transport does when the MCP session closes. Without this the session stays until its cooldown.
     pub fn delete_session_on_close(mut self) -> Self {
-        self.lease = Some(std::sync::Arc::new(DeleteOnClose { session: self.interpreter.session().clone() }));
+        self.lease = Some(Arc::new(DeleteOnClose { session: self.interpreter.session().clone() }));
         self
     }
 
@@ -132,120 +107,57 @@ impl SessionsMcpServer {
         };
         Ok(ContentBlock::resource(contents))
     }
-}
 
-#[tool_router]
-impl SessionsMcpServer {
-    #[tool(name = "run_python", description = descriptions::RUN_PYTHON)]
-    async fn run_python(&self, Parameters(args): Parameters<RunPythonArgs>) -> Result<CallToolResult, ErrorData> {
-        match self.interpreter.run_python(&args.code).await {
-            Ok(outcome) => {
-                let mut content = vec![ContentBlock::text(outcome.report.to_prose())];
-                content
-                    .extend(outcome.images.iter().map(|i| ContentBlock::image(i.base64_data.clone(), i.mime_type())));
-                // Images are already returned inline; do not keep them as artifacts.
-                self.interpreter.take_artifacts();
-                Ok(report_result(outcome.execution.is_success(), content, &outcome.report))
-            }
-            Err(e) => Ok(failure(e.to_string())),
+    /// What an MCP client gets for a call: the model's text (an execution's report in sentences: measured,
+    /// small models answer from sentences and continue JSON with more JSON) with the images drawn, the
+    /// report as `structuredContent` for programs, and files as embedded resources. A failure is a result
+    /// with `isError: true` (the model reads it and can try again), never a protocol error.
+    async fn result(&self, call: &ToolCall, invocation: ToolInvocation) -> CallToolResult {
+        // Images are returned inline and files as resources: none waits in the interpreter.
+        self.interpreter.take_artifacts();
+        // An execution's report in sentences; a file list as JSON, for the programs among MCP clients.
+        let text = match (&invocation.report, &invocation.data) {
+            (Some(report), _) => report.to_prose(),
+            (None, Some(data)) => serde_json::to_string_pretty(data).unwrap_or_else(|_| "[]".into()),
+            (None, None) => invocation.model_text.clone(),
+        };
+        let mut content = Vec::new();
+        if call.tool() != Tool::DownloadFile {
+            content.push(ContentBlock::text(text));
         }
-    }
-
-    #[tool(name = "run_shell", description = descriptions::RUN_SHELL)]
-    async fn run_shell(&self, Parameters(args): Parameters<RunShellArgs>) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.interpreter.run_shell(&args.command, args.stdin.as_deref()).await {
-            Ok(outcome) => {
-                let content = vec![ContentBlock::text(outcome.report.to_prose())];
-                report_result(outcome.execution.is_success(), content, &outcome.report)
+        content.extend(invocation.images.iter().map(|i| ContentBlock::image(i.base64_data.clone(), i.mime_type())));
+        for artifact in &invocation.artifacts {
+            if let Artifact::File { path, .. } = artifact {
+                match self.file_block(path).await {
+                    Ok(block) => content.push(block),
+                    Err(message) => return failure(message),
+                }
             }
-            Err(e) => failure(e.to_string()),
-        })
-    }
-
-    #[tool(name = "list_files", description = descriptions::LIST_FILES)]
-    async fn list_files(&self, Parameters(args): Parameters<ListFilesArgs>) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.interpreter.list_files(args.path.as_deref(), args.recursive.unwrap_or(false)).await {
-            Ok(files) => CallToolResult::success(vec![ContentBlock::text(
-                serde_json::to_string_pretty(&files).unwrap_or_else(|_| "[]".into()),
-            )]),
-            Err(e) => failure(e.to_string()),
-        })
-    }
-
-    #[tool(name = "read_file", description = descriptions::READ_FILE)]
-    async fn read_file(&self, Parameters(args): Parameters<ReadFileArgs>) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.interpreter.read_file(&args.path, args.max_bytes.map(|b| b as usize)).await {
-            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
-            Err(e) => failure(e.to_string()),
-        })
-    }
-
-    #[tool(
-        name = "send_file_to_user",
-        description = "Give a file from /mnt/data to the user: it is returned as an embedded resource the MCP client can save."
-    )]
-    async fn send_file_to_user(&self, Parameters(args): Parameters<SendFileArgs>) -> Result<CallToolResult, ErrorData> {
-        let note = match self.interpreter.send_file_to_user(&args.path, args.description).await {
-            Ok(note) => note,
-            Err(e) => return Ok(failure(e.to_string())),
+        }
+        let mut result = if invocation.outcome == StepOutcome::Ran {
+            CallToolResult::success(content)
+        } else {
+            CallToolResult::error(content)
         };
-        let path = match self.interpreter.take_artifacts().into_iter().rev().find_map(|a| match a {
-            Artifact::File { path, .. } => Some(path),
-            _ => None,
-        }) {
-            Some(path) => path,
-            None => args.path,
-        };
-        Ok(match self.file_block(&path).await {
-            Ok(block) => CallToolResult::success(vec![ContentBlock::text(note), block]),
-            Err(message) => failure(message),
-        })
-    }
-
-    #[tool(name = "reset_session", description = descriptions::RESET_SESSION)]
-    async fn reset_session(&self, Parameters(_): Parameters<ResetArgs>) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.interpreter.reset().await {
-            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
-            Err(e) => failure(e.to_string()),
-        })
-    }
-
-    #[tool(
-        name = "upload_file",
-        description = "Put a file into the session's /mnt/data (text, or base64 for binary content), for the code to use."
-    )]
-    async fn upload_file(&self, Parameters(args): Parameters<UploadArgs>) -> Result<CallToolResult, ErrorData> {
-        let bytes = match (args.content, args.content_base64) {
-            (Some(text), None) => text.into_bytes(),
-            (None, Some(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
-                Ok(bytes) => bytes,
-                Err(e) => return Ok(failure(format!("content_base64 is not valid base64: {e}"))),
-            },
-            _ => return Ok(failure("give exactly one of `content` (text) or `content_base64`")),
-        };
-        Ok(match self.interpreter.session().files().upload(args.path.as_str(), bytes).await {
-            Ok(file) => CallToolResult::success(vec![ContentBlock::text(format!(
-                "Uploaded /mnt/data/{} ({} bytes).",
-                file.path(),
-                file.size.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
-            ))]),
-            Err(e) => failure(crate::ToolError::from(e).to_string()),
-        })
-    }
-
-    #[tool(
-        name = "download_file",
-        description = "Return a file from /mnt/data as an embedded resource (text, or base64 for binary files)."
-    )]
-    async fn download_file(&self, Parameters(args): Parameters<DownloadArgs>) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.file_block(&args.path).await {
-            Ok(block) => CallToolResult::success(vec![block]),
-            Err(message) => failure(message),
-        })
+        result.structured_content = invocation.report.as_ref().and_then(|r| serde_json::to_value(r).ok());
+        result
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+fn failure(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// A tool as MCP lists it.
+fn mcp_tool(tool: Tool) -> rmcp::model::Tool {
+    let description = if tool == Tool::SendFileToUser { SEND_FILE_OVER_MCP } else { tool.description() };
+    let schema = match tool.parameters() {
+        serde_json::Value::Object(schema) => schema,
+        _ => serde_json::Map::new(),
+    };
+    rmcp::model::Tool::new(tool.name(), description, Arc::new(schema))
+}
+
 impl ServerHandler for SessionsMcpServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
@@ -255,5 +167,35 @@ impl ServerHandler for SessionsMcpServer {
                  Run code with run_python; files live in /mnt/data; move files in and out with upload_file and \
                  download_file.",
             )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools().into_iter().map(mcp_tool).collect()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let offered = self.tools();
+        let Some(tool) = Tool::from_name(&request.name).filter(|t| offered.contains(t)) else {
+            let names: Vec<&str> = offered.iter().map(|t| t.name()).collect();
+            return Err(ErrorData::invalid_params(
+                format!("there is no tool named {}; the tools are {}", request.name, names.join(", ")),
+                None,
+            ));
+        };
+        let arguments = request.arguments.unwrap_or_default();
+        let call = tool.parse(&arguments).map_err(|why| ErrorData::invalid_params(why, None))?;
+        let result = match self.interpreter.invoke_call(&call).await {
+            Ok(invocation) => self.result(&call, invocation).await,
+            Err(e) => failure(e.to_string()),
+        };
+        Ok(result.into())
     }
 }

@@ -72,9 +72,7 @@ fn schemas_match_argument_types() {
 #[test]
 fn every_integration_advertises_the_same_tools() {
     use dynamic_sessions::{Auth, SessionId, SessionPoolClient};
-    use dynamic_sessions_agent_tools::rig::{ListFiles, ReadFile, ResetSession, RunPython, RunShell, SendFileToUser};
-    use dynamic_sessions_agent_tools::{CodeInterpreter, openai_tools};
-    use rig_core::tool::Tool;
+    use dynamic_sessions_agent_tools::{CodeInterpreter, InterpreterOptions, openai_tools};
 
     let openai = openai_tools();
     let specs = tool_specs();
@@ -86,39 +84,21 @@ fn every_integration_advertises_the_same_tools() {
         assert_eq!(function["function"]["parameters"], spec.parameters);
     }
     let client = SessionPoolClient::new("http://127.0.0.1:9", Auth::none()).unwrap();
-    let interpreter = CodeInterpreter::new(client.session(SessionId::random()));
-    let rig: Vec<(&str, String, Value)> = vec![
-        (
-            RunPython::NAME,
-            RunPython::new(interpreter.clone()).description(),
-            RunPython::new(interpreter.clone()).parameters(),
-        ),
-        (
-            ListFiles::NAME,
-            ListFiles::new(interpreter.clone()).description(),
-            ListFiles::new(interpreter.clone()).parameters(),
-        ),
-        (
-            ReadFile::NAME,
-            ReadFile::new(interpreter.clone()).description(),
-            ReadFile::new(interpreter.clone()).parameters(),
-        ),
-        (
-            SendFileToUser::NAME,
-            SendFileToUser::new(interpreter.clone()).description(),
-            SendFileToUser::new(interpreter.clone()).parameters(),
-        ),
-        (
-            ResetSession::NAME,
-            ResetSession::new(interpreter.clone()).description(),
-            ResetSession::new(interpreter.clone()).parameters(),
-        ),
-    ];
-    for ((name, description, parameters), spec) in rig.into_iter().zip(&specs) {
-        assert_eq!((name, description.as_str(), &parameters), (spec.name, spec.description, &spec.parameters));
+    for shell in [false, true] {
+        let options = InterpreterOptions { shell, ..InterpreterOptions::default() };
+        let interpreter = CodeInterpreter::with_options(client.session(SessionId::random()), options);
+        let rig: Vec<(String, String, Value)> = dynamic_sessions_agent_tools::rig::tools(&interpreter)
+            .iter()
+            .map(|tool| {
+                let definition = tool.definition();
+                (definition.name.to_string(), definition.description, definition.parameters)
+            })
+            .collect();
+        let specs: Vec<(String, String, Value)> = tool_specs_for(shell)
+            .into_iter()
+            .map(|spec| (spec.name.to_owned(), spec.description.to_owned(), spec.parameters))
+            .collect();
+        assert_eq!(rig, specs, "shell: {shell}");
     }
-    let shell = tool_specs_for(true).into_iter().find(|s| s.name == RunShell::NAME).unwrap();
-    let tool = RunShell::new(interpreter);
-    assert_eq!((tool.description(), tool.parameters()), (shell.description.to_owned(), shell.parameters));
     assert_eq!(dynamic_sessions_agent_tools::openai_tools_for(true).as_array().unwrap().len(), specs.len() + 1);
 }

@@ -1,40 +1,38 @@
 //! A conversation with the agent, turn by turn, as a stream of [`TurnEvent`]s.
 //!
 //! Every turn runs within [`TurnOptions`]: the tool-choice policy, `max_tokens` per model call, a wall-clock
-//! budget, a bound on model calls, and tool-call arguments shortened where they are sent back. A tool call
-//! the model writes as text is run as a call when it names one of the tools (and the model then continues
-//! from its result); a text call to an unknown tool gets one correction. The session is kept alive while a
-//! turn runs, and a session that expired between turns is reported instead of silently replaced.
+//! budget, a bound on model calls, and tool-call arguments shortened where they are sent back. What the turn
+//! does between and within model calls is decided by the turn's policy ([`crate::turn::policy`]); this
+//! module only drives rig and carries events: it runs each prompt, reports what the model and the tools did,
+//! and does what the policy says next. The session is kept alive while a turn runs, and a session that
+//! expired between turns is reported instead of silently replaced.
 //!
 //! Dropping a turn's stream stops it: the model request in flight is cancelled (and, on the emulator, the
 //! execution in flight is interrupted, keeping the session's state).
 
-use std::collections::HashMap;
+mod run;
+mod stream;
+
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt};
-use rig_agent::agent::{Agent, AgentBuilder, MultiTurnStreamItem, PromptResponse};
+use futures_util::Stream;
 use rig_agent::completion::PromptError;
 use rig_core::DynModel;
-use rig_core::message::{
-    AssistantContent, AssistantMessage, CallId, Message, ToolCall, ToolFunction, ToolName, ToolResultContent,
-};
+use rig_core::message::{AssistantContent, AssistantMessage, CallId, Message, ToolCall, ToolFunction, ToolName};
 use rig_core::operation::Completion;
-use rig_core::streaming::{Item, PartKind, StreamEvent};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::hooks::{FirstCall, ToolsShown, TurnHook, shortened};
+use super::hooks::shortened;
 use super::steps::StepSink;
-use super::tools::{ListFiles, ReadFile, ResetSession, RunPython, RunShell, SendFileToUser, image_content};
+use super::tools::image_content;
 use super::{DEFAULT_PREAMBLE, ModelConfig, ModelError};
 use crate::interpreter::{CodeInterpreter, SessionCheck};
-use crate::invoke::{canonical_arguments, tool_names};
-use crate::text_calls::find_tool_call;
-use crate::tools::names;
-use crate::turn::{
-    StepOutcome, ToolCallStep, ToolChoicePolicy, ToolResultStep, TurnEvent, TurnFailure, TurnFailureKind, TurnOptions,
-};
+use crate::text_calls::TextToolCall;
+use crate::turn::policy::{Next, TurnPolicy};
+use crate::turn::{StepOutcome, ToolCallStep, ToolResultStep, TurnEvent, TurnFailure, TurnFailureKind, TurnOptions};
+use run::RunEnd;
+use stream::Events;
 
 /// What the history says about a turn that did not finish (stopped, timed out, failed); replaced by the
 /// turn's messages when it does.
@@ -75,24 +73,15 @@ pub struct ChatAgent {
     preamble: String,
 }
 
-/// Why a run (one prompt to the agent) of a turn was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RunKind {
-    /// The user's message.
-    First,
-    /// The result of a call the model wrote as text.
-    AfterTextCall,
-    /// A correction: the model wrote a call to a tool that does not exist.
-    Correction,
-    /// A reminder: the model repeated a call it had made.
-    Reminder,
-}
-
-enum RunEnd {
-    Final(Box<PromptResponse>),
-    TimedOut,
-    Error(Box<PromptError>),
-    Ended,
+/// One turn's state as the driver carries it: the messages so far, and where the turn's own begin.
+struct Turn {
+    policy: TurnPolicy,
+    sink: StepSink,
+    deadline: Instant,
+    /// The conversation before the turn, then the turn's messages as they come.
+    transcript: Vec<Message>,
+    /// The user's message as the model first read it (with the session's files described).
+    first_prompt: Message,
 }
 
 impl ChatAgent {
@@ -120,335 +109,156 @@ impl ChatAgent {
         &self.options
     }
 
-    fn agent(&self, sink: &StepSink, calls_left: usize) -> Agent {
-        let interpreter = &self.interpreter;
-        let mut builder = AgentBuilder::new(self.model.clone())
-            .preamble(&self.preamble)
-            .default_max_turns(calls_left.max(1))
-            .max_tokens(self.options.max_tokens);
-        if let Some(t) = self.options.temperature {
-            builder = builder.temperature(t);
-        }
-        if self.options.tool_choice == ToolChoicePolicy::None {
-            return builder.build();
-        }
-        let images = self.options.images_to_model;
-        let builder = builder
-            .tool(RunPython::recording(interpreter.clone(), sink.clone(), images))
-            .tool(ListFiles::recording(interpreter.clone(), sink.clone(), images))
-            .tool(ReadFile::recording(interpreter.clone(), sink.clone(), images))
-            .tool(SendFileToUser::recording(interpreter.clone(), sink.clone(), images))
-            .tool(ResetSession::recording(interpreter.clone(), sink.clone(), images));
-        if interpreter.options().shell {
-            builder.tool(RunShell::recording(interpreter.clone(), sink.clone(), images)).build()
-        } else {
-            builder.build()
-        }
-    }
-
-    /// How a run's model calls are steered, by policy and by why the run was started.
-    fn hook(&self, kind: RunKind, steps: &StepSink) -> TurnHook {
-        use FirstCall::{AnyTool, Free, Tool};
-        use ToolsShown::{Always, WhileFailing};
-        let (first, tools) = match (self.options.tool_choice, kind) {
-            (ToolChoicePolicy::Auto | ToolChoicePolicy::None, RunKind::Correction) => (AnyTool, Always),
-            (ToolChoicePolicy::Auto | ToolChoicePolicy::None, _) => (Free, Always),
-            (ToolChoicePolicy::RequiredFirst, RunKind::First | RunKind::Correction) => (AnyTool, Always),
-            (ToolChoicePolicy::RequiredFirst, _) => (Free, Always),
-            (ToolChoicePolicy::Guided, RunKind::First | RunKind::Correction) => (Tool(names::RUN_PYTHON), WhileFailing),
-            (ToolChoicePolicy::Guided, _) => (Free, WhileFailing),
-        };
-        TurnHook { first, tools, max_argument_chars: self.options.max_echoed_argument_chars, steps: steps.clone() }
-    }
-
     /// One turn: `message` from the user, then the model's steps and answer, as events. `history` is
     /// updated as the turn goes (an unfinished turn leaves a note saying so). Drop the stream to stop.
     pub fn turn<'a>(&'a self, history: &'a mut History, message: String) -> impl Stream<Item = TurnEvent> + Send + 'a {
-        async_stream::stream! {
-            let started_with = history.0.len();
-            match self.interpreter.check_session().await {
-                Ok(SessionCheck::Expired) => yield TurnEvent::Notice(
-                    "Your session expired after a while without use: its variables and files (your uploads \
-                     included) are gone. Upload the files again if the question needs them."
-                        .to_owned(),
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "could not check the session"),
-            }
-            history.0.push(Message::user(message.clone()));
-            history.0.push(Message::assistant(UNFINISHED));
-            let _keep_alive = KeepAlive::start(&self.interpreter, self.options.keep_alive_every);
-            let deadline = Instant::now().checked_add(self.options.time_limit).unwrap_or_else(far_future);
-            let sink = StepSink::default();
-            let mut transcript: Vec<Message> = history.0[..started_with].to_vec();
-            let described = if self.options.describe_files {
-                let limit = deadline.min(Instant::now() + crate::file_context::DESCRIBE_WITHIN);
-                match tokio::time::timeout_at(limit, crate::file_context::describe_files(&self.interpreter)).await {
-                    Ok(Ok(description)) => description,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "could not describe the session's files");
-                        None
-                    }
-                    Err(_) => None,
-                }
-            } else {
-                None
-            };
-            let first_prompt = Message::user(crate::file_context::with_file_context(described.as_deref(), &message));
-            let mut prompt = first_prompt.clone();
-            let mut kind = RunKind::First;
-            let mut calls_used = 0usize;
-            let mut corrected = false;
-            let mut reminded = false;
-            let mut text_calls = 0usize;
-            // The last call made (name, canonical arguments) and whether it ran well.
-            let mut last_call: Option<(String, Option<Value>)> = None;
-            let mut last_ok = true;
-            loop {
-                let calls_left = self.options.max_model_calls.saturating_sub(calls_used);
-                if calls_left == 0 {
-                    yield TurnEvent::Failed(too_many_steps(self.options.max_model_calls));
-                    break;
-                }
-                let hook = self.hook(kind, &sink);
-                let mut stream = self
-                    .agent(&sink, calls_left)
-                    .prompt(prompt.clone())
-                    .history(transcript.clone())
-                    .add_hook(hook)
-                    .stream();
-                let mut calls: HashMap<String, (String, Map<String, Value>)> = HashMap::new();
-                let end = loop {
-                    let item = match tokio::time::timeout_at(deadline, stream.next()).await {
-                        Err(_) => break RunEnd::TimedOut,
-                        Ok(None) => break RunEnd::Ended,
-                        Ok(Some(Err(e))) => break RunEnd::Error(Box::new(e)),
-                        Ok(Some(Ok(item))) => item,
-                    };
-                    match item {
-                        MultiTurnStreamItem::StreamAssistantItem(Item::Event(StreamEvent::Text { text, .. })) => {
-                            yield TurnEvent::Text(text);
-                        }
-                        MultiTurnStreamItem::StreamAssistantItem(Item::Event(StreamEvent::Start {
-                            kind: PartKind::ToolCall,
-                            name,
-                            ..
-                        })) => {
-                            yield TurnEvent::ToolCallStarted { name: name.map(|n| n.to_string()).unwrap_or_default() };
-                        }
-                        MultiTurnStreamItem::ModelTurnRetried { .. } => yield TurnEvent::TextWithdrawn,
-                        MultiTurnStreamItem::ToolCall { tool_call } => {
-                            let id = tool_call.id.to_string();
-                            let name = tool_call.function.name.to_string();
-                            let arguments = tool_call.function.arguments.clone();
-                            calls.insert(id.clone(), (name.clone(), arguments.clone()));
-                            last_call = Some((name.clone(), canonical_arguments(&name, &arguments)));
-                            yield TurnEvent::ToolCall(ToolCallStep { id, name, arguments, written_as_text: false });
-                        }
-                        MultiTurnStreamItem::ToolResult { tool_result } => {
-                            let id = tool_result.call.to_string();
-                            let (name, arguments) = calls.remove(&id).unwrap_or_else(|| (tool_result.name.to_string(), Map::new()));
-                            let text: Vec<&str> = tool_result.content.iter().filter_map(|c| c.as_text()).collect();
-                            let step = match sink.take(&name, &arguments) {
-                                Some(done) => ToolResultStep {
-                                    id,
-                                    name,
-                                    outcome: done.outcome,
-                                    report: done.report,
-                                    text: done.model_text,
-                                    artifacts: done.artifacts,
-                                },
-                                // The tool never ran: rig refused the arguments and told the model why.
-                                None => {
-                                    sink.note_outcome(true);
-                                    ToolResultStep {
-                                    id,
-                                    name,
-                                    outcome: StepOutcome::Rejected,
-                                    report: None,
-                                    text: text.join("\n"),
-                                    artifacts: Vec::new(),
-                                    }
-                                }
-                            };
-                            last_ok = step.outcome == StepOutcome::Ran;
-                            yield TurnEvent::ToolResult(step);
-                        }
-                        MultiTurnStreamItem::FinalResponse(response) => break RunEnd::Final(Box::new(response)),
-                        _ => {}
-                    }
-                };
-                drop(stream);
-                let response = match end {
-                    RunEnd::Final(response) => response,
-                    RunEnd::TimedOut => {
-                        yield TurnEvent::Failed(timed_out(self.options.time_limit));
-                        break;
-                    }
-                    RunEnd::Error(e) => {
-                        yield TurnEvent::Failed(failure(&e, self.options.max_model_calls));
-                        break;
-                    }
-                    RunEnd::Ended => {
-                        yield TurnEvent::Failed(TurnFailure {
-                            kind: TurnFailureKind::Model,
-                            message: "The model's answer ended without a final message.".to_owned(),
-                        });
-                        break;
-                    }
-                };
-                calls_used += response.completion_calls.len().max(1);
-                transcript.extend(response.messages.iter().cloned());
-                let answer = response.output();
-                let known = tool_names(&self.interpreter);
-                let text_call = match self.options.tool_choice {
-                    // No tools: nothing runs, whatever the text says.
-                    ToolChoicePolicy::None => None,
-                    // A hosted model may quote a call in an explanation: only an answer that is the call counts.
-                    ToolChoicePolicy::Auto if !starts_like_a_call(&answer) => None,
-                    _ => find_tool_call(&answer),
-                };
-                let repeated = text_call.as_ref().is_some_and(|call| {
-                    last_call.as_ref().is_some_and(|(name, args)| {
-                        *name == call.name && args.is_some() && *args == canonical_arguments(&call.name, &call.arguments)
-                    })
-                });
-                match text_call {
-                    Some(_) if repeated && !reminded => {
-                        // The same call again, written as text: the model did not take in the result. Remind
-                        // it once, without running anything.
-                        reminded = true;
-                        yield TurnEvent::TextWithdrawn;
-                        prompt = Message::user(if last_ok {
-                            "You already made that call and its result is above. Now answer my question in plain words, \
-                             without calling a tool again."
-                        } else {
-                            "You already made that call and it failed; the error is above. Write different code that \
-                             fixes the error, or tell me in plain words what went wrong."
-                        });
-                        kind = RunKind::Reminder;
-                    }
-                    Some(_) if repeated => {
-                        yield TurnEvent::TextWithdrawn;
-                        yield TurnEvent::Failed(TurnFailure {
-                            kind: TurnFailureKind::Repeated,
-                            message: "The model kept repeating the same step instead of answering. The steps above show \
-                                      what ran; try again, or rephrase the request."
-                                .to_owned(),
-                        });
-                        break;
-                    }
-                    Some(call) if known.contains(&call.name.as_str()) && text_calls < self.options.max_model_calls => {
-                        // The model wrote the call instead of making it: run it as a call, and let the model
-                        // continue from its result.
-                        text_calls += 1;
-                        yield TurnEvent::TextWithdrawn;
-                        let id = format!("text_call_{text_calls}");
-                        let Some(synthesized) = replace_answer_with_call(&mut transcript, &id, &call.name, &call.arguments) else {
-                            yield TurnEvent::Failed(TurnFailure {
-                                kind: TurnFailureKind::Model,
-                                message: format!("The model named the tool {:?}, which cannot be called.", call.name),
-                            });
-                            break;
-                        };
-                        yield TurnEvent::ToolCall(ToolCallStep {
-                            id: id.clone(),
-                            name: call.name.clone(),
-                            arguments: call.arguments.clone(),
-                            written_as_text: true,
-                        });
-                        last_call = Some((call.name.clone(), canonical_arguments(&call.name, &call.arguments)));
-                        let Ok(done) = tokio::time::timeout_at(deadline, self.interpreter.invoke(&call.name, &call.arguments)).await else {
-                            yield TurnEvent::Failed(timed_out(self.options.time_limit));
-                            break;
-                        };
-                        last_ok = done.outcome == StepOutcome::Ran;
-                        sink.note_outcome(!last_ok);
-                        let mut content = vec![ToolResultContent::text(done.model_text.clone())];
-                        if self.options.images_to_model {
-                            content.extend(done.images.iter().map(image_content));
-                        }
-                        prompt = if done.outcome == StepOutcome::Ran {
-                            synthesized.result(content).into()
-                        } else {
-                            synthesized.error_result(content).into()
-                        };
-                        yield TurnEvent::ToolResult(ToolResultStep {
-                            id,
-                            name: call.name,
-                            outcome: done.outcome,
-                            report: done.report,
-                            text: done.model_text,
-                            artifacts: done.artifacts,
-                        });
-                        kind = RunKind::AfterTextCall;
-                    }
-                    Some(call) if !corrected => {
-                        corrected = true;
-                        yield TurnEvent::TextWithdrawn;
-                        yield TurnEvent::Notice(format!(
-                            "The model wrote a call to a tool named \"{}\", which does not exist, as text; it was asked to call one of its tools.",
-                            call.name
-                        ));
-                        prompt = Message::user(format!(
-                            "There is no tool named {}. Do not write tool calls as text: call one of these tools \
-                             through tool calling: {}.",
-                            call.name,
-                            known.join(", ")
-                        ));
-                        kind = RunKind::Correction;
-                    }
-                    Some(_) => {
-                        yield TurnEvent::TextWithdrawn;
-                        yield TurnEvent::Failed(TurnFailure {
-                            kind: TurnFailureKind::NoToolCall,
-                            message: "The model did not call a tool: it wrote a tool call as text twice, so nothing \
-                                      ran. Try again, or rephrase the request."
-                                .to_owned(),
-                        });
-                        break;
-                    }
-                    None if answer.trim().is_empty() => {
-                        yield TurnEvent::Failed(TurnFailure {
-                            kind: TurnFailureKind::Model,
-                            message: "The model ended without writing an answer. The steps above show what ran; try \
-                                      again, or rephrase the request."
-                                .to_owned(),
-                        });
-                        break;
-                    }
-                    None => {
-                        let mut committed = transcript[started_with..].to_vec();
-                        if let Some(cut) = shortened(&committed, self.options.max_echoed_argument_chars) {
-                            committed = cut;
-                        }
-                        // The history keeps the user's own words; the next turn describes the files afresh.
-                        if let Some(first) = committed.first_mut()
-                            && *first == first_prompt
-                        {
-                            *first = Message::user(message.clone());
-                        }
-                        history.0.truncate(started_with);
-                        history.0.extend(committed);
-                        yield TurnEvent::Done { answer };
-                        break;
-                    }
-                }
-            }
-            // Images and files reached the events with their steps; nothing waits in the interpreter.
-            let _ = self.interpreter.take_artifacts();
-            // Remember the session the turn used, so the next turn knows if it expired meanwhile.
-            if let Err(e) = self.interpreter.check_session().await {
-                tracing::debug!(error = %e, "could not check the session");
-            }
+        Events::drive(move |events| self.drive(history, message, events))
+    }
+
+    async fn drive(&self, history: &mut History, message: String, events: Events) {
+        if let Ok(SessionCheck::Expired) = self.interpreter.check_session().await {
+            events.send(TurnEvent::Notice(
+                "Your session expired after a while without use: its variables and files (your uploads included) \
+                 are gone. Upload the files again if the question needs them."
+                    .to_owned(),
+            ));
         }
+        let started_with = history.0.len();
+        history.0.push(Message::user(message.clone()));
+        history.0.push(Message::assistant(UNFINISHED));
+        let _keep_alive = KeepAlive::start(&self.interpreter, self.options.keep_alive_every);
+        let deadline = Instant::now().checked_add(self.options.time_limit).unwrap_or_else(far_future);
+        let first_prompt = Message::user(self.with_file_context(&message, deadline).await);
+        let mut turn = Turn {
+            policy: TurnPolicy::new(self.options.tool_choice, self.options.max_model_calls, &self.interpreter.tools()),
+            sink: StepSink::default(),
+            deadline,
+            transcript: history.0[..started_with].to_vec(),
+            first_prompt: first_prompt.clone(),
+        };
+        if let Some(answer) = self.runs(&mut turn, first_prompt, &events).await {
+            commit(history, started_with, &turn, &message, self.options.max_echoed_argument_chars);
+            events.send(TurnEvent::Done { answer });
+        }
+        // Images and files reached the events with their steps; nothing waits in the interpreter.
+        let _ = self.interpreter.take_artifacts();
+        // Remember the session the turn used, so the next turn knows if it expired meanwhile.
+        if let Err(e) = self.interpreter.check_session().await {
+            tracing::debug!(error = %e, "could not check the session");
+        }
+    }
+
+    /// Runs prompts until the policy has an answer (returned) or the turn fails (said as an event).
+    async fn runs(&self, turn: &mut Turn, mut prompt: Message, events: &Events) -> Option<String> {
+        loop {
+            let calls_left = match turn.policy.calls_left() {
+                Ok(left) => left,
+                Err(failure) => return events.fail(failure),
+            };
+            let response = match self.run(turn, prompt, calls_left, events).await {
+                RunEnd::Final(response) => response,
+                RunEnd::TimedOut => return events.fail(timed_out(self.options.time_limit)),
+                RunEnd::Error(e) => return events.fail(failure(&e, self.options.max_model_calls)),
+                RunEnd::Ended => {
+                    return events.fail(TurnFailure {
+                        kind: TurnFailureKind::Model,
+                        message: "The model's answer ended without a final message.".to_owned(),
+                    });
+                }
+            };
+            turn.transcript.extend(response.messages.iter().cloned());
+            let next = turn.policy.next(&response.output(), response.completion_calls.len());
+            if next.withdraws_text() {
+                events.send(TurnEvent::TextWithdrawn);
+            }
+            prompt = match next {
+                Next::Answer(answer) => return Some(answer),
+                Next::Fail(failure) => return events.fail(failure),
+                Next::Ask { prompt, notice } => {
+                    if let Some(notice) = notice {
+                        events.send(TurnEvent::Notice(notice));
+                    }
+                    Message::user(prompt)
+                }
+                Next::RunTextCall { id, call } => self.run_text_call(turn, id, call, events).await?,
+            };
+        }
+    }
+
+    /// Runs a call the model wrote as text, as if it had made it: the transcript shows the call, and the
+    /// returned prompt is its result, from which the model continues.
+    async fn run_text_call(&self, turn: &mut Turn, id: String, call: TextToolCall, events: &Events) -> Option<Message> {
+        let Some(synthesized) = replace_answer_with_call(&mut turn.transcript, &id, &call.name, &call.arguments) else {
+            return events.fail(TurnFailure {
+                kind: TurnFailureKind::Model,
+                message: format!("The model named the tool {:?}, which cannot be called.", call.name),
+            });
+        };
+        events.send(TurnEvent::ToolCall(ToolCallStep {
+            id: id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+            written_as_text: true,
+        }));
+        let invoked = tokio::time::timeout_at(turn.deadline, self.interpreter.invoke(&call.name, &call.arguments));
+        let Ok(done) = invoked.await else {
+            return events.fail(timed_out(self.options.time_limit));
+        };
+        turn.policy.text_call_ran(done.outcome);
+        turn.sink.note_outcome(done.outcome != StepOutcome::Ran);
+        let mut content = vec![rig_core::message::ToolResultContent::text(done.model_text.clone())];
+        if self.options.images_to_model {
+            content.extend(done.images.iter().map(image_content));
+        }
+        let prompt = if done.outcome == StepOutcome::Ran {
+            synthesized.result(content).into()
+        } else {
+            synthesized.error_result(content).into()
+        };
+        events.send(TurnEvent::ToolResult(ToolResultStep {
+            id,
+            name: call.name,
+            outcome: done.outcome,
+            report: done.report,
+            text: done.model_text,
+            artifacts: done.artifacts,
+        }));
+        Some(prompt)
+    }
+
+    /// `message` with the session's files described (when the options ask for it), within a few seconds.
+    async fn with_file_context(&self, message: &str, deadline: Instant) -> String {
+        if !self.options.describe_files {
+            return message.to_owned();
+        }
+        let limit = deadline.min(Instant::now() + crate::file_context::DESCRIBE_WITHIN);
+        let described =
+            match tokio::time::timeout_at(limit, crate::file_context::describe_files(&self.interpreter)).await {
+                Ok(Ok(description)) => description,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "could not describe the session's files");
+                    None
+                }
+                Err(_) => None,
+            };
+        crate::file_context::with_file_context(described.as_deref(), message)
     }
 }
 
-/// Whether an answer begins as a tool call written as text does (JSON, a fence, a `<tool_call>` element).
-fn starts_like_a_call(answer: &str) -> bool {
-    let start = answer.trim_start();
-    ["{", "```", "<tool_call>", "[called tool "].iter().any(|p| start.starts_with(p))
+/// Keeps a finished turn in `history`: its messages (long tool arguments shortened), with the user's own words
+/// in place of the prompt that described the files (the next turn describes them afresh).
+fn commit(history: &mut History, started_with: usize, turn: &Turn, message: &str, max_argument_chars: usize) {
+    let mut committed = turn.transcript[started_with.min(turn.transcript.len())..].to_vec();
+    if let Some(cut) = shortened(&committed, max_argument_chars) {
+        committed = cut;
+    }
+    if let Some(first) = committed.first_mut()
+        && *first == turn.first_prompt
+    {
+        *first = Message::user(message.to_owned());
+    }
+    history.0.truncate(started_with);
+    history.0.extend(committed);
 }
 
 /// A deadline that never comes (a time limit too large to add to now).
@@ -471,16 +281,6 @@ fn replace_answer_with_call(
     }
     transcript.push(Message::Assistant(AssistantMessage::new(vec![AssistantContent::ToolCall(call.clone())])));
     Some(call)
-}
-
-fn too_many_steps(max: usize) -> TurnFailure {
-    TurnFailure {
-        kind: TurnFailureKind::TooManySteps,
-        message: format!(
-            "The model used all {max} of its steps for this answer without finishing, so it was stopped. The session \
-             keeps what it did; ask for a smaller step."
-        ),
-    }
 }
 
 fn timed_out(limit: Duration) -> TurnFailure {
@@ -510,7 +310,7 @@ pub(crate) fn is_context_overflow(error: &PromptError) -> bool {
 
 fn failure(error: &PromptError, max_calls: usize) -> TurnFailure {
     if matches!(error, PromptError::MaxTurns { .. }) {
-        return too_many_steps(max_calls);
+        return crate::turn::policy::too_many_steps(max_calls);
     }
     if is_context_overflow(error) {
         return TurnFailure {

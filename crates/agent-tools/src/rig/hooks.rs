@@ -1,42 +1,17 @@
-//! The per-call steering of a turn: a forced tool call where the policy asks for one, and tool-call
-//! arguments shortened where they are sent back to the model.
+//! The per-call steering of a turn, carried out on rig's requests: the tool choice the turn's policy demands
+//! (`turn::policy::CallSteering`), and tool-call arguments shortened where they are sent back to the model.
 
 use rig_agent::agent::{AgentHook, CompletionCallAction, CompletionCallEvent, HookContext, RequestPatch};
 use rig_core::message::{AssistantContent, Message, ToolChoice};
-
-use super::steps::StepSink;
 use serde_json::Value;
 
-/// What the first model call of a run must do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FirstCall {
-    /// Whatever the model likes.
-    Free,
-    /// Call some tool.
-    AnyTool,
-    /// Call this tool.
-    Tool(&'static str),
-}
+use super::steps::StepSink;
+use crate::turn::policy::{Demand, RunSettings};
 
-/// Which model calls of a run see the tool definitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ToolsShown {
-    /// Every call.
-    Always,
-    /// The first call (with [`TurnHook::first`]), and later ones only to retry `run_python` after a failure
-    /// (a few times a turn), or to call `send_file_to_user` after a run that made files; otherwise the model
-    /// answers in words, or writes a call as text.
-    WhileFailing,
-}
-
-/// How many times a turn forces `run_python` again after a failure ([`ToolsShown::WhileFailing`]).
-pub(crate) const FORCED_RETRIES: usize = 2;
-
-/// Steers every model call of one run (one prompt of a turn).
+/// Steers every model call of one run (one prompt of a turn), as the turn's policy says.
 #[derive(Debug, Clone)]
 pub(crate) struct TurnHook {
-    pub(crate) first: FirstCall,
-    pub(crate) tools: ToolsShown,
+    pub(crate) settings: RunSettings,
     /// Arguments longer than this are shortened in the history sent with each call.
     pub(crate) max_argument_chars: usize,
     /// How the turn's calls went.
@@ -46,37 +21,14 @@ pub(crate) struct TurnHook {
 impl AgentHook for TurnHook {
     async fn on_completion_call(&self, _ctx: &HookContext, event: CompletionCallEvent<'_>) -> CompletionCallAction {
         let mut patch = RequestPatch::new();
-        let mut changed = false;
-        let first = event.turn == 1;
-        let mut demand = if first { self.first } else { FirstCall::Free };
-        if self.tools == ToolsShown::WhileFailing && (!first || self.first == FirstCall::Free) {
-            if self.steps.take_forced_retry(FORCED_RETRIES) {
-                demand = FirstCall::Tool(crate::tools::names::RUN_PYTHON);
-            } else {
-                // After a success the model answers; if the run made files, it hands one over first (once a
-                // turn). Measured: offered the tool without being made to call it, a small model asked for a
-                // file writes "call send_file_to_user with the path" as its answer instead.
-                if self.steps.take_forced_hand_over() {
-                    demand = FirstCall::Tool(crate::tools::names::SEND_FILE);
-                } else {
-                    patch = patch.active_tools(Vec::<String>::new());
-                    changed = true;
-                    demand = FirstCall::Free;
-                }
+        let mut changed = true;
+        match self.steps.demand(self.settings, event.turn == 1) {
+            Demand::Free => changed = false,
+            Demand::Call(None) => patch = patch.tool_choice(ToolChoice::Required),
+            Demand::Call(Some(tool)) => {
+                patch = patch.tool_choice(ToolChoice::Required).active_tools([tool.name().to_owned()])
             }
-        }
-        {
-            match demand {
-                FirstCall::Free => {}
-                FirstCall::AnyTool => {
-                    patch = patch.tool_choice(ToolChoice::Required);
-                    changed = true;
-                }
-                FirstCall::Tool(name) => {
-                    patch = patch.tool_choice(ToolChoice::Required).active_tools([name.to_owned()]);
-                    changed = true;
-                }
-            }
+            Demand::NoTools => patch = patch.active_tools(Vec::<String>::new()),
         }
         if let Some(history) = shortened(event.history, self.max_argument_chars) {
             patch = patch.history(history);

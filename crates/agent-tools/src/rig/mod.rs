@@ -12,7 +12,7 @@ mod tools;
 
 pub use chat::{ChatAgent, History};
 pub use model::{AzureAuth, ModelConfig, ModelError, env as model_env};
-pub use tools::{ListFiles, ReadFile, ResetSession, RunPython, RunShell, SendFileToUser};
+pub use tools::tools;
 
 use rig_agent::agent::{Agent, AgentBuilder};
 use rig_core::DynModel;
@@ -30,21 +30,16 @@ call send_file_to_user. If a run fails, read the traceback and fix the code. Ans
 /// Model turns per prompt: enough for a few tool calls and corrections, bounded so a confused model stops.
 pub const DEFAULT_MAX_TURNS: usize = 12;
 
-/// An agent builder with the five tools (six with `run_shell` when the interpreter's options enable it), the
-/// default preamble and [`DEFAULT_MAX_TURNS`].
+/// An agent builder with the interpreter's tools ([`tools`]: five, six with `run_shell` when its options
+/// enable it), the default preamble and [`DEFAULT_MAX_TURNS`].
 pub fn agent_builder(
     model: impl Into<DynModel<Completion>>,
     interpreter: &CodeInterpreter,
 ) -> AgentBuilder<rig_agent::agent::WithBuilderTools> {
-    let builder = AgentBuilder::new(model)
+    AgentBuilder::new(model)
         .preamble(DEFAULT_PREAMBLE)
         .default_max_turns(DEFAULT_MAX_TURNS)
-        .tool(RunPython::new(interpreter.clone()))
-        .tool(ListFiles::new(interpreter.clone()))
-        .tool(ReadFile::new(interpreter.clone()))
-        .tool(SendFileToUser::new(interpreter.clone()))
-        .tool(ResetSession::new(interpreter.clone()));
-    if interpreter.options().shell { builder.tool(RunShell::new(interpreter.clone())) } else { builder }
+        .dynamic_tools(tools(interpreter))
 }
 
 /// An agent on `config`'s model with the tools on `interpreter`.

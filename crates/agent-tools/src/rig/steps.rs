@@ -1,16 +1,17 @@
 //! What each tool call of a turn did, recorded by the tools as they run, for the turn's events.
 //!
 //! rig reports a tool result by call id, but a tool body does not learn its call id; the tools record each
-//! invocation under the tool's name and canonical arguments, and the turn takes the first record that
-//! matches each call (calls with equal arguments take their records in order). A call with no record never
-//! reached its tool: its arguments were rejected.
+//! invocation under the tool's name and canonical arguments (or the arguments as sent, when they did not
+//! parse and nothing ran), and the turn takes the first record that matches each call (calls with equal
+//! arguments take their records in order).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-use crate::invoke::{ToolInvocation, canonical_arguments};
+use crate::invoke::ToolInvocation;
+use crate::tools::canonical_arguments;
+use crate::turn::policy::{CallSteering, Demand, RunSettings};
 
 /// The most records kept (a turn takes them as its results arrive).
 const MAX_RECORDS: usize = 256;
@@ -22,49 +23,19 @@ struct Record {
     invocation: ToolInvocation,
 }
 
-/// Shared by a turn's tools (which record) and the turn (which takes).
+/// Shared by a turn's tools (which record) and the turn (which takes); it also steers the turn's model calls
+/// from what the calls did ([`CallSteering`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StepSink {
     records: Arc<Mutex<Vec<Record>>>,
-    /// Whether the last call failed or was rejected.
-    last_failed: Arc<AtomicBool>,
-    /// Retries forced after failures in this turn.
-    forced_retries: Arc<AtomicUsize>,
-    /// Whether a successful run made or changed files since the last file was sent to the user.
-    unsent_files: Arc<AtomicBool>,
-    /// Whether a hand-over was already forced in this turn (it is forced at most once).
-    hand_over_forced: Arc<AtomicBool>,
-    /// The last code run that failed, as `(tool, canonical arguments, the error's last line)`, until a run
-    /// succeeds.
-    last_failure: Arc<Mutex<Option<(String, Value, String)>>>,
+    steering: Arc<Mutex<CallSteering>>,
 }
 
 impl StepSink {
     /// Records one invocation of `name` with `arguments` (the parsed arguments, serialised back).
     pub(crate) fn record(&self, name: &str, arguments: Value, invocation: &ToolInvocation) {
-        self.note_outcome(invocation.outcome != crate::turn::StepOutcome::Ran);
-        let ran = invocation.outcome == crate::turn::StepOutcome::Ran;
-        if name == crate::tools::names::SEND_FILE {
-            self.unsent_files.store(false, Ordering::Release);
-        } else if ran && invocation.report.as_ref().is_some_and(|r| !r.files_changed.is_empty()) {
-            self.unsent_files.store(true, Ordering::Release);
-        }
-        if name == crate::tools::names::RESET_SESSION
-            && let Ok(mut last) = self.last_failure.lock()
-        {
-            // A fresh session: code that failed in the old one may work now.
-            *last = None;
-        }
-        if let Some(report) = &invocation.report
-            && let Ok(mut last) = self.last_failure.lock()
-        {
-            *last = match invocation.outcome {
-                crate::turn::StepOutcome::Failed => {
-                    let error = report.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-                    Some((name.to_owned(), arguments.clone(), error.trim().to_owned()))
-                }
-                _ => None,
-            };
+        if let Ok(mut steering) = self.steering.lock() {
+            steering.record(name, &arguments, invocation);
         }
         if let Ok(mut records) = self.records.lock() {
             if records.len() >= MAX_RECORDS {
@@ -74,36 +45,26 @@ impl StepSink {
         }
     }
 
-    /// Notes how the last call went (the turn's own calls of text-written calls too).
+    /// Notes how a call that ran outside the framework went (a call the model wrote as text).
     pub(crate) fn note_outcome(&self, failed: bool) {
-        self.last_failed.store(failed, Ordering::Release);
+        if let Ok(mut steering) = self.steering.lock() {
+            steering.note_outcome(failed);
+        }
     }
 
-    /// Whether the last call failed, and a retry may still be forced (at most `max` a turn); counts it.
-    pub(crate) fn take_forced_retry(&self, max: usize) -> bool {
-        self.last_failed.load(Ordering::Acquire)
-            && self
-                .forced_retries
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
-                .is_ok()
+    /// What a model call of a run under `settings` may do (`first`: the run's first call).
+    pub(crate) fn demand(&self, settings: RunSettings, first: bool) -> Demand {
+        self.steering.lock().map(|mut steering| steering.demand(settings, first)).unwrap_or(Demand::Free)
     }
 
     /// When `name` with `arguments` is exactly the last code that failed: that failure's error line.
     pub(crate) fn repeats_last_failure(&self, name: &str, arguments: &Value) -> Option<String> {
-        let last = self.last_failure.lock().ok()?;
-        let (tool, args, error) = last.as_ref()?;
-        (tool == name && args == arguments).then(|| error.clone())
+        self.steering.lock().ok()?.repeats_last_failure(name, arguments)
     }
 
-    /// Whether a successful run made or changed files that were not sent to the user since, and no
-    /// hand-over was forced yet in this turn; counts it.
-    pub(crate) fn take_forced_hand_over(&self) -> bool {
-        self.unsent_files.load(Ordering::Acquire) && !self.hand_over_forced.swap(true, Ordering::AcqRel)
-    }
-
-    /// The record of a call of `name` with the model's `arguments`, if its tool ran.
+    /// The record of a call of `name` with the model's `arguments`.
     pub(crate) fn take(&self, name: &str, arguments: &Map<String, Value>) -> Option<ToolInvocation> {
-        let key = canonical_arguments(name, arguments)?;
+        let key = canonical_arguments(name, arguments).unwrap_or_else(|| Value::Object(arguments.clone()));
         let mut records = self.records.lock().ok()?;
         let at = records.iter().position(|r| r.name == name && r.arguments == key)?;
         Some(records.remove(at).invocation)
@@ -130,67 +91,10 @@ mod tests {
         assert_eq!(sink.take("run_python", &args("b")).map(|i| i.model_text), Some("b".into()));
         assert_eq!(sink.take("run_python", &args("a")).map(|i| i.model_text), Some("first a".into()));
         assert_eq!(sink.take("run_python", &args("a")).map(|i| i.outcome), Some(StepOutcome::Failed));
-        assert!(sink.take("run_python", &args("a")).is_none(), "no record: the arguments were rejected");
-    }
-
-    #[test]
-    fn a_hand_over_is_forced_once_after_a_successful_run_made_files() {
-        let made = |outcome| {
-            let mut i = invocation("made");
-            i.outcome = outcome;
-            i.report = Some(crate::RunReport {
-                status: "Succeeded".into(),
-                stdout: String::new(),
-                stderr: String::new(),
-                result: None,
-                exit_code: None,
-                images: 0,
-                files_changed: vec![crate::ChangedFile { path: "a.csv".into(), change: "new", size: Some(3) }],
-                notes: Vec::new(),
-            });
-            i
-        };
-        let sink = StepSink::default();
-        sink.record("run_python", json!({"code": "a"}), &made(StepOutcome::Failed));
-        assert!(!sink.take_forced_hand_over(), "a failed run hands nothing over");
-        sink.record("send_file_to_user", json!({"path": "a.csv"}), &invocation("sent"));
-        sink.record("run_python", json!({"code": "b"}), &made(StepOutcome::Ran));
-        sink.record("list_files", json!({}), &invocation("listed"));
-        assert!(sink.take_forced_hand_over(), "a call that changes no file changes nothing");
-        assert!(!sink.take_forced_hand_over(), "once a turn");
-        let fresh = StepSink::default();
-        fresh.record("run_python", json!({"code": "b"}), &made(StepOutcome::Ran));
-        fresh.record("send_file_to_user", json!({"path": "a.csv"}), &invocation("sent"));
-        assert!(!fresh.take_forced_hand_over(), "sent already");
-    }
-
-    #[test]
-    fn the_last_failed_code_is_known_until_a_run_succeeds() {
-        let sink = StepSink::default();
-        let run = |outcome, stderr: &str| {
-            let mut i = invocation("ran");
-            i.outcome = outcome;
-            i.report = Some(crate::RunReport {
-                status: if outcome == StepOutcome::Ran { "Succeeded" } else { "Failed" }.into(),
-                stdout: String::new(),
-                stderr: stderr.into(),
-                result: None,
-                exit_code: None,
-                images: 0,
-                files_changed: Vec::new(),
-                notes: Vec::new(),
-            });
-            i
-        };
-        let code = json!({"code": "math.sqroot(2)"});
-        sink.record("run_python", code.clone(), &run(StepOutcome::Failed, "Traceback\nAttributeError: no sqroot\n\n"));
-        assert_eq!(sink.repeats_last_failure("run_python", &code).as_deref(), Some("AttributeError: no sqroot"));
-        assert_eq!(sink.repeats_last_failure("run_python", &json!({"code": "math.sqrt(2)"})), None);
-        assert_eq!(sink.repeats_last_failure("run_shell", &code), None);
-        sink.record("run_python", json!({"code": "1"}), &run(StepOutcome::Ran, ""));
-        assert_eq!(sink.repeats_last_failure("run_python", &code), None, "a success clears it");
-        sink.record("run_python", code.clone(), &run(StepOutcome::Failed, "ZeroDivisionError"));
-        sink.record("reset_session", json!({}), &invocation("reset"));
-        assert_eq!(sink.repeats_last_failure("run_python", &code), None, "so does a fresh session");
+        assert!(sink.take("run_python", &args("a")).is_none(), "every record was taken");
+        let unusable = json!({"pth": "a.csv"});
+        sink.record("read_file", unusable.clone(), &invocation("rejected"));
+        let taken = sink.take("read_file", &unusable.as_object().cloned().unwrap_or_default());
+        assert_eq!(taken.map(|i| i.model_text), Some("rejected".into()), "arguments that did not parse, as sent");
     }
 }

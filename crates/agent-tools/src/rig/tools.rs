@@ -1,17 +1,105 @@
-//! `rig_core::tool::Tool` implementations.
+//! The tools for rig: one `rig_core::tool::DynamicTool` per [`Tool`](crate::tools::Tool) the interpreter
+//! offers, each parsing the model's arguments and dispatching to the interpreter.
 
-use rig_core::message::{ImageMediaType, ToolResultContent};
-use rig_core::tool::{Tool, ToolContext, ToolExecutionError, ToolOutput};
-use serde_json::Value;
+use rig_core::message::{ImageMediaType, ToolName, ToolResultContent};
+use rig_core::tool::{DynamicTool, ToolExecutionError, ToolOutput};
+use serde_json::{Map, Value};
 
 use super::steps::StepSink;
 use crate::error::ToolError;
 use crate::interpreter::CodeInterpreter;
 use crate::invoke::ToolInvocation;
-use crate::tools::{
-    ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, RunShellArgs, SendFileArgs, descriptions, names,
-    parameters_schema,
-};
+use crate::tools::{Tool, ToolCall};
+use crate::turn::StepOutcome;
+
+/// The interpreter's tools for a rig agent (see [`agent_builder`](super::agent_builder)): the files a call
+/// hands over wait in the interpreter ([`CodeInterpreter::take_artifacts`]), and images reach the model.
+pub fn tools(interpreter: &CodeInterpreter) -> Vec<DynamicTool> {
+    build(interpreter, None, true)
+}
+
+/// The tools of a turn: each call's invocation is recorded in `sink` for the turn's events; images reach
+/// the model when `images` is true.
+pub(crate) fn recording(interpreter: &CodeInterpreter, sink: &StepSink, images: bool) -> Vec<DynamicTool> {
+    build(interpreter, Some(sink), images)
+}
+
+fn build(interpreter: &CodeInterpreter, sink: Option<&StepSink>, images: bool) -> Vec<DynamicTool> {
+    interpreter
+        .tools()
+        .into_iter()
+        .filter_map(|tool| {
+            let name = ToolName::new(tool.name()).ok()?;
+            let runner = Runner { tool, interpreter: interpreter.clone(), sink: sink.cloned(), images };
+            Some(DynamicTool::new(name, tool.description(), tool.parameters(), move |arguments| {
+                let runner = runner.clone();
+                Box::pin(async move { runner.call(arguments).await })
+            }))
+        })
+        .collect()
+}
+
+/// One tool, bound to the interpreter and the turn's sink.
+#[derive(Debug, Clone)]
+struct Runner {
+    tool: Tool,
+    interpreter: CodeInterpreter,
+    sink: Option<StepSink>,
+    images: bool,
+}
+
+impl Runner {
+    async fn call(&self, arguments: Value) -> Result<ToolOutput, ToolExecutionError> {
+        let arguments = match arguments {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => {
+                let why = format!("the arguments for {} must be a JSON object, not {other}", self.tool.name());
+                return self.rejected(Map::new(), why);
+            }
+        };
+        let call = match self.tool.parse(&arguments) {
+            Ok(call) => call,
+            Err(why) => return self.rejected(arguments, why),
+        };
+        // In a turn, the exact code that just failed is not run again: it would fail the same way, and small
+        // models otherwise send it again and again (measured: three identical runs, then giving up).
+        if let (Some(sink), ToolCall::RunPython(_)) = (&self.sink, &call)
+            && let Some(error) = sink.repeats_last_failure(self.tool.name(), &call.canonical_arguments())
+        {
+            let invocation = ToolInvocation::not_rerun(&error);
+            sink.record(self.tool.name(), call.canonical_arguments(), &invocation);
+            return Ok(output(invocation, self.images));
+        }
+        let result = self.interpreter.invoke_call(&call).await;
+        let recorded = match &result {
+            Ok(invocation) => invocation.clone(),
+            Err(e) => ToolInvocation::from_error(e),
+        };
+        match &self.sink {
+            Some(sink) => sink.record(self.tool.name(), call.canonical_arguments(), &recorded),
+            // Applications that use the tools without a turn take the files handed over from the interpreter
+            // (a run keeps its images there itself).
+            None if self.tool == Tool::SendFileToUser => {
+                recorded.artifacts.iter().cloned().for_each(|artifact| self.interpreter.offer(artifact))
+            }
+            None => {}
+        }
+        result.map(|invocation| output(invocation, self.images)).map_err(map_error)
+    }
+
+    /// Arguments that do not fit the tool: nothing runs, and the model is told why.
+    fn rejected(&self, arguments: Map<String, Value>, why: String) -> Result<ToolOutput, ToolExecutionError> {
+        if let Some(sink) = &self.sink {
+            sink.record(
+                self.tool.name(),
+                Value::Object(arguments),
+                &ToolInvocation::text(StepOutcome::Rejected, why.clone()),
+            );
+        }
+        Err(ToolExecutionError::invalid_args(why))
+    }
+}
 
 /// Maps a tool failure for rig: its kind, whether retrying may help, and the model-facing message.
 fn map_error(error: ToolError) -> ToolExecutionError {
@@ -34,92 +122,6 @@ fn map_error(error: ToolError) -> ToolExecutionError {
     mapped.with_retryable(retryable).with_source(error)
 }
 
-fn media_type(format: &str) -> Option<ImageMediaType> {
-    match format.to_ascii_lowercase().as_str() {
-        "png" => Some(ImageMediaType::PNG),
-        "jpeg" | "jpg" => Some(ImageMediaType::JPEG),
-        "gif" => Some(ImageMediaType::GIF),
-        "webp" => Some(ImageMediaType::WEBP),
-        "svg" => Some(ImageMediaType::SVG),
-        _ => None,
-    }
-}
-
-/// The methods every tool shares: its description, the schema of its arguments, and the error mapping.
-macro_rules! common_methods {
-    ($args:ty, $description:expr) => {
-        fn description(&self) -> String {
-            $description.to_owned()
-        }
-        fn parameters(&self) -> Value {
-            parameters_schema::<$args>()
-        }
-        fn map_error(&self, error: ToolError) -> ToolExecutionError {
-            map_error(error)
-        }
-    };
-}
-
-macro_rules! tool_struct {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone)]
-        pub struct $name {
-            interpreter: CodeInterpreter,
-            sink: Option<StepSink>,
-            /// Attach images to the result (the model reads images).
-            images: bool,
-        }
-
-        impl $name {
-            /// The tool on `interpreter`'s session.
-            pub fn new(interpreter: CodeInterpreter) -> Self {
-                $name { interpreter, sink: None, images: true }
-            }
-
-            /// The tool, recording what each call did for a turn's events.
-            pub(crate) fn recording(interpreter: CodeInterpreter, sink: StepSink, images: bool) -> Self {
-                $name { interpreter, sink: Some(sink), images }
-            }
-
-            fn record<A: serde::Serialize>(&self, args: &A, result: &Result<ToolInvocation, ToolError>) {
-                if let Some(sink) = &self.sink {
-                    let invocation = match result {
-                        Ok(invocation) => invocation.clone(),
-                        Err(e) => ToolInvocation::from_error(e),
-                    };
-                    sink.record(<Self as Tool>::NAME, serde_json::to_value(args).unwrap_or(Value::Null), &invocation);
-                }
-            }
-        }
-    };
-}
-
-tool_struct!(
-    /// `run_python`: runs code; the result carries the report as text and the images as image content.
-    RunPython
-);
-tool_struct!(
-    /// `list_files`: the session's files.
-    ListFiles
-);
-tool_struct!(
-    /// `read_file`: the head of a text file.
-    ReadFile
-);
-tool_struct!(
-    /// `send_file_to_user`: hands a file to the application as an artifact.
-    SendFileToUser
-);
-tool_struct!(
-    /// `reset_session`: a fresh session.
-    ResetSession
-);
-tool_struct!(
-    /// `run_shell`: a Bash command in the session (registered only when the interpreter's options enable it).
-    RunShell
-);
-
 /// The model's view of an invocation: its text, then its images (when the model reads images).
 fn output(invocation: ToolInvocation, images: bool) -> ToolOutput {
     let mut content = vec![ToolResultContent::text(invocation.model_text.clone())];
@@ -134,104 +136,13 @@ pub(crate) fn image_content(image: &dynamic_sessions::Image) -> ToolResultConten
     ToolResultContent::image_base64(image.base64_data.clone(), media_type(&image.format), None)
 }
 
-impl Tool for RunPython {
-    const NAME: &'static str = names::RUN_PYTHON;
-    type Args = RunPythonArgs;
-    type Output = ToolOutput;
-    type Error = ToolError;
-
-    common_methods!(RunPythonArgs, descriptions::RUN_PYTHON);
-    async fn call(&self, _context: &mut ToolContext, args: RunPythonArgs) -> Result<ToolOutput, ToolError> {
-        // In a turn, the exact code that just failed is not run again: it would fail the same way, and
-        // small models otherwise send it again and again (measured: three identical runs, then giving up).
-        if let Some(sink) = &self.sink
-            && let Ok(key) = serde_json::to_value(&args)
-            && let Some(error) = sink.repeats_last_failure(Self::NAME, &key)
-        {
-            let invocation = ToolInvocation::not_rerun(&error);
-            self.record(&args, &Ok(invocation.clone()));
-            return Ok(output(invocation, self.images));
-        }
-        let result = self.interpreter.invoke_run_python(&args).await;
-        self.record(&args, &result);
-        result.map(|i| output(i, self.images))
-    }
-}
-
-impl Tool for ListFiles {
-    const NAME: &'static str = names::LIST_FILES;
-    type Args = ListFilesArgs;
-    type Output = ToolOutput;
-    type Error = ToolError;
-
-    common_methods!(ListFilesArgs, descriptions::LIST_FILES);
-    async fn call(&self, _context: &mut ToolContext, args: ListFilesArgs) -> Result<ToolOutput, ToolError> {
-        let result = self.interpreter.invoke_list_files(&args).await;
-        self.record(&args, &result);
-        result.map(|i| output(i, self.images))
-    }
-}
-
-impl Tool for ReadFile {
-    const NAME: &'static str = names::READ_FILE;
-    type Args = ReadFileArgs;
-    type Output = ToolOutput;
-    type Error = ToolError;
-
-    common_methods!(ReadFileArgs, descriptions::READ_FILE);
-    async fn call(&self, _context: &mut ToolContext, args: ReadFileArgs) -> Result<ToolOutput, ToolError> {
-        let result = self.interpreter.invoke_read_file(&args).await;
-        self.record(&args, &result);
-        result.map(|i| output(i, self.images))
-    }
-}
-
-impl Tool for SendFileToUser {
-    const NAME: &'static str = names::SEND_FILE;
-    type Args = SendFileArgs;
-    type Output = ToolOutput;
-    type Error = ToolError;
-
-    common_methods!(SendFileArgs, descriptions::SEND_FILE);
-    async fn call(&self, _context: &mut ToolContext, args: SendFileArgs) -> Result<ToolOutput, ToolError> {
-        let result = self.interpreter.invoke_send_file(&args).await;
-        self.record(&args, &result);
-        if self.sink.is_none()
-            && let Ok(invocation) = &result
-        {
-            // Applications that use the tools without a turn take files from the interpreter.
-            for artifact in &invocation.artifacts {
-                self.interpreter.offer(artifact.clone());
-            }
-        }
-        result.map(|i| output(i, self.images))
-    }
-}
-
-impl Tool for ResetSession {
-    const NAME: &'static str = names::RESET_SESSION;
-    type Args = ResetArgs;
-    type Output = ToolOutput;
-    type Error = ToolError;
-
-    common_methods!(ResetArgs, descriptions::RESET_SESSION);
-    async fn call(&self, _context: &mut ToolContext, args: ResetArgs) -> Result<ToolOutput, ToolError> {
-        let result = self.interpreter.invoke_reset().await;
-        self.record(&args, &result);
-        result.map(|i| output(i, self.images))
-    }
-}
-
-impl Tool for RunShell {
-    const NAME: &'static str = names::RUN_SHELL;
-    type Args = RunShellArgs;
-    type Output = ToolOutput;
-    type Error = ToolError;
-
-    common_methods!(RunShellArgs, descriptions::RUN_SHELL);
-    async fn call(&self, _context: &mut ToolContext, args: RunShellArgs) -> Result<ToolOutput, ToolError> {
-        let result = self.interpreter.invoke_run_shell(&args).await;
-        self.record(&args, &result);
-        result.map(|i| output(i, self.images))
+fn media_type(format: &str) -> Option<ImageMediaType> {
+    match format.to_ascii_lowercase().as_str() {
+        "png" => Some(ImageMediaType::PNG),
+        "jpeg" | "jpg" => Some(ImageMediaType::JPEG),
+        "gif" => Some(ImageMediaType::GIF),
+        "webp" => Some(ImageMediaType::WEBP),
+        "svg" => Some(ImageMediaType::SVG),
+        _ => None,
     }
 }

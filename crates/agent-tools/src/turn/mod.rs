@@ -4,6 +4,8 @@
 //! The events carry no agent-framework types, so an application renders a turn without depending on the
 //! framework; the rig runner (`rig::ChatSession`, feature `rig`) produces them.
 
+pub mod policy;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;

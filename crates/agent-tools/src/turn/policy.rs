@@ -1,0 +1,379 @@
+//! The decisions of a turn, as plain state machines that tests drive without a model.
+//!
+//! A turn is a series of *runs*: each run is one prompt to the agent framework, which may make several model
+//! calls (a tool call, its result, the next call, ...) and ends with the model's text. Two machines decide:
+//!
+//! * [`TurnPolicy`] decides between runs: given the text a run ended with, [`TurnPolicy::next`] says what the
+//!   turn does next: answer, run a tool call the model wrote as text, ask the model again (a reminder, a
+//!   correction), or fail in words a person understands. It also says how the next run's model calls are
+//!   steered ([`TurnPolicy::run_settings`]) and bounds the turn's model calls.
+//! * [`CallSteering`] decides within a run, before each model call: whether the call must call a tool (which
+//!   one), or sees no tools at all, from how the turn's tool calls went ([`CallSteering::record`]).
+//!
+//! The driver (the rig runner in `rig::chat`) only carries events between the framework and these machines.
+
+use serde_json::{Map, Value};
+
+use super::{StepOutcome, ToolChoicePolicy, TurnFailure, TurnFailureKind};
+use crate::invoke::ToolInvocation;
+use crate::text_calls::{TextToolCall, find_tool_call};
+use crate::tools::{Tool, canonical_arguments};
+
+/// How many times a turn forces `run_python` again after a failure ([`ToolsShown::WhileFailing`]).
+pub const FORCED_RETRIES: usize = 2;
+
+/// What the first model call of a run must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstCall {
+    /// Whatever the model likes.
+    Free,
+    /// Call some tool.
+    AnyTool,
+    /// Call this tool.
+    Tool(Tool),
+}
+
+/// Which model calls of a run see the tool definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolsShown {
+    /// Every call.
+    Always,
+    /// The first call (with [`RunSettings::first`]), and later ones only to retry `run_python` after a
+    /// failure (a few times a turn), or to call `send_file_to_user` after a run that made files; otherwise
+    /// the model answers in words, or writes a call as text.
+    WhileFailing,
+    /// No call: the model must answer in words.
+    Never,
+}
+
+/// How one run's model calls are steered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSettings {
+    /// What the run's first call must do.
+    pub first: FirstCall,
+    /// Which calls see the tools.
+    pub tools: ToolsShown,
+}
+
+/// What one model call may do, as the request says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Demand {
+    /// As the request is (tools offered, the model chooses).
+    Free,
+    /// A tool call is required: of any tool, or of this one (the request then offers only it).
+    Call(Option<Tool>),
+    /// The request offers no tools: the model answers in words.
+    NoTools,
+}
+
+/// Why a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunKind {
+    /// The user's message.
+    First,
+    /// The result of a call the model wrote as text.
+    AfterTextCall,
+    /// A correction: the model wrote a call to a tool that does not exist.
+    Correction,
+    /// A reminder: the model repeated a call it had made.
+    Reminder,
+}
+
+/// What the turn does after a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// The turn is done: this is the answer.
+    Answer(String),
+    /// The model wrote a call to one of its tools as text: run it, as call `id`, and continue the model from
+    /// its result (`TurnPolicy::text_call_ran` afterwards).
+    RunTextCall {
+        /// The call's id in the turn.
+        id: String,
+        /// The call.
+        call: TextToolCall,
+    },
+    /// Ask the model again with this message; tell the user `notice`, if any.
+    Ask {
+        /// The message to the model.
+        prompt: String,
+        /// What the user should know.
+        notice: Option<String>,
+    },
+    /// The turn ends without an answer.
+    Fail(TurnFailure),
+}
+
+impl Next {
+    /// Whether the text the run streamed was not an answer (a call written as text) and is taken back.
+    pub fn withdraws_text(&self) -> bool {
+        !matches!(self, Next::Answer(_) | Next::Fail(TurnFailure { kind: TurnFailureKind::Model, .. }))
+    }
+}
+
+/// The between-runs decisions of one turn.
+#[derive(Debug, Clone)]
+pub struct TurnPolicy {
+    tool_choice: ToolChoicePolicy,
+    max_model_calls: usize,
+    /// The tools the model may call (by name).
+    tools: Vec<&'static str>,
+    kind: RunKind,
+    calls_used: usize,
+    text_calls: usize,
+    corrected: bool,
+    reminded: bool,
+    /// The last call made (name, canonical arguments) and whether it ran well.
+    last_call: Option<(String, Option<Value>)>,
+    last_ok: bool,
+}
+
+impl TurnPolicy {
+    /// A turn under `tool_choice`, with at most `max_model_calls`, offering `tools`.
+    pub fn new(tool_choice: ToolChoicePolicy, max_model_calls: usize, tools: &[Tool]) -> TurnPolicy {
+        TurnPolicy {
+            tool_choice,
+            max_model_calls,
+            tools: tools.iter().map(|t| t.name()).collect(),
+            kind: RunKind::First,
+            calls_used: 0,
+            text_calls: 0,
+            corrected: false,
+            reminded: false,
+            last_call: None,
+            last_ok: true,
+        }
+    }
+
+    /// The model calls the next run may still make; `Err` when none are left (the turn then fails).
+    ///
+    /// # Errors
+    /// [`TurnFailureKind::TooManySteps`].
+    pub fn calls_left(&self) -> Result<usize, TurnFailure> {
+        match self.max_model_calls.saturating_sub(self.calls_used) {
+            0 => Err(too_many_steps(self.max_model_calls)),
+            left => Ok(left),
+        }
+    }
+
+    /// How the next run's model calls are steered: by the policy, and by why the run was started.
+    pub fn run_settings(&self) -> RunSettings {
+        use FirstCall::{AnyTool, Free};
+        use ToolsShown::{Always, Never, WhileFailing};
+        let (first, tools) = match (self.tool_choice, self.kind) {
+            (ToolChoicePolicy::None, _) => (Free, Never),
+            (ToolChoicePolicy::Auto, RunKind::Correction) => (AnyTool, Always),
+            (ToolChoicePolicy::Auto, _) => (Free, Always),
+            (ToolChoicePolicy::RequiredFirst, RunKind::First | RunKind::Correction) => (AnyTool, Always),
+            (ToolChoicePolicy::RequiredFirst, _) => (Free, Always),
+            (ToolChoicePolicy::Guided, RunKind::First | RunKind::Correction) => {
+                (FirstCall::Tool(Tool::RunPython), WhileFailing)
+            }
+            (ToolChoicePolicy::Guided, _) => (Free, WhileFailing),
+        };
+        RunSettings { first, tools }
+    }
+
+    /// A tool call the model made through tool calling (not as text).
+    pub fn call_made(&mut self, name: &str, arguments: &Map<String, Value>) {
+        self.last_call = Some((name.to_owned(), canonical_arguments(name, arguments)));
+    }
+
+    /// How the last call went.
+    pub fn call_finished(&mut self, outcome: StepOutcome) {
+        self.last_ok = outcome == StepOutcome::Ran;
+    }
+
+    /// A call written as text ran ([`Next::RunTextCall`]); the next run continues from its result.
+    pub fn text_call_ran(&mut self, outcome: StepOutcome) {
+        self.call_finished(outcome);
+        self.kind = RunKind::AfterTextCall;
+    }
+
+    /// What the turn does after a run that made `model_calls` calls and ended with `answer`.
+    pub fn next(&mut self, answer: &str, model_calls: usize) -> Next {
+        self.calls_used += model_calls.max(1);
+        let text_call = match self.tool_choice {
+            // No tools: nothing runs, whatever the text says.
+            ToolChoicePolicy::None => None,
+            // A hosted model may quote a call in an explanation: only an answer that is the call counts.
+            ToolChoicePolicy::Auto if !starts_like_a_call(answer) => None,
+            _ => find_tool_call(answer),
+        };
+        let Some(call) = text_call else {
+            return if answer.trim().is_empty() { Next::Fail(empty_answer()) } else { Next::Answer(answer.to_owned()) };
+        };
+        let repeated = self.last_call.as_ref().is_some_and(|(name, args)| {
+            *name == call.name && args.is_some() && *args == canonical_arguments(&call.name, &call.arguments)
+        });
+        if repeated {
+            return self.repeated();
+        }
+        if self.tools.contains(&call.name.as_str()) && self.text_calls < self.max_model_calls {
+            // The model wrote the call instead of making it: run it as a call, and let the model continue
+            // from its result.
+            self.text_calls += 1;
+            self.last_call = Some((call.name.clone(), canonical_arguments(&call.name, &call.arguments)));
+            return Next::RunTextCall { id: format!("text_call_{}", self.text_calls), call };
+        }
+        if !self.corrected {
+            self.corrected = true;
+            self.kind = RunKind::Correction;
+            return Next::Ask {
+                prompt: format!(
+                    "There is no tool named {}. Do not write tool calls as text: call one of these tools through \
+                     tool calling: {}.",
+                    call.name,
+                    self.tools.join(", ")
+                ),
+                notice: Some(format!(
+                    "The model wrote a call to a tool named \"{}\", which does not exist, as text; it was asked to \
+                     call one of its tools.",
+                    call.name
+                )),
+            };
+        }
+        Next::Fail(TurnFailure {
+            kind: TurnFailureKind::NoToolCall,
+            message: "The model did not call a tool: it wrote a tool call as text twice, so nothing ran. Try again, \
+                      or rephrase the request."
+                .to_owned(),
+        })
+    }
+
+    /// The same call again, written as text: the model did not take in the result. It is reminded once,
+    /// without running anything; the second time the turn ends.
+    fn repeated(&mut self) -> Next {
+        if self.reminded {
+            return Next::Fail(TurnFailure {
+                kind: TurnFailureKind::Repeated,
+                message: "The model kept repeating the same step instead of answering. The steps above show what \
+                          ran; try again, or rephrase the request."
+                    .to_owned(),
+            });
+        }
+        self.reminded = true;
+        self.kind = RunKind::Reminder;
+        let prompt = if self.last_ok {
+            "You already made that call and its result is above. Now answer my question in plain words, without \
+             calling a tool again."
+        } else {
+            "You already made that call and it failed; the error is above. Write different code that fixes the \
+             error, or tell me in plain words what went wrong."
+        };
+        Next::Ask { prompt: prompt.to_owned(), notice: None }
+    }
+}
+
+/// Whether an answer begins as a tool call written as text does (JSON, a fence, a `<tool_call>` element).
+pub fn starts_like_a_call(answer: &str) -> bool {
+    let start = answer.trim_start();
+    ["{", "```", "<tool_call>", "[called tool "].iter().any(|p| start.starts_with(p))
+}
+
+fn empty_answer() -> TurnFailure {
+    TurnFailure {
+        kind: TurnFailureKind::Model,
+        message: "The model ended without writing an answer. The steps above show what ran; try again, or rephrase \
+                  the request."
+            .to_owned(),
+    }
+}
+
+/// The failure of a turn that used all its model calls.
+pub fn too_many_steps(max: usize) -> TurnFailure {
+    TurnFailure {
+        kind: TurnFailureKind::TooManySteps,
+        message: format!(
+            "The model used all {max} of its steps for this answer without finishing, so it was stopped. The session \
+             keeps what it did; ask for a smaller step."
+        ),
+    }
+}
+
+/// The within-run decisions: what each model call may do, from how the turn's calls went.
+#[derive(Debug, Clone, Default)]
+pub struct CallSteering {
+    /// Whether the last call failed or was rejected.
+    last_failed: bool,
+    /// Retries forced after failures in this turn.
+    forced_retries: usize,
+    /// Whether a successful run made or changed files since the last file was sent to the user.
+    unsent_files: bool,
+    /// Whether a hand-over was already forced in this turn (it is forced at most once).
+    hand_over_forced: bool,
+    /// The last code run that failed, as `(tool, canonical arguments, the error's last line)`, until a run
+    /// succeeds.
+    last_failure: Option<(String, Value, String)>,
+}
+
+impl CallSteering {
+    /// One call of `name` with its canonical `arguments`, and what it did.
+    pub fn record(&mut self, name: &str, arguments: &Value, invocation: &ToolInvocation) {
+        let ran = invocation.outcome == StepOutcome::Ran;
+        self.last_failed = !ran;
+        if name == Tool::SendFileToUser.name() {
+            self.unsent_files = false;
+        } else if ran && invocation.report.as_ref().is_some_and(|r| !r.files_changed.is_empty()) {
+            self.unsent_files = true;
+        }
+        if name == Tool::ResetSession.name() {
+            // A fresh session: code that failed in the old one may work now.
+            self.last_failure = None;
+        }
+        if let Some(report) = &invocation.report {
+            self.last_failure = match invocation.outcome {
+                StepOutcome::Failed => {
+                    let error = report.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+                    Some((name.to_owned(), arguments.clone(), error.trim().to_owned()))
+                }
+                _ => None,
+            };
+        }
+    }
+
+    /// How a call that ran outside the framework's own tool calls went (a call written as text).
+    pub fn note_outcome(&mut self, failed: bool) {
+        self.last_failed = failed;
+    }
+
+    /// When `name` with `arguments` is exactly the last code that failed: that failure's error line.
+    pub fn repeats_last_failure(&self, name: &str, arguments: &Value) -> Option<String> {
+        let (tool, args, error) = self.last_failure.as_ref()?;
+        (tool == name && args == arguments).then(|| error.clone())
+    }
+
+    /// What a model call of a run under `settings` may do; `first` when it is the run's first call.
+    pub fn demand(&mut self, settings: RunSettings, first: bool) -> Demand {
+        let asked = if first { settings.first } else { FirstCall::Free };
+        let demand = match asked {
+            FirstCall::Free => Demand::Free,
+            FirstCall::AnyTool => Demand::Call(None),
+            FirstCall::Tool(tool) => Demand::Call(Some(tool)),
+        };
+        match settings.tools {
+            ToolsShown::Always => demand,
+            ToolsShown::Never => Demand::NoTools,
+            ToolsShown::WhileFailing if first && settings.first != FirstCall::Free => demand,
+            ToolsShown::WhileFailing => self.while_failing(),
+        }
+    }
+
+    /// [`ToolsShown::WhileFailing`] after the first call: retry `run_python` after a failure (a few times a
+    /// turn); after a success the model answers, but if the run made files it hands one over first (once a
+    /// turn). Measured: offered the tool without being made to call it, a small model asked for a file writes
+    /// "call send_file_to_user with the path" as its answer instead.
+    fn while_failing(&mut self) -> Demand {
+        if self.last_failed && self.forced_retries < FORCED_RETRIES {
+            self.forced_retries += 1;
+            return Demand::Call(Some(Tool::RunPython));
+        }
+        if self.unsent_files && !self.hand_over_forced {
+            self.hand_over_forced = true;
+            return Demand::Call(Some(Tool::SendFileToUser));
+        }
+        Demand::NoTools
+    }
+}
+
+#[cfg(test)]
+mod tests;

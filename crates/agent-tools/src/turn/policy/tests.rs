@@ -1,0 +1,141 @@
+//! The turn's decisions, driven without a model.
+#![allow(clippy::panic)]
+
+use serde_json::json;
+
+use super::*;
+use crate::report::{ChangedFile, RunReport};
+use crate::tools::agent_tools;
+
+fn policy(choice: ToolChoicePolicy) -> TurnPolicy {
+    TurnPolicy::new(choice, 12, &agent_tools(false))
+}
+
+fn args(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+const RUN_AS_TEXT: &str = r#"{"name": "run_python", "arguments": {"code": "print(1)"}}"#;
+
+#[test]
+fn a_plain_answer_ends_the_turn_and_an_empty_one_fails_in_words() {
+    let mut turn = policy(ToolChoicePolicy::Auto);
+    let next = turn.next("The mean is 4.2.", 2);
+    assert_eq!(next, Next::Answer("The mean is 4.2.".into()));
+    assert!(!next.withdraws_text());
+    let empty = policy(ToolChoicePolicy::Auto).next("  \n", 1);
+    assert!(
+        matches!(&empty, Next::Fail(f) if f.kind == TurnFailureKind::Model && f.message.contains("without writing"))
+    );
+    assert!(!empty.withdraws_text(), "nothing was streamed to take back");
+}
+
+#[test]
+fn a_call_written_as_text_runs_then_the_model_continues_from_its_result() {
+    let mut turn = policy(ToolChoicePolicy::Guided);
+    assert_eq!(
+        turn.run_settings(),
+        RunSettings { first: FirstCall::Tool(Tool::RunPython), tools: ToolsShown::WhileFailing }
+    );
+    let next = turn.next(RUN_AS_TEXT, 1);
+    let Next::RunTextCall { id, call } = &next else { panic!("{next:?}") };
+    assert_eq!((id.as_str(), call.name.as_str()), ("text_call_1", "run_python"));
+    assert!(next.withdraws_text());
+    turn.text_call_ran(StepOutcome::Ran);
+    assert_eq!(turn.run_settings(), RunSettings { first: FirstCall::Free, tools: ToolsShown::WhileFailing });
+    assert_eq!(turn.next("It printed 1.", 1), Next::Answer("It printed 1.".into()));
+}
+
+#[test]
+fn the_same_call_again_is_reminded_once_then_the_turn_ends() {
+    let mut turn = policy(ToolChoicePolicy::Guided);
+    turn.call_made("run_python", &args(json!({"code": "print(1)"})));
+    turn.call_finished(StepOutcome::Ran);
+    let reminder = turn.next(RUN_AS_TEXT, 2);
+    assert!(matches!(&reminder, Next::Ask { prompt, notice: None } if prompt.contains("its result is above")));
+    assert!(reminder.withdraws_text());
+    let again = turn.next(RUN_AS_TEXT, 1);
+    assert!(matches!(&again, Next::Fail(f) if f.kind == TurnFailureKind::Repeated));
+
+    let mut failing = policy(ToolChoicePolicy::Guided);
+    failing.call_made("run_python", &args(json!({"code": "print(1)", "ignored": true})));
+    failing.call_finished(StepOutcome::Failed);
+    let reminder = failing.next(RUN_AS_TEXT, 1);
+    assert!(matches!(&reminder, Next::Ask { prompt, .. } if prompt.contains("it failed")), "{reminder:?}");
+}
+
+#[test]
+fn a_call_to_a_tool_that_does_not_exist_is_corrected_once() {
+    let mut turn = policy(ToolChoicePolicy::RequiredFirst);
+    let text = r#"{"name": "python", "arguments": {"code": "1"}}"#;
+    let correction = turn.next(text, 1);
+    let Next::Ask { prompt, notice: Some(notice) } = &correction else { panic!("{correction:?}") };
+    assert!(prompt.contains("There is no tool named python") && prompt.contains("run_python, list_files"));
+    assert!(notice.contains("\"python\""));
+    assert_eq!(turn.run_settings(), RunSettings { first: FirstCall::AnyTool, tools: ToolsShown::Always });
+    let again = turn.next(text, 1);
+    assert!(matches!(&again, Next::Fail(f) if f.kind == TurnFailureKind::NoToolCall));
+}
+
+#[test]
+fn a_hosted_model_may_quote_a_call_and_a_model_without_tools_runs_nothing() {
+    let quoted = format!("To run code I would send {RUN_AS_TEXT}, but the answer is 2.");
+    assert!(matches!(policy(ToolChoicePolicy::Auto).next(&quoted, 1), Next::Answer(_)));
+    assert!(matches!(policy(ToolChoicePolicy::Auto).next(RUN_AS_TEXT, 1), Next::RunTextCall { .. }));
+    let mut none = policy(ToolChoicePolicy::None);
+    assert_eq!(none.run_settings().tools, ToolsShown::Never);
+    assert!(matches!(none.next(RUN_AS_TEXT, 1), Next::Answer(_)));
+}
+
+#[test]
+fn the_turn_stops_when_its_model_calls_are_used() {
+    let mut turn = TurnPolicy::new(ToolChoicePolicy::Auto, 3, &agent_tools(false));
+    assert_eq!(turn.calls_left(), Ok(3));
+    let _ = turn.next(RUN_AS_TEXT, 3);
+    let failure = turn.calls_left().err();
+    assert!(failure.is_some_and(|f| f.kind == TurnFailureKind::TooManySteps && f.message.contains("all 3")));
+}
+
+fn run(outcome: StepOutcome, files: bool) -> ToolInvocation {
+    let report = RunReport {
+        status: if outcome == StepOutcome::Ran { "Succeeded" } else { "Failed" }.into(),
+        stdout: String::new(),
+        stderr: "Traceback\nNameError: name 'plt' is not defined\n".into(),
+        result: None,
+        exit_code: None,
+        images: 0,
+        files_changed: if files {
+            vec![ChangedFile { path: "out.csv".into(), change: "new", size: Some(3) }]
+        } else {
+            Vec::new()
+        },
+        notes: Vec::new(),
+    };
+    ToolInvocation { report: Some(report), ..ToolInvocation::text(outcome, String::new()) }
+}
+
+#[test]
+fn guided_calls_retry_after_failures_twice_hand_files_over_once_and_otherwise_answer() {
+    let settings = RunSettings { first: FirstCall::Tool(Tool::RunPython), tools: ToolsShown::WhileFailing };
+    let mut steering = CallSteering::default();
+    assert_eq!(steering.demand(settings, true), Demand::Call(Some(Tool::RunPython)));
+    let code = json!({"code": "plt.plot([1])"});
+    for _ in 0..FORCED_RETRIES {
+        steering.record("run_python", &code, &run(StepOutcome::Failed, false));
+        assert_eq!(steering.demand(settings, false), Demand::Call(Some(Tool::RunPython)));
+    }
+    steering.record("run_python", &code, &run(StepOutcome::Failed, false));
+    assert_eq!(steering.demand(settings, false), Demand::NoTools, "two forced retries a turn, then words");
+    assert_eq!(
+        steering.repeats_last_failure("run_python", &code).as_deref(),
+        Some("NameError: name 'plt' is not defined")
+    );
+    steering.record("run_python", &json!({"code": "1"}), &run(StepOutcome::Ran, true));
+    assert_eq!(steering.repeats_last_failure("run_python", &code), None, "a success clears it");
+    assert_eq!(steering.demand(settings, false), Demand::Call(Some(Tool::SendFileToUser)));
+    assert_eq!(steering.demand(settings, false), Demand::NoTools, "the hand-over is forced once");
+    let always = RunSettings { first: FirstCall::Free, tools: ToolsShown::Always };
+    assert_eq!(steering.demand(always, true), Demand::Free);
+    let never = RunSettings { first: FirstCall::Free, tools: ToolsShown::Never };
+    assert_eq!(steering.demand(never, true), Demand::NoTools);
+}
