@@ -7,19 +7,19 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use base64::Engine as _;
-use dynamic_sessions_agent_tools::Artifact;
+use dynamic_sessions_agent_tools::Tool;
 use dynamic_sessions_agent_tools::rig::ChatAgent;
-use dynamic_sessions_agent_tools::turn::TurnEvent;
+use dynamic_sessions_agent_tools::turn::StepOutcome;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::AppState;
 use crate::conversations::{ChatState, Conversation};
 use crate::error::AppError;
+use crate::events::{PageEvent, data_url};
 use crate::identity::Visitor;
-use crate::{AppState, render};
 
 /// The longest message or cell accepted.
 const MAX_INPUT_CHARS: usize = 50_000;
@@ -46,30 +46,6 @@ fn check_input(text: &str, what: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// An image as a `data:` URL the page can show.
-fn data_url(format: &str, data: &[u8]) -> String {
-    let mime = if format.eq_ignore_ascii_case("svg") { "svg+xml".to_owned() } else { format.to_ascii_lowercase() };
-    format!("data:image/{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(data))
-}
-
-/// Artifacts as page events: images as `data:` URLs (shown in their step), files handed over as `artifact`
-/// events (remembered, so the file list marks them).
-fn artifact_events(conversation: &Conversation, artifacts: Vec<Artifact>) -> (Vec<String>, Vec<Value>) {
-    let mut images = Vec::new();
-    let mut files = Vec::new();
-    for artifact in artifacts {
-        match artifact {
-            Artifact::Image { format, data } => images.push(data_url(&format, &data)),
-            Artifact::File { path, size, description } => {
-                conversation.add_artifact(path.clone());
-                files.push(json!({"type": "artifact", "path": path, "size": size, "description": description}));
-            }
-            _ => {}
-        }
-    }
-    (images, files)
-}
-
 /// `POST /api/chat`: runs one agent turn and streams it as server-sent events, in order: text deltas, "writing
 /// code" while a call's arguments stream, each tool call with its code, each result with what happened
 /// (ran, failed, rejected), its report and images, files handed over, notices, then the answer as sanitised
@@ -89,67 +65,21 @@ pub async fn chat(
     let conversation = state.conversations().get(&visitor.id);
     let agent = ChatAgent::new(model, conversation.interpreter(), state.turn_options().clone())
         .map_err(|e| AppError::new(axum::http::StatusCode::BAD_GATEWAY, e.to_string()))?;
-    let (tx, rx) = mpsc::channel::<Value>(256);
+    let (tx, rx) = mpsc::channel::<PageEvent>(256);
     tokio::spawn(run_turn(conversation, agent, request.message, tx));
-    let stream = tokio_stream_from(rx).map(|value| Ok(Event::default().data(value.to_string())));
+    let stream =
+        tokio_stream_from(rx).map(|event| Ok(Event::default().data(serde_json::to_string(&event).unwrap_or_default())));
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-fn tokio_stream_from(mut rx: mpsc::Receiver<Value>) -> impl Stream<Item = Value> {
+fn tokio_stream_from(mut rx: mpsc::Receiver<PageEvent>) -> impl Stream<Item = PageEvent> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// The page event for one turn event (and the log entries it leaves for a reload).
-fn page_events(conversation: &Conversation, event: TurnEvent) -> Vec<Value> {
-    match event {
-        TurnEvent::Text(delta) => vec![json!({"type": "text", "delta": delta})],
-        TurnEvent::TextWithdrawn => vec![json!({"type": "text_withdrawn"})],
-        TurnEvent::ToolCallStarted { name } => vec![json!({"type": "writing_code", "name": name})],
-        TurnEvent::ToolCall(call) => vec![json!({
-            "type": "tool_call",
-            "id": call.id,
-            "name": call.name,
-            "code": call.code(),
-            "args": call.arguments,
-            "as_text": call.written_as_text,
-        })],
-        TurnEvent::ToolResult(result) => {
-            let (images, files) = artifact_events(conversation, result.artifacts);
-            let mut events = vec![json!({
-                "type": "tool_result",
-                "id": result.id,
-                "name": result.name,
-                "outcome": result.outcome,
-                "report": result.report,
-                "text": result.text,
-                "images": images,
-            })];
-            events.extend(files);
-            events.push(json!({"type": "files"}));
-            events
-        }
-        TurnEvent::Notice(message) => vec![json!({"type": "notice", "message": message}), json!({"type": "files"})],
-        TurnEvent::Done { answer } => vec![json!({"type": "done", "html": render::markdown(&answer)})],
-        TurnEvent::Failed(failure) => {
-            vec![json!({"type": "error", "kind": failure.kind, "message": failure.message})]
-        }
-        _ => Vec::new(),
-    }
-}
-
-/// Whether an event goes into the log a reload replays (text deltas do not: the answer does).
-fn logged(event: &Value) -> Option<Value> {
-    match event["type"].as_str()? {
-        "text" | "text_withdrawn" | "writing_code" | "files" => None,
-        "done" => Some(json!({"type": "assistant", "html": event["html"]})),
-        _ => Some(event.clone()),
-    }
-}
-
-async fn run_turn(conversation: Arc<Conversation>, agent: ChatAgent, message: String, tx: mpsc::Sender<Value>) {
+async fn run_turn(conversation: Arc<Conversation>, agent: ChatAgent, message: String, tx: mpsc::Sender<PageEvent>) {
     let mut chat = conversation.chat.lock().await;
     let mut stop = conversation.arm_stop();
-    chat.log.push(json!({"type": "user", "text": message}));
+    chat.log.push(PageEvent::User { text: message.clone() });
     let ChatState { history, log } = &mut *chat;
     let mut turn = Box::pin(agent.turn(history, message));
     let ended = loop {
@@ -163,11 +93,11 @@ async fn run_turn(conversation: Arc<Conversation>, agent: ChatAgent, message: St
             }
         };
         let Some(event) = event else { break None };
-        for value in page_events(&conversation, event) {
-            if let Some(entry) = logged(&value) {
+        for page_event in PageEvent::of_turn(&conversation, event) {
+            if let Some(entry) = page_event.logged() {
                 log.push(entry);
             }
-            if tx.send(value).await.is_err() {
+            if tx.send(page_event).await.is_err() {
                 break;
             }
         }
@@ -178,7 +108,7 @@ async fn run_turn(conversation: Arc<Conversation>, agent: ChatAgent, message: St
     drop(turn);
     conversation.disarm_stop();
     if let Some(note) = ended {
-        let event = json!({"type": "stopped", "message": note});
+        let event = PageEvent::Stopped { message: note.to_owned() };
         log.push(event.clone());
         let _ = tx.send(event).await;
     }
@@ -189,7 +119,7 @@ pub async fn run(
     State(state): State<AppState>,
     visitor: Visitor,
     Json(request): Json<RunRequest>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PageEvent>, AppError> {
     check_input(&request.code, "code")?;
     let conversation = state.conversations().get(&visitor.id);
     let interpreter = conversation.interpreter();
@@ -200,10 +130,24 @@ pub async fn run(
     let _ = interpreter.take_artifacts();
     let images: Vec<String> =
         outcome.images.iter().filter_map(|i| i.decode().ok().map(|data| data_url(&i.format, &data))).collect();
-    let report = serde_json::to_value(&outcome.report).unwrap_or(Value::Null);
-    let call = json!({"type": "tool_call", "name": "run_python", "code": request.code, "cell": true});
-    let outcome_word = if outcome.execution.is_success() { "ran" } else { "failed" };
-    let result = json!({"type": "tool_result", "name": "run_python", "outcome": outcome_word, "report": report, "images": images});
+    let name = Tool::RunPython.name().to_owned();
+    let call = PageEvent::ToolCall {
+        id: None,
+        name: name.clone(),
+        code: Some(request.code),
+        args: None,
+        as_text: false,
+        cell: true,
+    };
+    let result = PageEvent::ToolResult {
+        id: None,
+        name,
+        outcome: if outcome.execution.is_success() { StepOutcome::Ran } else { StepOutcome::Failed },
+        report: serde_json::to_value(&outcome.report).ok(),
+        text: None,
+        images,
+        cell: true,
+    };
     let mut chat = conversation.chat.lock().await;
     chat.log.push(call);
     chat.log.push(result.clone());

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use dynamic_sessions_agent_tools::rig::History;
 use dynamic_sessions_agent_tools::{CodeInterpreter, SessionProvider};
-use serde_json::Value;
 use tokio::sync::oneshot;
+
+use crate::events::PageEvent;
 
 /// The most conversations kept in memory; the least recently used go first.
 const MAX_CONVERSATIONS: usize = 10_000;
@@ -20,7 +21,7 @@ pub struct ChatState {
     /// The model history (user and assistant turns, tool calls and results).
     pub history: History,
     /// What the page shows, for re-rendering after a reload.
-    pub log: Vec<Value>,
+    pub log: Vec<PageEvent>,
 }
 
 /// One browser's conversation.

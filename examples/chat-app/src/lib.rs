@@ -13,6 +13,7 @@
 pub mod chat;
 pub mod conversations;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod identity;
 pub mod page;
