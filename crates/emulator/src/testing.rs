@@ -43,7 +43,7 @@ pub fn config(data_dir: &Path) -> EmulatorConfig {
 
 /// What a sandboxed emulator needs that this machine lacks (a system Python), if anything. Tests skip with
 /// this message on a developer machine and fail with it when `CI=true`. Bubblewrap is not needed: the
-/// emulator makes its namespaces itself where the kernel allows it (see [`start_tier`] for the others).
+/// emulator makes its namespaces itself where the kernel allows it (see [`TestEmulator::start_tier`] for the others).
 pub fn missing_tools() -> Option<String> {
     (!Path::new("/usr/bin/python3").exists())
         .then(|| "a system Python at /usr/bin/python3 (apt-get install python3)".to_owned())

@@ -155,7 +155,7 @@ pub struct InvalidSetting {
 }
 
 impl TurnOptions {
-    /// The options from the environment ([`env`]), starting from `defaults` (the model's).
+    /// The options from the environment ([`mod@env`]), starting from `defaults` (the model's).
     ///
     /// # Errors
     /// [`InvalidSetting`] for a value that does not parse.
