@@ -33,6 +33,93 @@ pub const MAX_UPLOAD_BYTES: u64 = 128 * 1024 * 1024;
 /// The service's execution ceiling, 220 s.
 pub const MAX_EXECUTION_TIMEOUT: Duration = Duration::from_secs(220);
 
+/// The npm packages a `NodeLTS` pool's sessions can `require` without installing anything: `axios` (the one the
+/// service's own pool metadata lists) and the libraries JavaScript written for data work reaches for first:
+/// `lodash` (collections), `papaparse` (CSV), `date-fns` (dates), `mathjs` (arithmetic, matrices, units) and
+/// `simple-statistics` (descriptive statistics, regression). All are plain JavaScript, with no native code
+/// to build and no network at run time.
+pub const DEFAULT_NODE_PACKAGES: &[&str] = &["axios", "lodash", "papaparse", "date-fns", "mathjs", "simple-statistics"];
+
+/// The name of the pool at the root path, and of any pool name no `--pool` names.
+pub const DEFAULT_POOL: &str = "default";
+
+/// What a pool's sessions run, as the service's `containerType` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ContainerType {
+    /// Python code (a notebook-style kernel) and shell commands.
+    PythonLts,
+    /// JavaScript code on Node.js (a notebook-style kernel) and shell commands.
+    NodeLts,
+    /// Shell commands only (`shellCommand`, `execCommandAndArgs`).
+    Shell,
+}
+
+impl ContainerType {
+    /// The names the service uses, in the order of the variants.
+    pub const NAMES: [&'static str; 3] = ["PythonLTS", "NodeLTS", "Shell"];
+    const ALL: [ContainerType; 3] = [ContainerType::PythonLts, ContainerType::NodeLts, ContainerType::Shell];
+}
+
+impl std::fmt::Display for ContainerType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = ContainerType::ALL.iter().zip(ContainerType::NAMES).find_map(|(t, n)| (t == self).then_some(n));
+        f.write_str(name.unwrap_or("PythonLTS"))
+    }
+}
+
+/// A container type that is not one of [`ContainerType::NAMES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown container type `{0}`: use one of PythonLTS, NodeLTS, Shell")]
+pub struct UnknownContainerType(pub String);
+
+impl FromStr for ContainerType {
+    type Err = UnknownContainerType;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let wanted = name.trim();
+        ContainerType::NAMES
+            .iter()
+            .zip(ContainerType::ALL)
+            .find_map(|(known, t)| known.eq_ignore_ascii_case(wanted).then_some(t))
+            .ok_or_else(|| UnknownContainerType(name.to_owned()))
+    }
+}
+
+/// A pool of an emulator: its name (the `{pool}` of `.../sessionPools/{pool}`) and what its sessions run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSpec {
+    /// The pool's name.
+    pub name: String,
+    /// What its sessions run.
+    pub container_type: ContainerType,
+}
+
+/// A pool given as `NAME=TYPE` that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pool `{given}`: write NAME=TYPE with a name of letters, digits, `-` and `_` and a type of PythonLTS, NodeLTS or Shell")]
+pub struct InvalidPool {
+    /// What was given.
+    pub given: String,
+}
+
+impl FromStr for PoolSpec {
+    type Err = InvalidPool;
+
+    fn from_str(given: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidPool { given: given.to_owned() };
+        let (name, kind) = given.split_once('=').ok_or_else(invalid)?;
+        let name = name.trim();
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(invalid());
+        }
+        Ok(PoolSpec { name: name.to_owned(), container_type: kind.parse().map_err(|_| invalid())? })
+    }
+}
+
 /// How sessions are isolated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -162,6 +249,13 @@ pub struct EmulatorConfig {
     pub preimport: Option<Vec<String>>,
     /// How long an interrupted execution may take to stop before its kernel is killed and restarted.
     pub interrupt_grace: Duration,
+    /// Pools besides the default one ([`DEFAULT_POOL`], `PythonLTS`, at the root path and under any pool name
+    /// not listed here); naming `default` here changes its container type.
+    pub pools: Vec<PoolSpec>,
+    /// The Node.js interpreter of `NodeLTS` pools (default: `/usr/bin/node`, else `node` on `PATH`).
+    pub node: Option<PathBuf>,
+    /// The npm packages of the `NodeLTS` pools' runtime.
+    pub node_packages: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -183,6 +277,9 @@ impl Default for EmulatorConfig {
             packages: DEFAULT_PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
             preimport: None,
             interrupt_grace: Duration::from_secs(3),
+            pools: Vec::new(),
+            node: None,
+            node_packages: DEFAULT_NODE_PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
         }
     }
 }
@@ -196,13 +293,40 @@ impl EmulatorConfig {
         if self.max_sessions == 0 {
             return Err("max_sessions must be at least 1".into());
         }
-        if self.max_sessions + self.ready_sessions > crate::sandbox::MAX_SANDBOXES {
-            return Err(format!("max_sessions + ready_sessions must be at most {}", crate::sandbox::MAX_SANDBOXES));
+        let pools = self.all_pools();
+        if self.sandbox_slots() > crate::sandbox::MAX_SANDBOXES {
+            return Err(format!(
+                "(max_sessions + ready_sessions) × pools must be at most {}",
+                crate::sandbox::MAX_SANDBOXES
+            ));
+        }
+        for (i, pool) in pools.iter().enumerate() {
+            if pools[..i].iter().any(|other| other.name.eq_ignore_ascii_case(&pool.name)) {
+                return Err(format!("the pool `{}` is named twice", pool.name));
+            }
         }
         if self.cooldown.is_zero() {
             return Err("the cooldown must be at least 1 second".into());
         }
         Ok(())
+    }
+
+    /// Every pool, the default one first: its name, and its container type (`PythonLTS` unless `pools` names
+    /// `default`).
+    pub fn all_pools(&self) -> Vec<PoolSpec> {
+        let default = self.pools.iter().find(|p| p.name.eq_ignore_ascii_case(DEFAULT_POOL));
+        let mut all = vec![PoolSpec {
+            name: DEFAULT_POOL.to_owned(),
+            container_type: default.map_or(ContainerType::PythonLts, |p| p.container_type),
+        }];
+        all.extend(self.pools.iter().filter(|p| !p.name.eq_ignore_ascii_case(DEFAULT_POOL)).cloned());
+        all
+    }
+
+    /// How many sessions can exist at once across every pool: each pool's `max_sessions` in use plus its
+    /// `ready_sessions` waiting.
+    pub fn sandbox_slots(&self) -> usize {
+        (self.max_sessions + self.ready_sessions) * self.all_pools().len()
     }
 
     /// The runtime cache directory in effect.
@@ -226,6 +350,33 @@ pub fn default_data_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pools_parse_as_name_and_type_and_the_default_pool_comes_first() {
+        assert_eq!(
+            "js=nodelts".parse(),
+            Ok(PoolSpec { name: "js".into(), container_type: ContainerType::NodeLts })
+        );
+        assert_eq!("sh = Shell".parse::<PoolSpec>().map(|p| p.container_type), Ok(ContainerType::Shell));
+        for bad in ["js", "=NodeLTS", "js=Ruby", "a b=Shell", "x/y=Shell"] {
+            assert!(bad.parse::<PoolSpec>().is_err(), "{bad:?}");
+        }
+        for name in ContainerType::NAMES {
+            assert_eq!(name.parse::<ContainerType>().map(|t| t.to_string()).as_deref(), Ok(name));
+        }
+        let config = EmulatorConfig {
+            pools: vec![
+                PoolSpec { name: "js".into(), container_type: ContainerType::NodeLts },
+                PoolSpec { name: "DEFAULT".into(), container_type: ContainerType::Shell },
+            ],
+            ..EmulatorConfig::default()
+        };
+        let names: Vec<(String, ContainerType)> =
+            config.all_pools().into_iter().map(|p| (p.name, p.container_type)).collect();
+        assert_eq!(names, [("default".into(), ContainerType::Shell), ("js".into(), ContainerType::NodeLts)]);
+        let twice = EmulatorConfig { pools: vec![config.pools[0].clone(), config.pools[0].clone()], ..config };
+        assert!(twice.validate().is_err_and(|e| e.contains("named twice")));
+    }
 
     #[test]
     fn every_sandbox_name_parses_to_its_mode_and_nothing_else_does() {

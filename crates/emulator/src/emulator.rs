@@ -4,9 +4,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::api::{self, AppState, router};
-use crate::config::EmulatorConfig;
-use crate::pool::SessionPool;
-use crate::runtime::{self, Runtime, RuntimeError};
+use crate::config::{ContainerType, EmulatorConfig};
+use crate::pool::{PoolKind, Pools, SessionPool};
+use crate::runtime::{self, NodeRuntime, Runtime, RuntimeError};
 use crate::sandbox::{self, Sandbox, SandboxError, SandboxInfo};
 use crate::tls::{self, TlsFiles};
 
@@ -70,19 +70,40 @@ impl Emulator {
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, StartError> {
         config.validate().map_err(StartError::Config)?;
         sandbox::refuse_limited_root(config.sandbox)?;
-        sandbox::raise_open_file_limit(config.max_sessions + config.ready_sessions);
+        sandbox::raise_open_file_limit(config.sandbox_slots());
         std::fs::create_dir_all(&config.data_dir)
             .map_err(io(format!("cannot create {}", config.data_dir.display())))?;
         let kernel_dir = config.data_dir.join("kernel");
         sandbox::install_kernel_files(&kernel_dir).map_err(io(format!("cannot write {}", kernel_dir.display())))?;
         let runtime = Arc::new(
-            runtime::prepare(config.python.as_deref(), &config.runtime_dir(), config.setup_runtime, &config.packages)
-                .await?,
+            runtime::python::prepare(
+                config.python.as_deref(),
+                &config.runtime_dir(),
+                config.setup_runtime,
+                &config.packages,
+            )
+            .await?,
         );
+        let pools = config.all_pools();
+        let wants_node = pools.iter().any(|p| p.container_type == ContainerType::NodeLts);
+        let node = if wants_node { Some(prepare_node(&config, config.setup_runtime).await) } else { None };
         let instance = sandbox::instance::new_name();
-        let sandbox = Arc::new(Sandbox::start(&config, runtime.clone(), &instance, kernel_dir).await?);
+        let node_runtime = node.as_ref().and_then(|n| n.as_ref().ok()).cloned();
+        let sandbox =
+            Arc::new(Sandbox::start(&config, runtime.clone(), node_runtime.clone(), &instance, kernel_dir).await?);
         sandbox.info.log();
         tracing::info!(python = %runtime.version, venv = runtime.venv.is_some(), packages = runtime.packages.len(), "python runtime");
+        let node_missing = match &node {
+            Some(Ok(node)) => {
+                tracing::info!(node = %node.version, packages = node.packages.len(), "node runtime");
+                None
+            }
+            Some(Err(e)) => {
+                tracing::warn!("{e}: the NodeLTS pools refuse executions; the other pools work");
+                Some(e.to_string())
+            }
+            None => None,
+        };
         let token = config.token.as_deref().map(api::TokenCheck::new);
         let guard = dynamic_sessions_http_guard::BrowserGuard::new(config.bind, &config.allowed_hosts);
         let tls = if config.tls {
@@ -92,11 +113,26 @@ impl Emulator {
         } else {
             None
         };
-        let pool = SessionPool::start(config, sandbox.clone());
+        let started: Vec<SessionPool> = pools
+            .into_iter()
+            .map(|spec| {
+                let unavailable =
+                    (spec.container_type == ContainerType::NodeLts).then(|| node_missing.clone()).flatten();
+                SessionPool::start(config.clone(), PoolKind { spec, unavailable }, sandbox.clone())
+            })
+            .collect();
+        let mut started = started.into_iter();
+        let Some(default) = started.next() else {
+            return Err(StartError::Config("no pool is configured".into()));
+        };
+        let pools = Pools::new(default, started.collect(), sandbox.clone());
+        let bash_version = bash_version().await;
         let state = AppState {
             inner: Arc::new(api::StateInner {
-                pool,
+                pools,
                 runtime,
+                node: node_runtime,
+                bash_version,
                 token,
                 guard,
                 tls: tls.is_some(),
@@ -119,6 +155,11 @@ impl Emulator {
     /// The Python runtime sessions get.
     pub fn runtime(&self) -> &Runtime {
         &self.state.inner.runtime
+    }
+
+    /// The Node.js runtime of the `NodeLTS` pools, when one is configured and Node.js was found.
+    pub fn node(&self) -> Option<&NodeRuntime> {
+        self.state.inner.node.as_deref()
     }
 
     /// The certificate files, when serving https.
@@ -155,7 +196,7 @@ impl Emulator {
 
     /// Destroys every session (kernels, cgroups, directories) and the instance's directories.
     pub async fn shutdown(self) {
-        self.state.pool().shutdown().await;
+        self.state.inner.pools.shutdown().await;
     }
 }
 
@@ -179,10 +220,35 @@ pub async fn run(
     served
 }
 
-/// Prepares (or verifies) the Python runtime of `config` without starting a pool: the `setup` command.
+/// Prepares (or verifies) the Python runtime of `config`, and Node.js's packages when a `NodeLTS` pool is
+/// configured, without starting a pool: the `setup` command.
 ///
 /// # Errors
-/// [`StartError::Runtime`] when no usable Python is found.
-pub async fn prepare_runtime(config: &EmulatorConfig) -> Result<Runtime, StartError> {
-    Ok(runtime::prepare(config.python.as_deref(), &config.runtime_dir(), true, &config.packages).await?)
+/// [`StartError::Runtime`] when no usable Python is found, or no usable Node.js for a `NodeLTS` pool.
+pub async fn prepare_runtime(config: &EmulatorConfig) -> Result<(Runtime, Option<NodeRuntime>), StartError> {
+    let python = runtime::python::prepare(config.python.as_deref(), &config.runtime_dir(), true, &config.packages).await?;
+    let node = if config.all_pools().iter().any(|p| p.container_type == ContainerType::NodeLts) {
+        let node = prepare_node(config, true).await?;
+        Some(Arc::unwrap_or_clone(node))
+    } else {
+        None
+    };
+    Ok((python, node))
+}
+
+/// Finds Node.js and (with `setup`) its packages.
+async fn prepare_node(config: &EmulatorConfig, setup: bool) -> Result<Arc<NodeRuntime>, RuntimeError> {
+    let runtime_dir = config.runtime_dir();
+    let node = runtime::node::prepare(config.node.as_deref(), &runtime_dir, setup, &config.node_packages).await?;
+    Ok(Arc::new(node))
+}
+
+/// The version of `/bin/bash`, which shell commands run in (empty when it cannot be read).
+async fn bash_version() -> String {
+    let output = tokio::process::Command::new("/bin/bash")
+        .args(["-c", "echo ${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}.${BASH_VERSINFO[2]}"])
+        .env_clear()
+        .output()
+        .await;
+    output.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
 }

@@ -39,7 +39,7 @@ pub use api::{AppState, router};
 pub use emulator::{Emulator, Footprint, StartError, prepare_runtime, run};
 pub use error::ApiError;
 pub use kernel::KernelError;
-pub use runtime::{Package, Runtime, RuntimeError};
+pub use runtime::{NodeRuntime, Package, Runtime, RuntimeError};
 pub use sandbox::{LimitInForce, SandboxError, SandboxInfo, Tier};
 pub use server::RunningEmulator;
 pub use tls::TlsFiles;

@@ -1,4 +1,4 @@
-//! `dynamic-sessions-emulator`: serve the session-pool API locally, or prepare the Python runtime.
+//! `dynamic-sessions-emulator`: serve the session-pool API locally, or prepare the runtimes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,14 +8,15 @@ use std::time::Duration;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use dynamic_sessions_emulator::config::{EmulatorConfig, Limits, SandboxMode};
+use dynamic_sessions_emulator::config::{EmulatorConfig, Limits, PoolSpec, SandboxMode};
 
 /// The defaults of every option: the library's.
 fn defaults() -> EmulatorConfig {
     EmulatorConfig::default()
 }
 
-/// A local Azure Container Apps dynamic sessions pool: each session a sandboxed, stateful Python kernel.
+/// Local Azure Container Apps dynamic sessions pools: each session a sandboxed, stateful Python or JavaScript
+/// kernel, or a shell.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
@@ -96,13 +97,24 @@ struct Cli {
     /// Captured stdout/stderr per stream and execution, KiB (more is cut, with a note).
     #[arg(global = true, long, default_value_t = defaults().limits.output_bytes >> 10)]
     output_kb: u64,
+    /// A pool besides the default one, as NAME=TYPE with TYPE PythonLTS, NodeLTS or Shell, served at
+    /// /subscriptions/{sub}/resourceGroups/{rg}/sessionPools/NAME (repeatable, or comma-separated in the
+    /// environment). `default=TYPE` changes the type of the pool at the root path.
+    #[arg(global = true, long = "pool", env = "DS_EMULATOR_POOLS", value_delimiter = ',')]
+    pools: Vec<PoolSpec>,
+    /// The Node.js of NodeLTS pools (default /usr/bin/node, else node on PATH).
+    #[arg(global = true, long, env = "DS_EMULATOR_NODE")]
+    node: Option<PathBuf>,
+    /// npm packages of the NodeLTS pools' runtime (comma-separated).
+    #[arg(global = true, long, value_delimiter = ',', default_values_t = defaults().node_packages)]
+    node_packages: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API (the default).
     Serve,
-    /// Create (or verify) the Python package environment, then exit.
+    /// Create (or verify) the Python package environment (and the npm packages of NodeLTS pools), then exit.
     Setup,
 }
 
@@ -133,6 +145,9 @@ impl Cli {
             packages: self.packages.clone(),
             preimport: self.preimport.clone().map(|m| m.into_iter().filter(|m| !m.trim().is_empty()).collect()),
             interrupt_grace: defaults.interrupt_grace,
+            pools: self.pools.clone(),
+            node: self.node.clone(),
+            node_packages: self.node_packages.clone(),
         }
     }
 }
@@ -176,7 +191,16 @@ async fn main() -> ExitCode {
     let config = cli.config();
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Setup => match dynamic_sessions_emulator::prepare_runtime(&config).await {
-            Ok(runtime) => {
+            Ok((runtime, node)) => {
+                if let Some(node) = node {
+                    println!(
+                        "Node.js {} at {} with {} npm packages{}",
+                        node.version,
+                        node.node.display(),
+                        node.packages.len(),
+                        node.note.map(|n| format!(" ({n})")).unwrap_or_default()
+                    );
+                }
                 println!(
                     "Python {} at {} with {} packages{}",
                     runtime.version,
@@ -229,6 +253,18 @@ mod tests {
         assert_eq!(parsed.packages, defaults.packages);
         assert_eq!(parsed.sandbox, defaults.sandbox);
         assert_eq!(parsed.interrupt_grace, defaults.interrupt_grace);
+        assert_eq!(parsed.node_packages, defaults.node_packages);
+        assert_eq!(parsed.pools, defaults.pools);
+        Ok(())
+    }
+
+    #[test]
+    fn pools_are_repeatable_and_a_bad_one_is_refused() -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from(["dynamic-sessions-emulator", "--pool", "js=NodeLTS", "--pool", "sh=shell"])?;
+        let types: Vec<String> = cli.config().pools.iter().map(|p| format!("{}={}", p.name, p.container_type)).collect();
+        assert_eq!(types, ["js=NodeLTS", "sh=Shell"]);
+        let bad = Cli::try_parse_from(["dynamic-sessions-emulator", "--pool", "js=Ruby"]);
+        assert!(bad.is_err_and(|e| e.to_string().contains("PythonLTS, NodeLTS or Shell")));
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! `POST code/execute` (legacy), `POST executions` and `GET executions/{id}` (current): Python code and shell
-//! commands.
+//! `POST code/execute` (legacy), `POST executions` and `GET executions/{id}` (current): code in the pool's
+//! language and shell commands.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
@@ -8,11 +8,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
+use super::pool::Pool;
 use super::params::{ExecuteRequest, Family, Query, operation_id};
 use super::render;
 use crate::error::ApiError;
 use crate::kernel::Flavor;
-use crate::pool::{ExecutionState, Job, MAX_PENDING_ASYNC, RecordMeta, TooManyPending};
+use crate::pool::{ExecutionState, Job, MAX_PENDING_ASYNC, RecordMeta, SessionPool, TooManyPending};
 
 /// The service's default `outputStreamsMaxLength` (2025-10-02-preview and later).
 const DEFAULT_OUTPUT_STREAMS_MAX_LENGTH: usize = 4096;
@@ -33,9 +34,22 @@ fn kernel_failed(e: crate::kernel::KernelError) -> ApiError {
     ApiError::internal("the session's kernel could not start", e)
 }
 
-/// Legacy: always synchronous, Python only; answers in the wrapped shape.
+/// Refuses `request` when the pool cannot run it: code sent to a `Shell` pool gets the service's 400
+/// `SessionPropertiesMissing`; a pool whose runtime is missing on this machine answers 503.
+fn admit(pool: &SessionPool, request: &ExecuteRequest) -> Result<(), ApiError> {
+    let kind = pool.kind();
+    match kind.refuses(&request.work) {
+        None => Ok(()),
+        Some(why) if kind.unavailable.is_some() => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SessionPoolUnavailable", why))
+        }
+        Some(why) => Err(ApiError::bad_request("SessionPropertiesMissing", why)),
+    }
+}
+
+/// Legacy: always synchronous, code only; answers in the wrapped shape.
 pub(crate) async fn legacy(
-    State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -44,13 +58,14 @@ pub(crate) async fn legacy(
     if request.work.is_shell() {
         return Err(ApiError::bad_request(
             "SessionPropertiesMissing",
-            "code/execute runs Python ('code'); send shell commands to executions with api-version 2025-02-02-preview or later.",
+            "code/execute runs code ('code'); send shell commands to executions with api-version 2025-02-02-preview or later.",
         ));
     }
-    let session = state.pool().acquire(query.identifier()?).await?;
-    let result = state.pool().run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
+    admit(&pool, &request)?;
+    let session = pool.acquire(query.identifier()?).await?;
+    let result = pool.run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
     Ok(match query.family() {
-        Family::Legacy => axum::Json(render::legacy_execution(&result)).into_response(),
+        Family::Legacy => axum::Json(render::legacy_execution(&result, pool.kind().spec.container_type)).into_response(),
         Family::Current => {
             let id = uuid::Uuid::new_v4().to_string();
             let meta = RecordMeta { asynchronous: false, execution_type: true, jupyter: false };
@@ -69,6 +84,7 @@ pub(crate) async fn legacy(
 /// Current: synchronous (200) or asynchronous (200, status `Running`, then poll `Operation-Location`).
 pub(crate) async fn current(
     State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
@@ -76,11 +92,12 @@ pub(crate) async fn current(
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let request = ExecuteRequest::parse(&body)?;
-    let session = state.pool().acquire(query.identifier()?).await?;
+    admit(&pool, &request)?;
+    let session = pool.acquire(query.identifier()?).await?;
     let id = operation_id(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     if query.family() == Family::Legacy {
-        let result = state.pool().run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
-        return Ok(axum::Json(render::legacy_execution(&result)).into_response());
+        let result = pool.run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
+        return Ok(axum::Json(render::legacy_execution(&result, pool.kind().spec.container_type)).into_response());
     }
     let meta = RecordMeta {
         asynchronous: request.asynchronous,
@@ -88,7 +105,7 @@ pub(crate) async fn current(
         jupyter: request.jupyter && query.has_execution_options(),
     };
     let body = if request.asynchronous {
-        if let Err(TooManyPending) = state.pool().submit(&session, id.clone(), meta, job(&request, &query)) {
+        if let Err(TooManyPending) = pool.submit(&session, id.clone(), meta, job(&request, &query)) {
             let mut refused = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TooManyPendingExecutions",
@@ -103,7 +120,7 @@ pub(crate) async fn current(
         }
         render::current_execution(&id, &session.identifier, meta, query.date, &ExecutionState::Running)
     } else {
-        let result = state.pool().run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
+        let result = pool.run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
         let done = ExecutionState::Done(Box::new(result));
         let body = render::current_execution(&id, &session.identifier, meta, query.date, &done);
         session.record(&id, meta, done);
@@ -132,7 +149,7 @@ pub(crate) struct ExecutionPath {
 
 /// `GET executions/{id}`: the state of an execution of this session.
 pub(crate) async fn get_execution(
-    State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     Path(path): Path<ExecutionPath>,
 ) -> Result<Response, ApiError> {
@@ -143,7 +160,7 @@ pub(crate) async fn get_execution(
             format!("No execution available for operation Id: {}", path.execution_id),
         )
     };
-    let session = state.pool().get(query.identifier()?).ok_or_else(missing)?;
+    let session = pool.get(query.identifier()?).ok_or_else(missing)?;
     let record = session.execution(&path.execution_id).ok_or_else(missing)?;
     let body =
         render::current_execution(&path.execution_id, &session.identifier, record.meta, query.date, &record.state);

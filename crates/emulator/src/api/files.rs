@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
-use super::AppState;
+use super::pool::Pool;
 use super::params::{Family, Query};
 use super::render;
 use crate::config::MAX_UPLOAD_BYTES;
 use crate::error::ApiError;
+use crate::pool::SessionPool;
 use crate::safefs::{Entry, FsError, RelPath, SessionFs};
 
 fn fs_error(e: FsError) -> ApiError {
@@ -130,7 +131,7 @@ where
 /// `POST files/upload` (legacy) and `POST files` (current): a multipart part named `file`. The file name may
 /// be bare, a relative path, or absolute under `/mnt/data`; `path` names a directory to put it in.
 pub(crate) async fn upload(
-    State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -161,7 +162,7 @@ pub(crate) async fn upload(
     };
     let body = futures_util::stream::once(async move { Ok::<Bytes, axum::Error>(first) }).chain(stream);
     let mut multipart = multer::Multipart::new(body, boundary);
-    let outcome = receive(&state, &query, &identifier, &mut multipart).await;
+    let outcome = receive(&pool, &query, &identifier, &mut multipart).await;
     if outcome.is_err() {
         // Read what is left, so the client gets the answer rather than a reset connection.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(30), async {
@@ -184,12 +185,12 @@ pub(crate) async fn upload(
 
 /// Stores every part named `file`.
 async fn receive(
-    state: &AppState,
+    pool: &SessionPool,
     query: &Query,
     identifier: &str,
     multipart: &mut multer::Multipart<'_>,
 ) -> Result<Vec<Entry>, ApiError> {
-    let session = state.pool().acquire(identifier).await?;
+    let session = pool.acquire(identifier).await?;
     let dir = directory(query)?;
     let mut saved = Vec::new();
     loop {
@@ -219,9 +220,9 @@ async fn receive(
 }
 
 /// `GET files?path=&recursive=`.
-pub(crate) async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub(crate) async fn list(Pool(pool): Pool, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
-    let session = state.pool().acquire(query.identifier()?).await?;
+    let session = pool.acquire(query.identifier()?).await?;
     let dir = directory(&query)?;
     let recursive = query.recursive && query.has_directory_field();
     let fs = session.fs.clone();
@@ -237,8 +238,8 @@ pub(crate) struct NamePath {
     name: String,
 }
 
-async fn stat(state: &AppState, query: &Query, name: &str) -> Result<Entry, ApiError> {
-    let session = state.pool().acquire(query.identifier()?).await?;
+async fn stat(pool: &SessionPool, query: &Query, name: &str) -> Result<Entry, ApiError> {
+    let session = pool.acquire(query.identifier()?).await?;
     let path = directory(query)?.join(&RelPath::parse(name).map_err(fs_error)?);
     let fs = session.fs.clone();
     blocking(move || fs.stat(&path)).await
@@ -259,28 +260,28 @@ fn metadata_body(entry: &Entry, query: &Query) -> Value {
 
 /// `GET files/{name}?path=`: one file's metadata.
 pub(crate) async fn metadata(
-    State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     Path(p): Path<NamePath>,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
-    let entry = stat(&state, &query, &p.name).await?;
+    let entry = stat(&pool, &query, &p.name).await?;
     Ok(axum::Json(metadata_body(&entry, &query)).into_response())
 }
 
 /// `GET files/upload`: the metadata of a file that happens to be called `upload`.
-pub(crate) async fn metadata_of_upload(state: State<AppState>, raw: RawQuery) -> Result<Response, ApiError> {
-    metadata(state, raw, Path(NamePath { name: "upload".into() })).await
+pub(crate) async fn metadata_of_upload(pool: Pool, raw: RawQuery) -> Result<Response, ApiError> {
+    metadata(pool, raw, Path(NamePath { name: "upload".into() })).await
 }
 
 /// `DELETE files/{name}?path=`.
 pub(crate) async fn delete(
-    State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     Path(p): Path<NamePath>,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
-    let session = state.pool().acquire(query.identifier()?).await?;
+    let session = pool.acquire(query.identifier()?).await?;
     let path = directory(&query)?.join(&RelPath::parse(&p.name).map_err(fs_error)?);
     let fs = session.fs.clone();
     blocking(move || fs.delete(&path)).await?;
@@ -291,12 +292,12 @@ pub(crate) async fn delete(
 }
 
 /// `DELETE files/upload`: deletes a file called `upload`.
-pub(crate) async fn delete_upload(state: State<AppState>, raw: RawQuery) -> Result<Response, ApiError> {
-    delete(state, raw, Path(NamePath { name: "upload".into() })).await
+pub(crate) async fn delete_upload(pool: Pool, raw: RawQuery) -> Result<Response, ApiError> {
+    delete(pool, raw, Path(NamePath { name: "upload".into() })).await
 }
 
-async fn download(state: &AppState, query: &Query, path: RelPath) -> Result<Response, ApiError> {
-    let session = state.pool().acquire(query.identifier()?).await?;
+async fn download(pool: &SessionPool, query: &Query, path: RelPath) -> Result<Response, ApiError> {
+    let session = pool.acquire(query.identifier()?).await?;
     let fs = session.fs.clone();
     let (file, entry) = blocking(move || fs.open_read(&path)).await?;
     let body = Body::from_stream(ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024));
@@ -329,23 +330,23 @@ pub(crate) struct WildcardPath {
 
 /// `GET files/content/{path}` (legacy; the path may contain `/`).
 pub(crate) async fn download_legacy(
-    State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     Path(p): Path<WildcardPath>,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let name = p.path.strip_prefix("mnt/data/").unwrap_or(&p.path);
     let path = directory(&query)?.join(&RelPath::parse(name).map_err(fs_error)?);
-    download(&state, &query, path).await
+    download(&pool, &query, path).await
 }
 
 /// `GET files/{name}/content?path=` (current).
 pub(crate) async fn download_current(
-    State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     Path(p): Path<NamePath>,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let path = directory(&query)?.join(&RelPath::parse(&p.name).map_err(fs_error)?);
-    download(&state, &query, path).await
+    download(&pool, &query, path).await
 }

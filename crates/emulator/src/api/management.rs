@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use super::pool::Pool;
 use super::params::Query;
 use super::render;
 use crate::error::ApiError;
@@ -41,13 +42,13 @@ fn unknown(id: &str) -> ApiError {
 
 /// `POST .management/stopSession`: stops the session and removes its files; `200 text/plain`.
 pub(crate) async fn stop_session(
-    State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let id = query.identifier()?;
-    if !state.pool().remove(id).await {
+    if !pool.remove(id).await {
         return Err(unknown(id));
     }
     let pool = pool_name(uri.path());
@@ -56,23 +57,24 @@ pub(crate) async fn stop_session(
 }
 
 /// `POST .management/getSession`: one session's `SessionView`.
-pub(crate) async fn get_session(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub(crate) async fn get_session(Pool(pool): Pool, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let id = query.identifier()?;
-    let session = state.pool().get(id).ok_or_else(|| unknown(id))?;
-    Ok(axum::Json(render::session_view(&session, state.pool().config().cooldown)).into_response())
+    let session = pool.get(id).ok_or_else(|| unknown(id))?;
+    Ok(axum::Json(render::session_view(&session, pool.config().cooldown)).into_response())
 }
 
 /// `POST .management/listSessions?skip=`: pages of 300, `nextLink` without `api-version` (as documented).
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
-    let cooldown = state.pool().config().cooldown;
-    let all = state.pool().list();
+    let cooldown = pool.config().cooldown;
+    let all = pool.list();
     let page: Vec<_> = all.iter().skip(query.skip).take(PAGE).map(|s| render::session_view(s, cooldown)).collect();
     let next = query.skip + page.len();
     let next_link = (next < all.len()).then(|| state.absolute_url(&headers, &format!("{}?skip={next}", uri.path())));

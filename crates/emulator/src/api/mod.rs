@@ -5,6 +5,7 @@ mod files;
 mod guard;
 mod management;
 mod params;
+mod pool;
 mod render;
 mod sessions;
 mod token;
@@ -22,8 +23,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
-use crate::pool::{PoolError, SessionPool};
-use crate::runtime::Runtime;
+use crate::pool::{PoolError, Pools};
+use crate::runtime::{NodeRuntime, Runtime};
 pub(crate) use token::TokenCheck;
 
 /// The largest JSON body accepted (code to execute).
@@ -37,8 +38,12 @@ pub struct AppState {
 
 #[derive(Debug)]
 pub(crate) struct StateInner {
-    pub(crate) pool: SessionPool,
+    pub(crate) pools: Pools,
     pub(crate) runtime: Arc<Runtime>,
+    /// Node.js, when a `NodeLTS` pool is configured and a usable one was found.
+    pub(crate) node: Option<Arc<NodeRuntime>>,
+    /// The version of `/bin/bash`, which shell commands run in (`metadata` of a `Shell` pool).
+    pub(crate) bash_version: String,
     pub(crate) token: Option<token::TokenCheck>,
     pub(crate) guard: BrowserGuard,
     /// Whether the emulator is served over https (for the URLs it hands out).
@@ -47,10 +52,6 @@ pub(crate) struct StateInner {
 }
 
 impl AppState {
-    pub(crate) fn pool(&self) -> &SessionPool {
-        &self.inner.pool
-    }
-
     /// An absolute URL on this emulator for `path_and_query`, with the request's `Host` (already checked by
     /// the guard) and the scheme it is served with.
     pub(crate) fn absolute_url(&self, headers: &HeaderMap, path_and_query: &str) -> String {
@@ -126,16 +127,37 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let pool = state.pool();
-    let (sessions, ready) = pool.counts();
+    let pools = &state.inner.pools;
+    let default = pools.default_pool();
+    let (sessions, ready) = pools.iter().map(|p| p.counts()).fold((0, 0), |(s, r), (ps, pr)| (s + ps, r + pr));
+    let tier = pools.sandbox().info.tier;
+    let listed: Vec<_> = pools
+        .iter()
+        .map(|pool| {
+            let (sessions, ready) = pool.counts();
+            let kind = pool.kind();
+            json!({
+                "name": kind.spec.name,
+                "containerType": kind.spec.container_type.to_string(),
+                "tier": tier,
+                "sessions": sessions,
+                "readySessions": ready,
+                "unavailable": kind.unavailable,
+            })
+        })
+        .collect();
     let runtime = &state.inner.runtime;
+    let node = state.inner.node.as_deref().map(|node| {
+        json!({"version": node.version, "packages": node.packages.len(), "note": node.note})
+    });
     axum::Json(json!({
         "status": "ok",
-        "sandbox": pool.sandbox().info,
+        "sandbox": pools.sandbox().info,
+        "pools": listed,
         "sessions": sessions,
         "readySessions": ready,
-        "maxSessions": pool.config().max_sessions,
-        "cooldownSeconds": pool.config().cooldown.as_secs(),
+        "maxSessions": default.config().max_sessions,
+        "cooldownSeconds": default.config().cooldown.as_secs(),
         "auth": state.inner.token.is_some(),
         "tls": state.inner.tls,
         "python": {
@@ -144,6 +166,7 @@ async fn health(State(state): State<AppState>) -> Response {
             "packages": runtime.packages.len(),
             "note": runtime.note,
         },
+        "node": node,
         "startedAt": render::timestamp(state.inner.started),
     }))
     .into_response()

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::params::{Family, Query};
+use crate::config::ContainerType;
 use crate::kernel::protocol::{ResultKind, RunResult};
 use crate::pool::{ExecutionState, RecordMeta, Session};
 use crate::safefs::Entry;
@@ -49,15 +50,24 @@ fn result_value(r: &RunResult, version: (u16, u8, u8), jupyter: bool) -> Value {
 }
 
 /// Legacy execute answer: `{"$id":"1","properties":{"$id":"2","status":"Success"|"Failure",...}}`.
-pub(crate) fn legacy_execution(r: &RunResult) -> Value {
-    json!({"$id": "1", "properties": {
+pub(crate) fn legacy_execution(r: &RunResult, container_type: ContainerType) -> Value {
+    let result = result_value(r, (2024, 2, 2), false);
+    let mut properties = json!({
         "$id": "2",
         "status": if r.succeeded { "Success" } else { "Failure" },
         "stdout": r.stdout,
         "stderr": r.stderr,
-        "result": result_value(r, (2024, 2, 2), false),
+        "result": result,
         "executionTimeInMilliseconds": milliseconds(r.duration_ms),
-    }})
+    });
+    // The NodeLTS tutorial's answer names the value `executionResult`; Python clients read `result`.
+    if container_type == ContainerType::NodeLts
+        && let Some(obj) = properties.as_object_mut()
+    {
+        let value = obj.get("result").cloned().unwrap_or(Value::Null);
+        obj.insert("executionResult".into(), value);
+    }
+    json!({"$id": "1", "properties": properties})
 }
 
 /// Current execution resource (`SessionCodeExecutionResource`) of an api-version.

@@ -6,27 +6,29 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use super::pool::Pool;
 use super::params::Query;
 use super::render;
+use crate::config::ContainerType;
 use crate::error::ApiError;
 
 const PAGE: usize = 100;
 
 /// `GET session`: an existing session (no session is allocated for an unknown identifier: 404).
-pub(crate) async fn get(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub(crate) async fn get(Pool(pool): Pool, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let id = query.identifier()?;
-    let session = state.pool().get(id).ok_or_else(|| {
+    let session = pool.get(id).ok_or_else(|| {
         ApiError::not_found("SessionNotFound", format!("There is no session with identifier '{id}'."))
     })?;
-    Ok(axum::Json(render::session(&session, state.pool().config().cooldown)).into_response())
+    Ok(axum::Json(render::session(&session, pool.config().cooldown)).into_response())
 }
 
 /// `DELETE session`: destroys the session and its files (204), or 404.
-pub(crate) async fn delete(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub(crate) async fn delete(Pool(pool): Pool, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let id = query.identifier()?;
-    if state.pool().remove(id).await {
+    if pool.remove(id).await {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::not_found("SessionNotFound", format!("There is no session with identifier '{id}'.")))
@@ -36,13 +38,14 @@ pub(crate) async fn delete(State(state): State<AppState>, RawQuery(raw): RawQuer
 /// `GET listSessions?skip=`: pages of 100 with a `nextLink`.
 pub(crate) async fn list(
     State(state): State<AppState>,
+    Pool(pool): Pool,
     RawQuery(raw): RawQuery,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
-    let cooldown = state.pool().config().cooldown;
-    let all = state.pool().list();
+    let cooldown = pool.config().cooldown;
+    let all = pool.list();
     let page: Vec<_> = all.iter().skip(query.skip).take(PAGE).map(|s| render::session(s, cooldown)).collect();
     let next = query.skip + page.len();
     let next_link = (next < all.len()).then(|| {
@@ -51,22 +54,52 @@ pub(crate) async fn list(
     Ok(axum::Json(json!({"sessions": page, "nextLink": next_link})).into_response())
 }
 
-/// `GET metadata`: the runtime and what is really installed.
-pub(crate) async fn metadata(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+/// `GET metadata`: the pool's runtime, what is really installed, and its kernel, in the shape of the service's
+/// `SessionPoolMetadata_Get` example (a `Shell` pool has no kernel).
+pub(crate) async fn metadata(
+    State(state): State<AppState>,
+    Pool(pool): Pool,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     Query::parse(raw.as_deref())?;
-    let runtime = &state.inner.runtime;
     let started = render::timestamp(state.inner.started);
-    Ok(axum::Json(json!({
-        "runtimes": [{"name": "python", "version": runtime.version}],
-        "preInstalledPackages": runtime.packages,
-        "createdAt": started,
-        "lastUpdatedAt": started,
-        "jupyterKernel": {
-            "name": "dynamic-sessions-kernel",
+    let python = &state.inner.runtime;
+    let (runtimes, packages, kernel) = match pool.kind().spec.container_type {
+        ContainerType::NodeLts => {
+            let (version, packages) = match state.inner.node.as_deref() {
+                Some(node) => (node.version.as_str(), node.packages.as_slice()),
+                None => ("", &[][..]),
+            };
+            (json!([{"name": "node", "version": version}]), json!(packages), Some(JAVASCRIPT_KERNEL))
+        }
+        ContainerType::Shell => (json!([{"name": "bash", "version": state.inner.bash_version}]), json!([]), None),
+        _ => (json!([{"name": "python", "version": python.version}]), json!(python.packages), Some(PYTHON_KERNEL)),
+    };
+    let kernel = kernel.map(|(name, description)| {
+        json!({
+            "name": name,
             "version": env!("CARGO_PKG_VERSION"),
             "projectUrl": "https://github.com/dynamic-sessions/dynamic-sessions",
-            "description": "Stateful Python kernel of the dynamic-sessions emulator (stdlib only, notebook-style results).",
-        },
+            "description": description,
+        })
+    });
+    Ok(axum::Json(json!({
+        "runtimes": runtimes,
+        "preInstalledPackages": packages,
+        "createdAt": started,
+        "lastUpdatedAt": started,
+        "jupyterKernel": kernel,
     }))
     .into_response())
 }
+
+/// The Python kernel's name and description in `metadata`.
+const PYTHON_KERNEL: (&str, &str) =
+    ("dynamic-sessions-kernel", "Stateful Python kernel of the dynamic-sessions emulator (notebook-style results).");
+
+/// The JavaScript kernel's name and description: like the service's IJavascript, a sync and async kernel.
+const JAVASCRIPT_KERNEL: (&str, &str) = (
+    "dynamic-sessions-javascript-kernel",
+    "Stateful JavaScript kernel of the dynamic-sessions emulator, compatible with IJavascript: sync and async \
+     kernel for javascript code executions (top-level await, $$ helpers).",
+);

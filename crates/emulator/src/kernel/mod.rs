@@ -1,8 +1,9 @@
 //! A session's kernel: one long-lived sandboxed process that runs code like a notebook, spoken to over its
 //! pipes with the protocol of [`protocol`].
 //!
-//! The kernels' own sources (`python/kernel.py`, and `python/template.py`, the namespaces tier's template)
-//! are embedded in the binary and written to `<data>/kernel` at start. Every line a kernel writes is treated
+//! The kernels' own sources (`python/kernel.py`; `python/template.py`, the namespaces tier's template;
+//! `node/kernel.js` and `python/launch.py`, which starts it) are embedded in the binary and written to
+//! `<data>/kernel` at start. Every line a kernel writes is treated
 //! as untrusted: lines are capped, and an unparseable line or EOF means the kernel is gone.
 
 pub(crate) mod protocol;
@@ -21,10 +22,18 @@ use protocol::{KernelResult, Language, Ready, Reply, Request, ResultKind, RunRes
 
 /// The Python kernel's source.
 pub(crate) const KERNEL_SOURCE: &str = include_str!("python/kernel.py");
-/// The kernels' files, by name, written to `<data>/kernel` at start: the Python kernel, and the namespaces
-/// tier's session template.
-pub(crate) const SOURCES: [(&str, &str); 2] =
-    [("kernel.py", KERNEL_SOURCE), ("template.py", include_str!("python/template.py"))];
+/// The kernels' files, by name, written to `<data>/kernel` at start: the Python kernel, the namespaces tier's
+/// session template, the JavaScript kernel and what starts it.
+pub(crate) const SOURCES: [(&str, &str); 4] = [
+    ("kernel.py", KERNEL_SOURCE),
+    ("template.py", include_str!("python/template.py")),
+    (JAVASCRIPT_KERNEL, include_str!("node/kernel.js")),
+    (JAVASCRIPT_LAUNCHER, include_str!("python/launch.py")),
+];
+/// The JavaScript kernel's file name in the kernel directory.
+pub(crate) const JAVASCRIPT_KERNEL: &str = "kernel.js";
+/// The file that starts the JavaScript kernel with its descriptors (see `python/launch.py`).
+pub(crate) const JAVASCRIPT_LAUNCHER: &str = "launch.py";
 
 /// The longest protocol line accepted from a kernel (images are base64 inside result lines).
 const MAX_LINE: usize = 64 << 20;
@@ -118,9 +127,15 @@ pub(crate) struct Kernel {
     stdout: FramedRead<pipe::Receiver, LinesCodec>,
     cgroup: Option<Cgroup>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    flavor: Flavor,
 }
 
 impl Kernel {
+    /// Which kernel of its session this is.
+    pub(crate) fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
     /// Starts a `language` kernel of `flavor` for `workspace` and waits until it reports ready.
     pub(crate) async fn start(
         sandbox: &Sandbox,
@@ -142,6 +157,7 @@ impl Kernel {
             stdout: FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE)),
             cgroup: spawned.cgroup,
             stderr_tail,
+            flavor,
         };
         match tokio::time::timeout(timeout, kernel.wait_ready()).await.ok().flatten() {
             Some(ready) => {

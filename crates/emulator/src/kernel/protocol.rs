@@ -2,8 +2,8 @@
 //! ([`Work`]), the request lines sent for it ([`Request`]), the lines a kernel writes back ([`Reply`]), and
 //! the neutral result the API renders per family ([`RunResult`]).
 //!
-//! Newline-delimited JSON over the kernel's pipes. The kernel's side (`kernel/python/kernel.py`) names its
-//! messages the same way:
+//! Newline-delimited JSON over the kernel's pipes. The kernels' side (`kernel/python/kernel.py`,
+//! `kernel/node/kernel.js`) names its messages the same way:
 //!
 //! ```text
 //! emulator -> kernel  {"op": "exec", "id": "...", "code": "..."}
@@ -28,6 +28,8 @@ use serde_json::Value;
 pub(crate) enum Language {
     /// `kernel/python/kernel.py`: a notebook-style Python kernel.
     Python,
+    /// `kernel/node/kernel.js`: a notebook-style JavaScript kernel on Node.js.
+    JavaScript,
 }
 
 /// A piece of work for a session's kernel.

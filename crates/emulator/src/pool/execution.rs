@@ -26,12 +26,8 @@ pub(crate) struct TooManyPending;
 
 impl SessionPool {
     async fn execute(&self, session: &Session, job: &Job, stop: &mut Stop) -> Result<RunResult, KernelError> {
-        let spec = RunSpec {
-            language: self.language(),
-            flavor: job.flavor,
-            limit: job.limit,
-            grace: self.config().interrupt_grace,
-        };
+        let (language, flavor) = self.kind().kernel(job.flavor);
+        let spec = RunSpec { language, flavor, limit: job.limit, grace: self.config().interrupt_grace };
         let mut result = session.run(self.sandbox(), &job.work, spec, stop).await?;
         if let Some(limit) = job.stream_limit {
             result.limit_streams(limit);

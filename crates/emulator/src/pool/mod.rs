@@ -1,6 +1,8 @@
 //! The pool: sessions by identifier, a maximum, idle expiry, and ready sandboxes for new identifiers.
 
 mod execution;
+mod kind;
+mod pools;
 mod records;
 mod session;
 
@@ -13,11 +15,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 pub(crate) use execution::{Job, TooManyPending};
+pub(crate) use kind::PoolKind;
+pub(crate) use pools::Pools;
 pub(crate) use records::{ExecutionState, RecordMeta};
 pub(crate) use session::{MAX_PENDING_ASYNC, Session};
 
 use crate::config::EmulatorConfig;
-use crate::kernel::protocol::Language;
 use crate::kernel::{Flavor, Kernel};
 use crate::sandbox::{Sandbox, Workspace};
 
@@ -51,6 +54,7 @@ struct Prepared {
 #[derive(Debug)]
 struct Inner {
     config: EmulatorConfig,
+    kind: PoolKind,
     sandbox: Arc<Sandbox>,
     /// `std` mutexes: held for map and queue operations only, never across `.await`.
     sessions: Mutex<HashMap<String, Arc<Session>>>,
@@ -71,10 +75,11 @@ pub(crate) struct SessionPool {
 
 impl SessionPool {
     /// Creates the pool and starts its background tasks (idle expiry, ready-pool refill).
-    pub(crate) fn start(config: EmulatorConfig, sandbox: Arc<Sandbox>) -> SessionPool {
+    pub(crate) fn start(config: EmulatorConfig, kind: PoolKind, sandbox: Arc<Sandbox>) -> SessionPool {
         let pool = SessionPool {
             inner: Arc::new(Inner {
                 config,
+                kind,
                 sandbox,
                 sessions: Mutex::new(HashMap::new()),
                 ready: Mutex::new(VecDeque::new()),
@@ -101,9 +106,14 @@ impl SessionPool {
         &self.inner.config
     }
 
-    /// The language of the pool's kernels.
-    pub(crate) fn language(&self) -> Language {
-        Language::Python
+    /// What the pool's sessions run.
+    pub(crate) fn kind(&self) -> &PoolKind {
+        &self.inner.kind
+    }
+
+    /// Sandboxes kept started for new identifiers: none while the pool's kernels cannot start.
+    fn ready_target(&self) -> usize {
+        if self.inner.kind.unavailable.is_some() { 0 } else { self.inner.config.ready_sessions }
     }
 
     /// An existing session (touched), or `None`.
@@ -250,7 +260,7 @@ impl SessionPool {
 
     /// Keeps `ready_sessions` sandboxes started, within the pool's capacity.
     async fn refill_ready(self) {
-        let target = self.inner.config.ready_sessions;
+        let target = self.ready_target();
         let capacity = self.inner.config.max_sessions + target;
         loop {
             if self.inner.closing.load(Ordering::Acquire) {
@@ -290,15 +300,8 @@ impl SessionPool {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        match Kernel::start(
-            &self.inner.sandbox,
-            &workspace,
-            self.language(),
-            Flavor::Preloaded,
-            session::KERNEL_STARTUP,
-        )
-        .await
-        {
+        let (language, flavor) = self.inner.kind.kernel(Flavor::Preloaded);
+        match Kernel::start(&self.inner.sandbox, &workspace, language, flavor, session::KERNEL_STARTUP).await {
             Ok(kernel) => Ok(Prepared { workspace, kernel }),
             Err(e) => {
                 let sandbox = self.inner.sandbox.clone();
@@ -314,7 +317,8 @@ impl SessionPool {
         let _ = tokio::task::spawn_blocking(move || sandbox.destroy_workspace(&prepared.workspace)).await;
     }
 
-    /// Stops everything: no kernel, cgroup or session directory is left behind.
+    /// Stops every session and ready sandbox of the pool: no kernel, cgroup or session directory is left behind
+    /// (the sandbox itself is stopped by [`Pools::shutdown`], after every pool).
     pub(crate) async fn shutdown(&self) {
         self.inner.closing.store(true, Ordering::Release);
         self.inner.closed.notify_waiters();
@@ -331,8 +335,5 @@ impl SessionPool {
         futures_util::future::join_all(sessions.into_iter().map(|session| self.destroy(session))).await;
         let ready: Vec<Prepared> = self.inner.ready.lock().map(|mut r| r.drain(..).collect()).unwrap_or_default();
         futures_util::future::join_all(ready.into_iter().map(|prepared| self.discard(prepared))).await;
-        self.inner.sandbox.stop().await;
-        let sandbox = self.inner.sandbox.clone();
-        let _ = tokio::task::spawn_blocking(move || sandbox.cleanup()).await;
     }
 }

@@ -27,6 +27,16 @@ struct Kernels {
 }
 
 impl Kernels {
+    /// The kernels of a new session: `kernel` (a ready one) in its slot.
+    fn with(kernel: Option<Kernel>) -> Kernels {
+        let mut kernels = Kernels { preloaded: None, empty: None, closed: false };
+        if let Some(kernel) = kernel {
+            let flavor = kernel.flavor();
+            *kernels.slot(flavor) = Some(kernel);
+        }
+        kernels
+    }
+
     fn slot(&mut self, flavor: Flavor) -> &mut Option<Kernel> {
         match flavor {
             Flavor::Preloaded => &mut self.preloaded,
@@ -73,7 +83,7 @@ impl Session {
             last_access: Mutex::new((Instant::now(), now)),
             workspace,
             fs,
-            kernels: tokio::sync::Mutex::new(Kernels { preloaded: kernel, empty: None, closed: false }),
+            kernels: tokio::sync::Mutex::new(Kernels::with(kernel)),
             executions: Mutex::new(Records::default()),
             pending: AtomicUsize::new(0),
         })

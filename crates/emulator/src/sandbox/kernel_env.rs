@@ -4,12 +4,15 @@
 use std::path::Path;
 
 use super::KernelFiles;
+use crate::config::Limits;
 use crate::kernel::Flavor;
 
 /// Where the runtime (the virtual environment) is mounted inside a namespaced sandbox.
 pub(crate) const RUNTIME_MOUNT: &str = "/opt/runtime";
 /// Where the kernel's files are mounted inside a namespaced sandbox.
 pub(crate) const KERNEL_MOUNT: &str = "/opt/kernel";
+/// Where the npm packages of `NodeLTS` pools are mounted inside a namespaced sandbox.
+pub(crate) const NODE_MODULES_MOUNT: &str = "/opt/node-runtime/node_modules";
 /// matplotlib's writable config directory inside a namespaced sandbox (the runtime's prebuilt font cache is
 /// provided there).
 pub(crate) const MPL_CONFIG: &str = "/tmp/mpl";
@@ -46,13 +49,23 @@ fn common(output_cap: u64) -> Vec<(&'static str, String)> {
 }
 
 /// The environment of a kernel in a namespaced sandbox (the namespaces and bubblewrap tiers): the runtime
-/// at [`RUNTIME_MOUNT`], home and temporary files in the sandbox's own tmpfs mounts.
-pub(crate) fn namespaced(venv: bool, output_cap: u64) -> Vec<(&'static str, String)> {
+/// at [`RUNTIME_MOUNT`], the npm packages (when `node_modules`) at [`NODE_MODULES_MOUNT`], home and temporary
+/// files in the sandbox's own tmpfs mounts.
+pub(crate) fn namespaced(venv: bool, node_modules: bool, output_cap: u64) -> Vec<(&'static str, String)> {
     let bin = Path::new(RUNTIME_MOUNT).join("bin");
     let mut vars = vec![("PATH", path(venv.then_some(bin.as_path())))];
     vars.extend(common(output_cap));
     vars.extend([("HOME", HOME.to_owned()), ("TMPDIR", "/tmp".to_owned()), ("MPLCONFIGDIR", MPL_CONFIG.to_owned())]);
+    if node_modules {
+        vars.push(("NODE_PATH", NODE_MODULES_MOUNT.to_owned()));
+    }
     vars
+}
+
+/// The options of a JavaScript kernel's Node.js: Node's REPL rewrite of top-level `await` is one of its
+/// internals; the heap is three quarters of the session's memory.
+pub(crate) fn node_args(limits: &Limits) -> Vec<String> {
+    vec!["--expose-internals".to_owned(), format!("--max-old-space-size={}", (limits.memory_bytes >> 20) * 3 / 4)]
 }
 
 /// The variables a kernel process of the bubblewrap, Landlock or no-sandbox tier starts with.
@@ -72,13 +85,17 @@ impl Environment {
         let mut vars = vec![("PATH", path(bin.as_deref()))];
         vars.extend(common(files.limits.output_bytes));
         vars.push(("DS_PREIMPORT", preimport));
+        if let Some(modules) = files.node.as_ref().and_then(|n| n.modules.as_ref()) {
+            vars.push(("NODE_PATH", modules.display().to_string()));
+        }
         Environment { vars }
     }
 
-    /// The namespaced layout ([`namespaced`]): the runtime at [`RUNTIME_MOUNT`], home and temporary files in
-    /// the sandbox's tmpfs mounts.
-    pub(crate) fn inside_namespaces(&mut self, venv: bool, output_cap: u64) {
-        for (name, value) in namespaced(venv, output_cap) {
+    /// The namespaced layout ([`namespaced`]): the runtime at [`RUNTIME_MOUNT`], the npm packages at
+    /// [`NODE_MODULES_MOUNT`], home and temporary files in the sandbox's tmpfs mounts.
+    pub(crate) fn inside_namespaces(&mut self, files: &KernelFiles) {
+        let node_modules = files.node.as_ref().is_some_and(|n| n.modules.is_some());
+        for (name, value) in namespaced(files.runtime.venv.is_some(), node_modules, files.limits.output_bytes) {
             self.set(name, value);
         }
     }

@@ -94,7 +94,7 @@ pub(crate) fn worst_case_bytes(config: &EmulatorConfig, tier: Tier) -> u64 {
         Tier::Namespaces | Tier::Bubblewrap => limits.disk_bytes + limits.tmp_bytes + HOME_BYTES + SHM_BYTES,
         _ => 0,
     };
-    (config.max_sessions + config.ready_sessions) as u64 * (limits.memory_bytes + tmpfs)
+    config.sandbox_slots() as u64 * (limits.memory_bytes + tmpfs)
 }
 
 /// The host's memory (`MemTotal`), in bytes.
@@ -115,7 +115,7 @@ pub(crate) fn budget_warning(config: &EmulatorConfig, tier: Tier, cgroups: bool)
         format!(
             "no memory cgroup bounds the sessions, and {} sessions at their limits could take {:.1} GiB while the \
              host has {:.1} GiB: lower --max-sessions, --memory-mb or --disk-mb, or give the emulator cgroups (run it as root, or in a cgroup delegated to your user: see SECURITY.md)",
-            config.max_sessions + config.ready_sessions,
+            config.sandbox_slots(),
             needed as f64 / f64::from(1u32 << 30),
             host as f64 / f64::from(1u32 << 30)
         )

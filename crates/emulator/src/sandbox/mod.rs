@@ -55,7 +55,7 @@ pub(crate) use workspace::{Place, Workspace};
 use crate::config::{DEFAULT_PRELOAD, EmulatorConfig, Limits, SandboxMode};
 use crate::kernel::Flavor;
 use crate::kernel::protocol::Language;
-use crate::runtime::Runtime;
+use crate::runtime::{NodeRuntime, Runtime};
 
 /// What the sandbox does on this host, as `/health` and the start-up log report it.
 #[derive(Debug, Clone, Serialize)]
@@ -171,6 +171,8 @@ pub(crate) struct KernelFiles {
     pub(crate) preimport: String,
     /// matplotlib's prebuilt font cache files (in the runtime's `mpl/`), provided to each writable config dir.
     pub(crate) mpl_cache: Vec<PathBuf>,
+    /// Node.js for JavaScript kernels, when a `NodeLTS` pool has one.
+    pub(crate) node: Option<Arc<NodeRuntime>>,
 }
 
 impl SandboxInfo {
@@ -226,6 +228,7 @@ impl Sandbox {
     pub(crate) async fn start(
         config: &EmulatorConfig,
         runtime: Arc<Runtime>,
+        node: Option<Arc<NodeRuntime>>,
         instance: &str,
         kernel_dir: PathBuf,
     ) -> Result<Sandbox, SandboxError> {
@@ -249,6 +252,7 @@ impl Sandbox {
         let files = KernelFiles {
             mpl_cache: runtime.mpl_cache_files(),
             runtime,
+            node,
             dir: kernel_dir,
             limits: config.limits.clone(),
             preimport: if tier == Tier::Namespaces { String::new() } else { preloaded.join(",") },

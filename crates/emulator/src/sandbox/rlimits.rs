@@ -4,6 +4,7 @@
 use rustix::process::Resource;
 
 use crate::config::Limits;
+use crate::kernel::protocol::Language;
 
 /// Open files per process in a session.
 const OPEN_FILES: u64 = 1024;
@@ -18,9 +19,23 @@ pub(crate) struct Rlimit {
     pub(crate) value: u64,
 }
 
+/// The address space V8 reserves beyond what a JavaScript kernel uses (its code range and cages): a
+/// JavaScript kernel's `RLIMIT_AS` is the session's memory plus this; its heap is bounded by
+/// `--max-old-space-size` instead (and its memory by the memory cgroup where there is one).
+pub(crate) const V8_RESERVATIONS: u64 = 1 << 30;
+
+/// The address space limit of a `language` kernel in a session of `limits`.
+pub(crate) fn address_space(limits: &Limits, language: Language) -> u64 {
+    match language {
+        Language::Python => limits.memory_bytes,
+        Language::JavaScript => limits.memory_bytes + V8_RESERVATIONS,
+    }
+}
+
 /// The limits of every sandboxed kernel: no core dumps, open files, the largest file (`/mnt/data`'s size)
-/// and CPU time; with `memory`, the address space too (every tier but the no-sandbox mode).
-pub(crate) fn kernel(limits: &Limits, memory: bool) -> Vec<Rlimit> {
+/// and CPU time; with `memory`, the address space too (every tier but the no-sandbox mode), of a `language`
+/// kernel.
+pub(crate) fn kernel(limits: &Limits, memory: bool, language: Language) -> Vec<Rlimit> {
     let mut out = vec![
         Rlimit { name: "RLIMIT_CORE", resource: Resource::Core, value: 0 },
         Rlimit { name: "RLIMIT_NOFILE", resource: Resource::Nofile, value: OPEN_FILES },
@@ -28,7 +43,7 @@ pub(crate) fn kernel(limits: &Limits, memory: bool) -> Vec<Rlimit> {
         Rlimit { name: "RLIMIT_CPU", resource: Resource::Cpu, value: CPU_SECONDS },
     ];
     if memory {
-        out.push(Rlimit { name: "RLIMIT_AS", resource: Resource::As, value: limits.memory_bytes });
+        out.push(Rlimit { name: "RLIMIT_AS", resource: Resource::As, value: address_space(limits, language) });
     }
     out
 }
@@ -47,7 +62,7 @@ mod tests {
     #[test]
     fn every_tier_sets_the_same_limits_and_memory_only_in_a_sandbox() {
         let limits = Limits::default();
-        let sandboxed = kernel(&limits, true);
+        let sandboxed = kernel(&limits, true, Language::Python);
         let names: Vec<&str> = sandboxed.iter().map(|r| r.name).collect();
         assert_eq!(names, ["RLIMIT_CORE", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_AS"]);
         assert!(sandboxed.contains(&Rlimit { name: "RLIMIT_AS", resource: Resource::As, value: limits.memory_bytes }));
@@ -56,7 +71,9 @@ mod tests {
             resource: Resource::Fsize,
             value: limits.disk_bytes
         }));
-        assert!(kernel(&limits, false).iter().all(|r| r.resource != Resource::As));
+        assert!(kernel(&limits, false, Language::Python).iter().all(|r| r.resource != Resource::As));
+        let javascript = kernel(&limits, true, Language::JavaScript);
+        assert!(javascript.iter().any(|r| r.resource == Resource::As && r.value == limits.memory_bytes + V8_RESERVATIONS));
         assert_eq!(processes(&limits, false).value, u64::from(limits.max_processes));
         assert_eq!(processes(&limits, true).value, u64::from(limits.max_processes) + 16);
     }

@@ -15,7 +15,8 @@ along (SCM_RIGHTS). It runs no user code itself. Each session is forked three ti
   C2  pid 1 of the session: mounts its /proc, /dev, /mnt/data (the session's own tmpfs), /tmp and /home/user
       (sized tmpfs), hides the template's other mounts, brings up its loopback, forks C3, then drops every
       capability (C3 serves no cell before that), applies the seccomp filter and reaps processes until C3 exits.
-  C3  the kernel: closes every descriptor but its two pipes, drops every capability, applies the seccomp
+  C3  the kernel (or, for JavaScript, the launcher that becomes Node.js): closes every descriptor but its two
+      pipes, drops every capability, applies the seccomp
       filter, empties its environment, reseeds every random generator it inherited, and serves cells.
 
 The configuration is the first message on the control socket (JSON), so that nothing but the kernel's own
@@ -306,6 +307,8 @@ def session(request, fds, seccomp, last_cap):
         for name, value in CONFIG["rlimits"]:
             if name == "RLIMIT_AS":
                 value += inherited
+                if request.get("language") == "javascript" and CONFIG.get("node"):
+                    value += CONFIG["node"]["address_space_extra"]
             resource.setrlimit(getattr(resource, name), (value, value))
         uid = request.get("uid")
         if uid is not None:  # the emulator runs as root: become the session's own host uid
@@ -371,7 +374,7 @@ def session_init(request, seccomp, last_cap):
     kernel_pid = os.fork()
     if kernel_pid == 0:
         os.close(dropped_write)
-        session_kernel(seccomp, last_cap, dropped_read)
+        session_kernel(request, seccomp, last_cap, dropped_read)
     # The init: no capabilities, the same filter, then reap until the kernel exits.
     drop_capabilities(last_cap)
     os.closerange(0, os.sysconf("SC_OPEN_MAX"))  # dropped_write among them: the kernel may serve cells
@@ -400,8 +403,9 @@ def reseed():
             pass
 
 
-def session_kernel(seccomp, last_cap, init_dropped):
-    """The kernel (C3); `init_dropped` reads end-of-file once pid 1 has dropped its capabilities."""
+def session_kernel(request, seccomp, last_cap, init_dropped):
+    """The kernel (C3); `init_dropped` reads end-of-file once pid 1 has dropped its capabilities. A JavaScript
+    session's kernel becomes Node.js (see launch.py), under the same filter and without capabilities."""
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         drop_capabilities(last_cap)
@@ -415,6 +419,11 @@ def session_kernel(seccomp, last_cap, init_dropped):
         while os.read(init_dropped, 1):
             pass
         os.close(init_dropped)
+        if request.get("language") == "javascript":
+            import launch
+
+            node = CONFIG["node"]
+            launch.exec_node(node["path"], node["args"], node["kernel"], 3, 4, 2, dict(os.environ))
         kernel.start(3, 4, CONFIG.get("preimport_ms", 0.0), CONFIG.get("preimport_errors", []))
     except BaseException as e:  # noqa: BLE001
         try:

@@ -67,7 +67,7 @@ impl Host {
         let program = seccomp::program(profile)
             .map_err(|e| SandboxError::Unavailable(format!("cannot build the seccomp filter: {e}")))?;
         let uids = if root && tier != Tier::None {
-            Some(UidPool::claim(config.max_sessions + config.ready_sessions + 8).map_err(SandboxError::Unavailable)?)
+            Some(UidPool::claim(config.sandbox_slots() + 8).map_err(SandboxError::Unavailable)?)
         } else {
             None
         };

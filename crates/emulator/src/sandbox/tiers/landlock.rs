@@ -54,6 +54,10 @@ pub(super) fn session_ruleset(files: &KernelFiles, ws: &HostDirs) -> Result<Rule
     if let Some(prefix) = runtime.prefix_outside_usr() {
         read_only.push(prefix);
     }
+    if let Some(node) = &files.node {
+        read_only.extend(node.prefix_outside_usr());
+        read_only.extend(node.modules.as_deref());
+    }
     let read_write: Vec<&Path> = vec![&ws.data, &ws.tmp, Path::new("/dev/null")];
     ruleset(&read_only, &read_write)
         .map_err(|e| SandboxError::Unavailable(format!("cannot build the Landlock ruleset: {e}")))

@@ -21,8 +21,9 @@ use super::kernel_env::Environment;
 use super::workspace::{Quotas, Workspace};
 use super::{Cgroup, KernelFiles, KernelProcess, SandboxError, Spawned, Tier, io_err, rlimits};
 use crate::config::Limits;
-use crate::kernel::Flavor;
 use crate::kernel::protocol::Language;
+use crate::kernel::{Flavor, JAVASCRIPT_KERNEL, JAVASCRIPT_LAUNCHER};
+use super::kernel_env::node_args;
 use bubblewrap::holder::HolderTools;
 use namespaces::Template;
 
@@ -103,14 +104,14 @@ impl Backend {
             Backend::Namespaces(template) => return namespaces::fork(template, workspace, kernel),
             Backend::Bubblewrap { bwrap, .. } => {
                 let prepared = bubblewrap::command(bwrap, host, files, workspace.host()?, kernel.language, env)?;
-                child_command(prepared, host, files, workspace, kernel.cgroup, None)?
+                child_command(prepared, host, files, workspace, kernel, None)?
             }
             Backend::Landlock | Backend::None => {
                 let confine = matches!(self, Backend::Landlock);
                 let dirs = workspace.host()?;
                 let prepared = plain::command(files, dirs, workspace.uid, kernel.language, env, confine)?;
                 let ceiling = if confine { landlock::shared_process_ceiling(host, &files.limits).await? } else { None };
-                child_command(prepared, host, files, workspace, kernel.cgroup, ceiling)?
+                child_command(prepared, host, files, workspace, kernel, ceiling)?
             }
         };
         let context = if workspace.is_held() {
@@ -172,12 +173,12 @@ fn child_command(
     host: &Host,
     files: &KernelFiles,
     workspace: &Workspace,
-    cgroup: Option<&Cgroup>,
+    kernel: KernelSpec<'_>,
     shared_ceiling: Option<u64>,
 ) -> Result<Command, SandboxError> {
     let Prepared { mut command, seccomp_fd, landlock, new_session, confined } = prepared;
     command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut limits: Vec<rlimits::Rlimit> = rlimits::kernel(&files.limits, confined || seccomp_fd.is_some());
+    let mut limits = rlimits::kernel(&files.limits, confined || seccomp_fd.is_some(), kernel.language);
     if confined && host.uids.is_some() {
         // Per host uid: with one uid per session this bounds each session's processes. (In bubblewrap's user
         // namespace the kernel sets it itself, counted in that namespace: `DS_NPROC`.)
@@ -190,7 +191,7 @@ fn child_command(
     let mut plan = ChildPlan {
         new_session,
         enter: workspace.held_namespaces()?,
-        cgroup_procs: cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?,
+        cgroup_procs: kernel.cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?,
         rlimits: limits.iter().map(|r| (r.resource, r.value)).collect(),
         inherit: seccomp_fd,
         uid: workspace.uid,
@@ -226,6 +227,7 @@ fn kernel_program(
     venv_mount: Option<&Path>,
     kernel_dir: &Path,
 ) -> (PathBuf, Vec<std::ffi::OsString>) {
+    use std::ffi::OsString;
     match language {
         Language::Python => {
             let python = match (&files.runtime.venv, venv_mount) {
@@ -233,8 +235,16 @@ fn kernel_program(
                 (Some(venv), None) => venv.join("bin/python"),
                 (None, _) => files.runtime.python.clone(),
             };
-            let args = ["-I", "-X", "frozen_modules=on"].map(std::ffi::OsString::from);
+            let args = ["-I", "-X", "frozen_modules=on"].map(OsString::from);
             (python, args.into_iter().chain([kernel_dir.join("kernel.py").into_os_string()]).collect())
+        }
+        Language::JavaScript => {
+            // The launcher (the system Python) sets up the kernel's descriptors, then becomes Node.js.
+            let node = files.node.as_ref().map(|n| n.node.clone()).unwrap_or_default();
+            let mut args: Vec<OsString> = vec!["-I".into(), kernel_dir.join(JAVASCRIPT_LAUNCHER).into(), node.into()];
+            args.push(kernel_dir.join(JAVASCRIPT_KERNEL).into());
+            args.extend(node_args(&files.limits).into_iter().map(OsString::from));
+            (files.runtime.python.clone(), args)
         }
     }
 }

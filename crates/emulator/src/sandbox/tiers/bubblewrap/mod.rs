@@ -14,7 +14,7 @@ use super::{Prepared, kernel_program, seccomp_memfd};
 use crate::config::{HOME_BYTES, SHM_BYTES};
 use crate::kernel::protocol::Language;
 use crate::sandbox::host::Host;
-use crate::sandbox::kernel_env::{Environment, HOST_FILES, KERNEL_MOUNT, MPL_CONFIG, RUNTIME_MOUNT};
+use crate::sandbox::kernel_env::{Environment, HOST_FILES, KERNEL_MOUNT, MPL_CONFIG, NODE_MODULES_MOUNT, RUNTIME_MOUNT};
 use crate::sandbox::workspace::HostDirs;
 use crate::sandbox::{KernelFiles, SandboxError};
 
@@ -49,7 +49,7 @@ pub(super) fn command(
     mut env: Environment,
 ) -> Result<Prepared, SandboxError> {
     let runtime = &files.runtime;
-    env.inside_namespaces(runtime.venv.is_some(), files.limits.output_bytes);
+    env.inside_namespaces(files);
     // Counted in the sandbox's user namespace: the kernel sets it on itself before anything runs.
     env.set("DS_NPROC", files.limits.max_processes.to_string());
     let seccomp = seccomp_memfd(&host.seccomp)?;
@@ -71,6 +71,14 @@ pub(super) fn command(
     }
     if let Some(venv) = &runtime.venv {
         c.arg("--ro-bind").arg(venv).arg(RUNTIME_MOUNT);
+    }
+    if let Some(node) = &files.node {
+        if let Some(prefix) = node.prefix_outside_usr() {
+            c.arg("--ro-bind").arg(prefix).arg(prefix);
+        }
+        if let Some(modules) = &node.modules {
+            c.arg("--ro-bind").arg(modules).arg(NODE_MODULES_MOUNT);
+        }
     }
     c.arg("--ro-bind").arg(&files.dir).arg(KERNEL_MOUNT);
     c.arg("--ro-bind").arg(files.dir.join("passwd")).arg("/etc/passwd");

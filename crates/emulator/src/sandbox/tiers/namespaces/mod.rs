@@ -60,8 +60,10 @@ pub(crate) fn fork(
     let cgroup_files = kernel.cgroup.map(Cgroup::procs_files).transpose().map_err(io_err("cannot share the cgroup"))?;
     let mut fds = vec![stdin_read.as_fd(), stdout_write.as_fd(), stderr_write.as_fd()];
     fds.extend(cgroup_files.iter().flatten().map(AsFd::as_fd));
+    // A JavaScript kernel replaces the forked process at once: the bare template, smaller, forks it faster.
+    let flavor = if kernel.language == Language::JavaScript { Flavor::Empty } else { kernel.flavor };
     let pidfd = template
-        .fork(&workspace.name(), kernel.language, kernel.flavor, workspace.uid, &fds)
+        .fork(&workspace.name(), kernel.language, flavor, workspace.uid, &fds)
         .map_err(io_err("the session template could not fork a kernel"))?;
     Ok(Spawned { process: Some(KernelProcess::forked(pidfd)), stdin, stdout, stderr, cgroup: None })
 }

@@ -6,7 +6,9 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::config::{HOME_BYTES, SHM_BYTES};
-use crate::sandbox::kernel_env::{self, KERNEL_MOUNT, RUNTIME_MOUNT};
+use crate::kernel::{JAVASCRIPT_KERNEL, JAVASCRIPT_LAUNCHER};
+use crate::sandbox::kernel_env::{self, KERNEL_MOUNT, NODE_MODULES_MOUNT, RUNTIME_MOUNT};
+use crate::kernel::protocol::Language;
 use crate::sandbox::{KernelFiles, rlimits};
 
 /// Everything [`super::Template::start`] needs.
@@ -29,6 +31,17 @@ pub(crate) struct TemplatePlan<'a> {
     pub(crate) env: Vec<(&'static str, String)>,
     /// The emulator runs as root: the template stays in the host's user namespace.
     pub(crate) as_root: bool,
+    /// How JavaScript sessions start, when there is Node.js.
+    pub(crate) node: Option<NodePlan>,
+}
+
+/// How the template starts a JavaScript session's kernel: its launcher execs Node.js with these options.
+#[derive(Debug)]
+pub(crate) struct NodePlan {
+    pub(crate) node: String,
+    pub(crate) args: Vec<String>,
+    /// What a JavaScript kernel's `RLIMIT_AS` adds to the session's memory.
+    pub(crate) address_space_extra: u64,
 }
 
 /// The plan for `files`, with the template's root at `root_dir` and its seccomp filter in `seccomp`.
@@ -62,6 +75,14 @@ pub(crate) fn of<'a>(
     if let Some(prefix) = runtime.prefix_outside_usr() {
         binds.push((prefix.display().to_string(), prefix.display().to_string()));
     }
+    if let Some(node) = &files.node {
+        if let Some(prefix) = node.prefix_outside_usr() {
+            binds.push((prefix.display().to_string(), prefix.display().to_string()));
+        }
+        if let Some(modules) = &node.modules {
+            binds.push((modules.display().to_string(), NODE_MODULES_MOUNT.to_owned()));
+        }
+    }
     TemplatePlan {
         python: &runtime.python,
         kernel_dir: &files.dir,
@@ -73,9 +94,18 @@ pub(crate) fn of<'a>(
         tmp_bytes: files.limits.tmp_bytes,
         preimport: preload.to_vec(),
         mpl_cache: !files.mpl_cache.is_empty(),
-        rlimits: rlimits::kernel(&files.limits, true),
+        rlimits: rlimits::kernel(&files.limits, true, Language::Python),
         nproc: rlimits::processes(&files.limits, false).value,
-        env: kernel_env::namespaced(runtime.venv.is_some(), files.limits.output_bytes),
+        env: kernel_env::namespaced(
+            runtime.venv.is_some(),
+            files.node.as_ref().is_some_and(|n| n.modules.is_some()),
+            files.limits.output_bytes,
+        ),
+        node: files.node.as_ref().map(|node| NodePlan {
+            node: node.node.display().to_string(),
+            args: kernel_env::node_args(&files.limits),
+            address_space_extra: rlimits::V8_RESERVATIONS,
+        }),
         as_root,
     }
 }
@@ -101,6 +131,13 @@ impl TemplatePlan<'_> {
             "rlimits": rlimits,
             "nproc": self.nproc,
             "env": self.env,
+            "node": self.node.as_ref().map(|n| json!({
+                "path": n.node,
+                "args": n.args,
+                "kernel": format!("{KERNEL_MOUNT}/{JAVASCRIPT_KERNEL}"),
+                "launcher": format!("{KERNEL_MOUNT}/{JAVASCRIPT_LAUNCHER}"),
+                "address_space_extra": n.address_space_extra,
+            })),
         })
     }
 }

@@ -1,23 +1,13 @@
 //! The Python the sessions run: a bare interpreter, or a cached virtual environment with packages.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
-use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-/// A package name and version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Package {
-    /// Distribution name.
-    pub name: String,
-    /// Installed version.
-    pub version: String,
-}
+use super::{Package, RuntimeError, cache_key, make_world_readable, run_logged, setup_lock, world_readable_path};
 
 /// The interpreter and packages sessions get.
 #[derive(Debug, Clone)]
@@ -34,15 +24,6 @@ pub struct Runtime {
     pub packages: Vec<Package>,
     /// A note for the operator, e.g. why packages are missing.
     pub note: Option<String>,
-}
-
-/// Runtime problems that stop the emulator.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RuntimeError {
-    /// No usable interpreter.
-    #[error("no usable Python interpreter: {0}")]
-    NoPython(String),
 }
 
 impl Runtime {
@@ -100,10 +81,6 @@ pub async fn find_python(configured: Option<&Path>) -> Result<(PathBuf, String, 
     }
 }
 
-fn world_readable_path(path: &Path) -> bool {
-    path.ancestors().skip(1).all(|dir| dir.metadata().map(|m| m.permissions().mode() & 0o001 != 0).unwrap_or(false))
-}
-
 /// Prepares the runtime: with `setup`, creates (once) or reuses a virtual environment under `runtime_dir` with
 /// `packages`; falls back to the bare interpreter with a clear note when that fails (for example offline).
 pub async fn prepare(
@@ -133,15 +110,9 @@ pub async fn prepare(
     Ok(runtime)
 }
 
-/// The cache key of a package set for one interpreter version (FNV-1a, stable across builds).
+/// The cache directory's name of a package set for one interpreter version.
 fn venv_name(version: &str, packages: &[String]) -> String {
-    let mut sorted: Vec<String> = packages.iter().map(|p| p.trim().to_ascii_lowercase()).collect();
-    sorted.sort();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in version.bytes().chain(sorted.join(",").bytes()) {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("venv-py{version}-{hash:016x}")
+    cache_key("venv-py", version, packages)
 }
 
 /// Creates the virtual environment once; other emulators wait on a lock and reuse it.
@@ -151,21 +122,7 @@ async fn ensure_venv(python: &Path, version: &str, runtime_dir: &Path, packages:
     if marker.exists() {
         return Ok(venv);
     }
-    fs::create_dir_all(runtime_dir).map_err(|e| format!("cannot create {}: {e}", runtime_dir.display()))?;
-    let _ = fs::set_permissions(runtime_dir, fs::Permissions::from_mode(0o755));
-    let lock_path = runtime_dir.join(".setup.lock");
-    let lock = tokio::task::spawn_blocking(move || -> Result<fs::File, String> {
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| e.to_string())?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| e.to_string())?;
-        Ok(file)
-    })
-    .await
-    .map_err(|e| e.to_string())??;
+    let lock = setup_lock(runtime_dir).await?;
     if marker.exists() {
         drop(lock);
         return Ok(venv);
@@ -259,54 +216,6 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([sys.executable, os.path.join(wheel, "pip"), "install", "--no-index", "--no-input",
                     "--disable-pip-version-check", wheel], check=True)
 "#;
-
-/// Runs a setup step, forwarding its output to the log line by line (the progress the operator sees).
-async fn run_logged(command: &mut Command, what: &str) -> Result<(), String> {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
-    let mut child = command.spawn().map_err(|e| format!("{what}: {e}"))?;
-    let mut tail = Vec::new();
-    if let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) {
-        let mut out = BufReader::new(out).lines();
-        let mut err = BufReader::new(err).lines();
-        let (mut out_done, mut err_done) = (false, false);
-        while !(out_done && err_done) {
-            tokio::select! {
-                line = out.next_line(), if !out_done => match line {
-                    Ok(Some(l)) => tracing::info!(target: "dynamic_sessions_emulator::setup", "{what}: {l}"),
-                    _ => out_done = true,
-                },
-                line = err.next_line(), if !err_done => match line {
-                    Ok(Some(l)) => {
-                        tracing::info!(target: "dynamic_sessions_emulator::setup", "{what}: {l}");
-                        tail.push(l);
-                        if tail.len() > 5 { tail.remove(0); }
-                    }
-                    _ => err_done = true,
-                },
-            }
-        }
-    }
-    let status = child.wait().await.map_err(|e| format!("{what}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{what} failed ({status}): {}", tail.join(" | "))) }
-}
-
-fn make_world_readable(dir: &Path) -> std::io::Result<()> {
-    let meta = fs::symlink_metadata(dir)?;
-    if meta.file_type().is_symlink() {
-        return Ok(());
-    }
-    let mode = meta.permissions().mode();
-    let wanted = if meta.is_dir() || mode & 0o100 != 0 { mode | 0o555 } else { mode | 0o444 };
-    if wanted != mode {
-        fs::set_permissions(dir, fs::Permissions::from_mode(wanted))?;
-    }
-    if meta.is_dir() {
-        for entry in fs::read_dir(dir)? {
-            make_world_readable(&entry?.path())?;
-        }
-    }
-    Ok(())
-}
 
 /// Lists the distributions importable by `interpreter`.
 async fn installed_packages(interpreter: &Path) -> Vec<Package> {
