@@ -97,7 +97,9 @@ pub struct PoolSpec {
 
 /// A pool given as `NAME=TYPE` that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid pool `{given}`: write NAME=TYPE with a name of letters, digits, `-` and `_` and a type of PythonLTS, NodeLTS or Shell")]
+#[error(
+    "invalid pool `{given}`: write NAME=TYPE with a name of letters, digits, `-` and `_` and a type of PythonLTS, NodeLTS or Shell"
+)]
 pub struct InvalidPool {
     /// What was given.
     pub given: String,
@@ -353,10 +355,7 @@ mod tests {
 
     #[test]
     fn pools_parse_as_name_and_type_and_the_default_pool_comes_first() {
-        assert_eq!(
-            "js=nodelts".parse(),
-            Ok(PoolSpec { name: "js".into(), container_type: ContainerType::NodeLts })
-        );
+        assert_eq!("js=nodelts".parse(), Ok(PoolSpec { name: "js".into(), container_type: ContainerType::NodeLts }));
         assert_eq!("sh = Shell".parse::<PoolSpec>().map(|p| p.container_type), Ok(ContainerType::Shell));
         for bad in ["js", "=NodeLTS", "js=Ruby", "a b=Shell", "x/y=Shell"] {
             assert!(bad.parse::<PoolSpec>().is_err(), "{bad:?}");

@@ -225,15 +225,25 @@ pub async fn run(
 ///
 /// # Errors
 /// [`StartError::Runtime`] when no usable Python is found, or no usable Node.js for a `NodeLTS` pool.
-pub async fn prepare_runtime(config: &EmulatorConfig) -> Result<(Runtime, Option<NodeRuntime>), StartError> {
-    let python = runtime::python::prepare(config.python.as_deref(), &config.runtime_dir(), true, &config.packages).await?;
+pub async fn prepare_runtime(config: &EmulatorConfig) -> Result<Runtimes, StartError> {
+    let python =
+        runtime::python::prepare(config.python.as_deref(), &config.runtime_dir(), true, &config.packages).await?;
     let node = if config.all_pools().iter().any(|p| p.container_type == ContainerType::NodeLts) {
         let node = prepare_node(config, true).await?;
         Some(Arc::unwrap_or_clone(node))
     } else {
         None
     };
-    Ok((python, node))
+    Ok(Runtimes { python, node })
+}
+
+/// The runtimes [`prepare_runtime`] made ready.
+#[derive(Debug, Clone)]
+pub struct Runtimes {
+    /// The Python runtime.
+    pub python: Runtime,
+    /// Node.js, when a `NodeLTS` pool is configured.
+    pub node: Option<NodeRuntime>,
 }
 
 /// Finds Node.js and (with `setup`) its packages.

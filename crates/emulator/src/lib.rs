@@ -36,7 +36,7 @@ pub mod testing;
 mod tls;
 
 pub use api::{AppState, router};
-pub use emulator::{Emulator, Footprint, StartError, prepare_runtime, run};
+pub use emulator::{Emulator, Footprint, Runtimes, StartError, prepare_runtime, run};
 pub use error::ApiError;
 pub use kernel::KernelError;
 pub use runtime::{NodeRuntime, Package, Runtime, RuntimeError};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use dynamic_sessions_emulator::Runtimes;
 use dynamic_sessions_emulator::config::{EmulatorConfig, Limits, PoolSpec, SandboxMode};
 
 /// The defaults of every option: the library's.
@@ -191,7 +192,7 @@ async fn main() -> ExitCode {
     let config = cli.config();
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Setup => match dynamic_sessions_emulator::prepare_runtime(&config).await {
-            Ok((runtime, node)) => {
+            Ok(Runtimes { python: runtime, node }) => {
                 if let Some(node) = node {
                     println!(
                         "Node.js {} at {} with {} npm packages{}",
@@ -261,7 +262,8 @@ mod tests {
     #[test]
     fn pools_are_repeatable_and_a_bad_one_is_refused() -> Result<(), clap::Error> {
         let cli = Cli::try_parse_from(["dynamic-sessions-emulator", "--pool", "js=NodeLTS", "--pool", "sh=shell"])?;
-        let types: Vec<String> = cli.config().pools.iter().map(|p| format!("{}={}", p.name, p.container_type)).collect();
+        let types: Vec<String> =
+            cli.config().pools.iter().map(|p| format!("{}={}", p.name, p.container_type)).collect();
         assert_eq!(types, ["js=NodeLTS", "sh=Shell"]);
         let bad = Cli::try_parse_from(["dynamic-sessions-emulator", "--pool", "js=Ruby"]);
         assert!(bad.is_err_and(|e| e.to_string().contains("PythonLTS, NodeLTS or Shell")));

@@ -18,7 +18,7 @@ async fn a_failed_setup_falls_back_to_bare_python_with_a_clear_note() {
         packages: vec!["dynamic-sessions-no-such-package-4f2a9c".into()],
         ..EmulatorConfig::default()
     };
-    let runtime = prepare_runtime(&config).await.unwrap();
+    let runtime = prepare_runtime(&config).await.unwrap().python;
     assert!(runtime.venv.is_none());
     let note = runtime.note.unwrap_or_default();
     assert!(note.contains("could not set up the Python packages") && note.contains("bare Python"), "{note}");
@@ -107,7 +107,7 @@ async fn a_python_without_ensurepip_still_gets_its_packages() {
         packages: vec!["six".into()],
         ..EmulatorConfig::default()
     };
-    let runtime = prepare_runtime(&config).await.unwrap();
+    let runtime = prepare_runtime(&config).await.unwrap().python;
     assert!(runtime.note.is_none(), "{:?}", runtime.note);
     assert!(runtime.venv.is_some());
     let names: Vec<&str> = runtime.packages.iter().map(|p| p.name.as_str()).collect();

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::pool::Pool;
 use super::params::{ExecuteRequest, Family, Query, operation_id};
+use super::pool::Pool;
 use super::render;
 use crate::error::ApiError;
 use crate::kernel::Flavor;
@@ -48,11 +48,7 @@ fn admit(pool: &SessionPool, request: &ExecuteRequest) -> Result<(), ApiError> {
 }
 
 /// Legacy: always synchronous, code only; answers in the wrapped shape.
-pub(crate) async fn legacy(
-    Pool(pool): Pool,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub(crate) async fn legacy(Pool(pool): Pool, RawQuery(raw): RawQuery, body: Bytes) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref())?;
     let request = ExecuteRequest::parse(&body)?;
     if request.work.is_shell() {
@@ -65,7 +61,9 @@ pub(crate) async fn legacy(
     let session = pool.acquire(query.identifier()?).await?;
     let result = pool.run(&session, job(&request, &query)).await.map_err(kernel_failed)?;
     Ok(match query.family() {
-        Family::Legacy => axum::Json(render::legacy_execution(&result, pool.kind().spec.container_type)).into_response(),
+        Family::Legacy => {
+            axum::Json(render::legacy_execution(&result, pool.kind().spec.container_type)).into_response()
+        }
         Family::Current => {
             let id = uuid::Uuid::new_v4().to_string();
             let meta = RecordMeta { asynchronous: false, execution_type: true, jupyter: false };

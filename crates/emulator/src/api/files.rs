@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
-use super::pool::Pool;
 use super::params::{Family, Query};
+use super::pool::Pool;
 use super::render;
 use crate::config::MAX_UPLOAD_BYTES;
 use crate::error::ApiError;
@@ -130,11 +130,7 @@ where
 
 /// `POST files/upload` (legacy) and `POST files` (current): a multipart part named `file`. The file name may
 /// be bare, a relative path, or absolute under `/mnt/data`; `path` names a directory to put it in.
-pub(crate) async fn upload(
-    Pool(pool): Pool,
-    RawQuery(raw): RawQuery,
-    request: Request,
-) -> Result<Response, ApiError> {
+pub(crate) async fn upload(Pool(pool): Pool, RawQuery(raw): RawQuery, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let mut stream = body.into_data_stream();
     let parsed = Query::parse(raw.as_deref()).and_then(|q| q.identifier().map(str::to_owned).map(|id| (q, id)));

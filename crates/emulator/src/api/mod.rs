@@ -147,9 +147,11 @@ async fn health(State(state): State<AppState>) -> Response {
         })
         .collect();
     let runtime = &state.inner.runtime;
-    let node = state.inner.node.as_deref().map(|node| {
-        json!({"version": node.version, "packages": node.packages.len(), "note": node.note})
-    });
+    let node = state
+        .inner
+        .node
+        .as_deref()
+        .map(|node| json!({"version": node.version, "packages": node.packages.len(), "note": node.note}));
     axum::Json(json!({
         "status": "ok",
         "sandbox": pools.sandbox().info,

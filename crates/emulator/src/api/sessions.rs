@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::pool::Pool;
 use super::params::Query;
+use super::pool::Pool;
 use super::render;
 use crate::config::ContainerType;
 use crate::error::ApiError;

@@ -36,7 +36,10 @@ impl PoolKind {
     /// Why `work` cannot run in this pool, in the service's words, if it cannot.
     pub(crate) fn refuses(&self, work: &Work) -> Option<String> {
         if let Some(why) = &self.unavailable {
-            return Some(format!("The {} pool '{}' cannot run code here: {why}", self.spec.container_type, self.spec.name));
+            return Some(format!(
+                "The {} pool '{}' cannot run code here: {why}",
+                self.spec.container_type, self.spec.name
+            ));
         }
         match (work, self.code_language()) {
             (Work::Code(_), None) => Some(format!(
@@ -69,7 +72,9 @@ mod tests {
         let shell_pool = kind(ContainerType::Shell);
         assert_eq!(shell_pool.kernel(Flavor::Preloaded), (Language::Python, Flavor::Empty));
         assert!(shell_pool.refuses(&shell).is_none());
-        assert!(shell_pool.refuses(&code).is_some_and(|why| why.contains("Shell pool") && why.contains("shellCommand")));
+        assert!(
+            shell_pool.refuses(&code).is_some_and(|why| why.contains("Shell pool") && why.contains("shellCommand"))
+        );
         let missing = PoolKind { unavailable: Some("no node".into()), ..node };
         assert!(missing.refuses(&shell).is_some_and(|why| why.contains("NodeLTS pool 'p'") && why.contains("no node")));
     }

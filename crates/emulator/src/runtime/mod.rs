@@ -120,4 +120,3 @@ pub(crate) fn make_world_readable(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
-

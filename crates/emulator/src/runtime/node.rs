@@ -79,7 +79,8 @@ async fn find_node(configured: Option<&Path>) -> Result<(PathBuf, String), Runti
             RuntimeError::NoNode("node is not on PATH (install Node.js 18 or later, or pass --node)".into())
         })?,
     };
-    let node = fs::canonicalize(&candidate).map_err(|e| RuntimeError::NoNode(format!("{}: {e}", candidate.display())))?;
+    let node =
+        fs::canonicalize(&candidate).map_err(|e| RuntimeError::NoNode(format!("{}: {e}", candidate.display())))?;
     let output = Command::new(&node)
         .arg("--version")
         .env_clear()
@@ -122,7 +123,12 @@ async fn ensure_modules(runtime: &NodeRuntime, runtime_dir: &Path, packages: &[S
     tracing::info!(dir = %dir.display(), packages = %packages.join(" "), "installing the npm packages of NodeLTS pools (once; cached afterwards)");
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let npm = runtime.node.parent().map(|bin| bin.join("npm")).filter(|p| p.exists()).or_else(|| crate::sandbox::which("npm"));
+    let npm = runtime
+        .node
+        .parent()
+        .map(|bin| bin.join("npm"))
+        .filter(|p| p.exists())
+        .or_else(|| crate::sandbox::which("npm"));
     let npm = npm.ok_or("npm is not next to node nor on PATH")?;
     let mut install = Command::new(npm);
     install

@@ -73,7 +73,9 @@ mod tests {
         }));
         assert!(kernel(&limits, false, Language::Python).iter().all(|r| r.resource != Resource::As));
         let javascript = kernel(&limits, true, Language::JavaScript);
-        assert!(javascript.iter().any(|r| r.resource == Resource::As && r.value == limits.memory_bytes + V8_RESERVATIONS));
+        assert!(
+            javascript.iter().any(|r| r.resource == Resource::As && r.value == limits.memory_bytes + V8_RESERVATIONS)
+        );
         assert_eq!(processes(&limits, false).value, u64::from(limits.max_processes));
         assert_eq!(processes(&limits, true).value, u64::from(limits.max_processes) + 16);
     }

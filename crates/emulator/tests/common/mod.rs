@@ -21,7 +21,21 @@ impl Harness {
 
     /// A client of the given api-version, without retries (tests want to see every answer).
     pub fn client_for(&self, version: &str) -> SessionPoolClient {
-        let mut builder = SessionPoolClient::builder(self.emulator.url())
+        self.endpoint_client(self.emulator.url(), version)
+    }
+
+    /// The management endpoint of the pool `name`, as Azure shapes it.
+    pub fn pool_url(&self, name: &str) -> String {
+        format!("{}/subscriptions/sub/resourceGroups/rg/sessionPools/{name}", self.emulator.url())
+    }
+
+    /// A client of the pool `name` at the given api-version.
+    pub fn pool_client(&self, name: &str, version: &str) -> SessionPoolClient {
+        self.endpoint_client(self.pool_url(name), version)
+    }
+
+    fn endpoint_client(&self, endpoint: String, version: &str) -> SessionPoolClient {
+        let mut builder = SessionPoolClient::builder(endpoint)
             .api_version(ApiVersion::new(version).unwrap())
             .auth(Auth::bearer(self.emulator.token()))
             .retry_policy(RetryPolicy::none());

@@ -30,6 +30,8 @@ const { Worker, isMainThread, parentPort } = require('worker_threads');
 
 const FD = { stdout: 1, stderr: 2, requests: 3, replies: 4, stdoutDrain: 5, stderrDrain: 6, diagnostics: 7 };
 const OUTPUT_CAP = Number(process.env.DS_OUTPUT_CAP || 1 << 20);
+// The session's files: /mnt/data, except in the Landlock tier, which has no mount namespace to put them there.
+const DATA_DIR = process.env.DS_DATA_DIR || '/mnt/data';
 
 if (!isMainThread) {
   worker();
@@ -160,6 +162,10 @@ async function main() {
   process.on('uncaughtException', (error) => late.errors.push(error));
   process.on('unhandledRejection', (reason) => late.errors.push(reason));
   process.on('SIGINT', () => {});
+  // The kernel's own writes go through the streams as they are now, whatever a cell does to them.
+  const [out, err] = [process.stdout, process.stderr];
+  const [writeOut, writeErr] = [out.write, err.write];
+  if (DATA_DIR !== '/mnt/data') translatePaths(DATA_DIR);
   installGlobals();
   // Ready means ready: the I/O thread runs, and what the first cell would compile for the first time (the
   // script path, the top-level await rewrite) has run once.
@@ -191,9 +197,9 @@ async function main() {
     }
     const texts = await new Promise((resolve) => {
       drained = (t) => { drained = null; resolve(t); };
-      if (response.stderrExtra) process.stderr.write(response.stderrExtra);
-      process.stdout.write(marker);
-      process.stderr.write(marker);
+      if (response.stderrExtra) writeErr.call(err, response.stderrExtra);
+      writeOut.call(out, marker);
+      writeErr.call(err, marker);
     });
     delete response.stderrExtra;
     [response.stdout, response.stderr] = texts;
@@ -223,6 +229,38 @@ function installGlobals() {
   globalThis.exports = globalThis.module.exports;
   globalThis.__dirname = cwd;
   globalThis.__filename = path.join(cwd, '[cell]');
+}
+
+// Where the session directory is not mounted at /mnt/data (the Landlock tier), paths under /mnt/data given to
+// `fs` (callbacks, sync and promises) and `process.chdir` are mapped onto it.
+function translatePaths(real) {
+  const prefix = '/mnt/data';
+  const tr = (p) => {
+    if (p instanceof URL && p.protocol === 'file:') p = require('url').fileURLToPath(p);
+    if (Buffer.isBuffer(p)) {
+      const text = p.toString('utf8');
+      return text === prefix || text.startsWith(`${prefix}/`) ? Buffer.from(real + text.slice(prefix.length)) : p;
+    }
+    return typeof p === 'string' && (p === prefix || p.startsWith(`${prefix}/`)) ? real + p.slice(prefix.length) : p;
+  };
+  const twoPaths = new Set(['rename', 'copyFile', 'cp', 'link', 'symlink', 'renameSync', 'copyFileSync', 'cpSync', 'linkSync', 'symlinkSync']);
+  const wrap = (target) => {
+    for (const name of Object.keys(target)) {
+      const fn = target[name];
+      if (typeof fn !== 'function' || /^[A-Z]/.test(name) || name === 'promises') continue;
+      const paths = twoPaths.has(name) ? 2 : 1;
+      const wrapped = function (...args) {
+        for (let i = 0; i < paths && i < args.length; i += 1) args[i] = tr(args[i]);
+        return fn.apply(this, args);
+      };
+      Object.defineProperty(wrapped, 'name', { value: fn.name });
+      target[name] = wrapped;
+    }
+  };
+  wrap(fs);
+  wrap(fs.promises);
+  const chdir = process.chdir;
+  process.chdir = (dir) => chdir.call(process, tr(dir));
 }
 
 let rewriteAwait;

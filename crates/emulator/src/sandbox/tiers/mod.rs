@@ -18,12 +18,12 @@ use std::process::{Command, Stdio};
 use super::host::Host;
 use super::host::child::ChildPlan;
 use super::kernel_env::Environment;
+use super::kernel_env::node_args;
 use super::workspace::{Quotas, Workspace};
 use super::{Cgroup, KernelFiles, KernelProcess, SandboxError, Spawned, Tier, io_err, rlimits};
 use crate::config::Limits;
 use crate::kernel::protocol::Language;
 use crate::kernel::{Flavor, JAVASCRIPT_KERNEL, JAVASCRIPT_LAUNCHER};
-use super::kernel_env::node_args;
 use bubblewrap::holder::HolderTools;
 use namespaces::Template;
 

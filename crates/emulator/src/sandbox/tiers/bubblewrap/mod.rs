@@ -14,7 +14,9 @@ use super::{Prepared, kernel_program, seccomp_memfd};
 use crate::config::{HOME_BYTES, SHM_BYTES};
 use crate::kernel::protocol::Language;
 use crate::sandbox::host::Host;
-use crate::sandbox::kernel_env::{Environment, HOST_FILES, KERNEL_MOUNT, MPL_CONFIG, NODE_MODULES_MOUNT, RUNTIME_MOUNT};
+use crate::sandbox::kernel_env::{
+    Environment, HOST_FILES, KERNEL_MOUNT, MPL_CONFIG, NODE_MODULES_MOUNT, RUNTIME_MOUNT,
+};
 use crate::sandbox::workspace::HostDirs;
 use crate::sandbox::{KernelFiles, SandboxError};
 

@@ -6,9 +6,9 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::config::{HOME_BYTES, SHM_BYTES};
+use crate::kernel::protocol::Language;
 use crate::kernel::{JAVASCRIPT_KERNEL, JAVASCRIPT_LAUNCHER};
 use crate::sandbox::kernel_env::{self, KERNEL_MOUNT, NODE_MODULES_MOUNT, RUNTIME_MOUNT};
-use crate::kernel::protocol::Language;
 use crate::sandbox::{KernelFiles, rlimits};
 
 /// Everything [`super::Template::start`] needs.
