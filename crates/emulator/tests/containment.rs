@@ -14,6 +14,8 @@
 mod common;
 #[path = "containment/delegated_cgroup.rs"]
 mod delegated_cgroup;
+#[path = "containment/javascript.rs"]
+mod javascript;
 
 use std::time::{Duration, Instant};
 
