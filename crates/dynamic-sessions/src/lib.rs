@@ -38,7 +38,10 @@
 //!   cache that refreshes ahead of expiry and makes a single refresh when many requests race;
 //!   [`credential_from_env`] picks managed identity, workload identity, a service principal or `az login`.
 //!   Tokens never appear in `Debug` output, logs or errors.
-//! * **Honest results**: a Python exception is `Ok` with [`ExecutionStatus::Failed`] and the traceback;
+//! * **Every pool type**: `PythonLTS` and `NodeLTS` pools run code with [`Session::execute`], `Shell` pools
+//!   (and the others) shell commands with [`Session::shell`] and [`Session::exec`]; [`PoolMetadata::kind`]
+//!   says which a pool is.
+//! * **Honest results**: an exception is `Ok` with [`ExecutionStatus::Failed`] and the traceback or stack;
 //!   results keep their JSON type; images come back as [`Image`]s.
 //! * **Errors that say what to do**: [`Error`] distinguishes bad input (never sent), 401, 403 (with the role
 //!   to assign), a full pool, 404, 413, 429 with `Retry-After`, service errors with their code and request id.
@@ -92,7 +95,7 @@ pub use execution::{
 };
 pub use files::{Download, FileKind, Files, ListFiles, MAX_UPLOAD_BYTES, RemoteFile};
 pub use management::Management;
-pub use pool::{NameVersion, PoolMetadata, SessionInfo};
+pub use pool::{NameVersion, PoolKind, PoolMetadata, SessionInfo};
 pub use raw::RawRequest;
 pub use remote_path::{IntoRemotePath, MOUNT_POINT, RemotePath};
 pub use retry::RetryPolicy;

@@ -33,7 +33,9 @@ impl Session {
         &self.client
     }
 
-    /// Runs Python code. Await the builder directly, or set options first:
+    /// Runs code in the pool's language: Python in a `PythonLTS` pool, JavaScript in a `NodeLTS` pool (see
+    /// [`PoolMetadata::kind`](crate::PoolMetadata::kind); a `Shell` pool runs [`Session::shell`] commands
+    /// only). Await the builder directly, or set options first:
     ///
     /// ```no_run
     /// # async fn run(session: dynamic_sessions::Session) -> Result<(), dynamic_sessions::Error> {
@@ -43,7 +45,7 @@ impl Session {
     ///     .send()
     ///     .await?;
     /// if !run.is_success() {
-    ///     eprintln!("Python failed:\n{}", run.stderr);
+    ///     eprintln!("the code failed:\n{}", run.stderr);
     /// }
     /// # Ok(()) }
     /// ```

@@ -376,8 +376,14 @@ async fn replay(example: &Example) {
                 metadata.preinstalled_packages[0].version.as_deref(),
                 body["preInstalledPackages"][0]["version"].as_str()
             );
-            assert_eq!(metadata.jupyter_kernel.map(|k| k.name).as_deref(), body["jupyterKernel"]["name"].as_str());
+            assert_eq!(
+                metadata.jupyter_kernel.as_ref().map(|k| k.name.as_str()),
+                body["jupyterKernel"]["name"].as_str()
+            );
             assert!(metadata.created_at.is_some() && metadata.last_updated_at.is_some());
+            // The service's example describes a NodeLTS pool (node, axios, IJavascript).
+            assert_eq!(metadata.kind(), dynamic_sessions::PoolKind::JavaScript);
+            assert_eq!(metadata.kind().container_type(), Some("NodeLTS"));
         }
         "SessionPoolManagement_StopSession" => {
             replay.expect(replay.request(example, "POST", ".management/stopSession"), example).await;

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Harness, new_id, start};
-use dynamic_sessions::{ApiVersion, ExecutionStatus, JupyterFlag};
+use dynamic_sessions::{ApiVersion, ExecutionStatus, JupyterFlag, PoolKind};
 use dynamic_sessions_emulator::config::{ContainerType, PoolSpec};
 use serde_json::{Value, json};
 
@@ -263,6 +263,11 @@ async fn each_pool_has_its_own_sessions_metadata_and_health_entry() {
     assert_eq!((bash["runtimes"][0]["name"].as_str(), &bash["jupyterKernel"]), (Some("bash"), &Value::Null), "{bash}");
     let python_meta = get(&h, &metadata("default")).await;
     assert_eq!(python_meta["runtimes"][0]["name"], "python", "{python_meta}");
+
+    // The client reads each pool's kind from its metadata.
+    for (name, kind) in [("default", PoolKind::Python), ("js", PoolKind::JavaScript), ("sh", PoolKind::Shell)] {
+        assert_eq!(h.pool_client(name, CURRENT).metadata().await.unwrap().kind(), kind, "{name}");
+    }
 
     let health = get(&h, &format!("{}/health", h.emulator.url())).await;
     let pools: Vec<(String, String)> = health["pools"]

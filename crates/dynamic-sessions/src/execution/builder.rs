@@ -118,8 +118,8 @@ impl ExecuteBuilder {
 
     /// Runs the code.
     ///
-    /// Returns `Ok` with [`ExecutionStatus::Failed`](super::ExecutionStatus::Failed) when the Python code
-    /// raised; `Err` only when the call itself failed. The request is repeated only if it provably never
+    /// Returns `Ok` with [`ExecutionStatus::Failed`](super::ExecutionStatus::Failed) when the code raised
+    /// (a Python exception, a JavaScript error); `Err` only when the call itself failed. The request is repeated only if it provably never
     /// reached the service, so code never runs twice.
     ///
     /// # Errors

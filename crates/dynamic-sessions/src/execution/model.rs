@@ -118,8 +118,8 @@ pub struct ExecutionError {
     pub message: Option<String>,
 }
 
-/// The outcome of running code. A Python exception is a *successful call* whose status is
-/// [`ExecutionStatus::Failed`], with the traceback in `stderr`; check [`Execution::is_success`].
+/// The outcome of running code. An exception (Python's, JavaScript's) is a *successful call* whose status
+/// is [`ExecutionStatus::Failed`], with the traceback or stack in `stderr`; check [`Execution::is_success`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Execution {
