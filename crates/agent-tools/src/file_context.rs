@@ -49,7 +49,7 @@ pub async fn describe_files(interpreter: &CodeInterpreter) -> Result<Option<Stri
         }
     }
     if files.len() > MAX_FILES {
-        out.push_str(&format!("\n- and {} more (list them with Python)", files.len() - MAX_FILES));
+        out.push_str(&format!("\n- and {} more (list them in code)", files.len() - MAX_FILES));
     }
     Ok(Some(out))
 }
@@ -147,8 +147,8 @@ mod tests {
         let long = preview(&"x".repeat(1000));
         assert_eq!(long.chars().count(), ", first lines:\n    ".chars().count() + LINE_CHARS + 1);
         assert_eq!(preview(""), "");
-        assert_eq!(preview("a.bin is a binary file (12 bytes); inspect it with Python instead."), "");
-        let cut = "a,b\n1,2\n3,\n[showing the first 600 bytes of 9000; read more with Python]";
+        assert_eq!(preview("a.bin is a binary file (12 bytes); inspect it in code instead."), "");
+        let cut = "a,b\n1,2\n3,\n[showing the first 600 bytes of 9000; read more in code]";
         assert_eq!(preview(cut), ", first lines:\n    a,b\n    1,2", "the partial last line is not shown");
         assert_eq!(preview("a\u{1b}[2Jb\r\n"), ", first lines:\n    a?[2Jb");
     }
@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(separator_note("odd.csv", "a;b\n1;2;3\n"), "", "no separator is consistent");
         assert_eq!(separator_note("one.csv", "value\n3\n"), "");
         assert_eq!(separator_note("e.csv", ""), "");
-        let wide = "a;b;c\n1;2;3\n4;5\n[showing the first 600 bytes of 9000; read more with Python]";
+        let wide = "a;b;c\n1;2;3\n4;5\n[showing the first 600 bytes of 9000; read more in code]";
         assert_eq!(
             separator_note("w.csv", wide),
             ", columns separated by ';' (read it with pd.read_csv(path, sep=';'))"

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dynamic_sessions::{ApiFamily, Execution, Image, Session, SessionId, SessionPoolClient, ShellExecution};
+use dynamic_sessions::{ApiFamily, Execution, Image, PoolKind, Session, SessionId, SessionPoolClient, ShellExecution};
 use futures_util::StreamExt;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use crate::error::ToolError;
 use crate::repair::{refused_for_a_slip, repair};
 use crate::report::{ChangedFile, OutputBudget, ReportFormat, RunReport};
-use crate::sanitize::sanitize_code;
+use crate::sanitize::{sanitize_code, sanitize_javascript};
+use crate::tools::Tool;
 
 /// How an interpreter behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,9 +32,13 @@ pub struct InterpreterOptions {
     /// without a word; the report keeps both ends of whatever comes back within [`OutputBudget`], so this asks
     /// for more. The model then sees the same on Azure as on the emulator.
     pub output_streams_max_length: u32,
-    /// Offer the `run_shell` tool (Bash in the same session). Off by default: a model that has Python needs
-    /// no shell, and a shell is one more way to do something unexpected.
+    /// Offer the `run_shell` tool (Bash in the same session) beside the code tool. Off by default: a model
+    /// that has Python needs no shell, and a shell is one more way to do something unexpected. (In a `Shell`
+    /// pool `run_shell` is the main tool, always offered.)
     pub shell: bool,
+    /// What the pool runs, which decides the main tool (`run_python`, `run_javascript` or `run_shell`); read
+    /// it from the pool with [`pool_kind`]. Default: Python.
+    pub pool: PoolKind,
     /// How agent tools word execution reports for the model (the MCP server always sends JSON).
     pub report_format: ReportFormat,
 }
@@ -47,6 +52,7 @@ impl Default for InterpreterOptions {
             read_file_bytes: 8 * 1024,
             output_streams_max_length: 64 * 1024,
             shell: false,
+            pool: PoolKind::Python,
             report_format: ReportFormat::default(),
         }
     }
@@ -83,7 +89,22 @@ impl fmt::Debug for Artifact {
     }
 }
 
-/// The outcome of [`CodeInterpreter::run_python`].
+/// What the pool behind `client` runs, from its metadata; Python when the pool does not say (an
+/// api-version before 2025-02-02-preview has no `metadata`, and custom containers may not answer it).
+pub async fn pool_kind(client: &SessionPoolClient) -> PoolKind {
+    match client.metadata().await {
+        Ok(metadata) => match metadata.kind() {
+            PoolKind::Other => PoolKind::Python,
+            kind => kind,
+        },
+        Err(e) => {
+            tracing::info!(error = %e, "the pool's metadata is not available; taking it for a Python pool");
+            PoolKind::Python
+        }
+    }
+}
+
+/// The outcome of [`CodeInterpreter::run_python`] and [`CodeInterpreter::run_javascript`].
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     /// What the model is told.
@@ -222,19 +243,42 @@ impl CodeInterpreter {
     /// result, images, and the files that appeared or changed.
     ///
     /// # Errors
-    /// [`ToolError::InvalidArguments`] for empty code; [`ToolError::Session`] when the call itself failed
-    /// (a Python exception is not an error: it is a report with status `Failed`).
+    /// [`ToolError::InvalidArguments`] for empty code or a pool that does not run Python; [`ToolError::Session`]
+    /// when the call itself failed (a Python exception is not an error: it is a report with status `Failed`).
     pub async fn run_python(&self, code: &str) -> Result<RunOutcome, ToolError> {
-        let code = sanitize_code(code);
+        self.run_code(code, PoolKind::Python).await
+    }
+
+    /// Runs JavaScript code in a `NodeLTS` pool (after [`sanitize_javascript`]) and reports what happened, as
+    /// [`CodeInterpreter::run_python`] does.
+    ///
+    /// # Errors
+    /// [`ToolError::InvalidArguments`] for empty code or a pool that does not run JavaScript;
+    /// [`ToolError::Session`] when the call itself failed.
+    pub async fn run_javascript(&self, code: &str) -> Result<RunOutcome, ToolError> {
+        self.run_code(code, PoolKind::JavaScript).await
+    }
+
+    async fn run_code(&self, code: &str, language: PoolKind) -> Result<RunOutcome, ToolError> {
+        let main = Tool::main_for(self.inner.options.pool);
+        if main != Tool::main_for(language) {
+            return Err(ToolError::InvalidArguments(format!(
+                "this session does not run {}; use {}.",
+                Tool::main_for(language).name().trim_start_matches("run_"),
+                main.name()
+            )));
+        }
+        let code = if language == PoolKind::JavaScript { sanitize_javascript(code) } else { sanitize_code(code) };
         if code.trim().is_empty() {
-            return Err(ToolError::InvalidArguments("`code` is empty: send the Python code to run.".into()));
+            return Err(ToolError::InvalidArguments("`code` is empty: send the code to run.".into()));
         }
         let _busy = self.inner.busy.lock().await;
         let track = self.inner.options.track_files;
         let before = if track { self.snapshot().await } else { None };
         let mut execution = self.execute(&code).await?;
         // Python refused the whole cell for a slip small models make, so nothing ran: run it repaired, once.
-        let repaired = if refused_for_a_slip(&execution) { repair(&code) } else { None };
+        let python = language == PoolKind::Python;
+        let repaired = if python && refused_for_a_slip(&execution) { repair(&code) } else { None };
         if let Some(repaired) = &repaired {
             execution = self.execute(&repaired.code).await?;
         }
@@ -264,15 +308,16 @@ impl CodeInterpreter {
         Ok(request.send().await?)
     }
 
-    /// Runs a Bash command line in the session (when [`InterpreterOptions::shell`] is on) and reports the exit
-    /// code, bounded output and the files that appeared or changed.
+    /// Runs a Bash command line in the session (in a `Shell` pool, or when [`InterpreterOptions::shell`] is
+    /// on) and reports the exit code, bounded output and the files that appeared or changed.
     ///
     /// # Errors
     /// [`ToolError::InvalidArguments`] for an empty command or when the shell is off; [`ToolError::Session`]
     /// when the call failed (a non-zero exit code is not an error: it is in the report).
     pub async fn run_shell(&self, command: &str, stdin: Option<&str>) -> Result<ShellOutcome, ToolError> {
-        if !self.inner.options.shell {
-            return Err(ToolError::InvalidArguments("run_shell is not enabled here; use run_python.".into()));
+        let main = Tool::main_for(self.inner.options.pool);
+        if !self.inner.options.shell && main != Tool::RunShell {
+            return Err(ToolError::InvalidArguments(format!("run_shell is not enabled here; use {}.", main.name())));
         }
         if command.trim().is_empty() {
             return Err(ToolError::InvalidArguments("`command` is empty: send the command line to run.".into()));
@@ -348,12 +393,12 @@ impl CodeInterpreter {
         head.truncate(limit);
         if head.contains(&0) {
             let size = total.map(|t| format!("{t} bytes")).unwrap_or_else(|| "unknown size".into());
-            return Ok(format!("{path} is a binary file ({size}); inspect it with Python instead."));
+            return Ok(format!("{path} is a binary file ({size}); inspect it in code instead."));
         }
         let mut text = String::from_utf8_lossy(&head).into_owned();
         if !complete {
             let total = total.map(|t| format!(" of {t}")).unwrap_or_default();
-            text.push_str(&format!("\n[showing the first {} bytes{total}; read more with Python]", head.len()));
+            text.push_str(&format!("\n[showing the first {} bytes{total}; read more in code]", head.len()));
         }
         Ok(text)
     }

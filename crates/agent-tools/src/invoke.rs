@@ -7,11 +7,11 @@ use dynamic_sessions::Image;
 use serde_json::{Map, Value};
 
 use crate::error::ToolError;
+use crate::interpreter::RunOutcome;
 use crate::interpreter::{Artifact, CodeInterpreter};
 use crate::report::RunReport;
 use crate::tools::{
-    DownloadArgs, ListFilesArgs, ReadFileArgs, RunPythonArgs, RunShellArgs, SendFileArgs, Tool, ToolCall, UploadArgs,
-    agent_tools,
+    DownloadArgs, ListFilesArgs, ReadFileArgs, RunShellArgs, SendFileArgs, Tool, ToolCall, UploadArgs, agent_tools,
 };
 use crate::turn::StepOutcome;
 
@@ -66,9 +66,10 @@ pub fn tool_names(interpreter: &CodeInterpreter) -> Vec<&'static str> {
 }
 
 impl CodeInterpreter {
-    /// The tools this interpreter offers a model in an agent (`run_shell` only when its options enable it).
+    /// The tools this interpreter offers a model in an agent: the main tool of its pool first
+    /// ([`Tool::main_for`]), `run_shell` beside it only when its options enable it.
     pub fn tools(&self) -> Vec<Tool> {
-        agent_tools(self.options().shell)
+        agent_tools(self.options().pool, self.options().shell)
     }
 
     /// Runs the tool `name` with `arguments` (a model's call) and says what happened. Never fails: unusable
@@ -94,7 +95,8 @@ impl CodeInterpreter {
     /// The tool's own errors ([`ToolError`]): a missing file, a session the service refused.
     pub async fn invoke_call(&self, call: &ToolCall) -> Result<ToolInvocation, ToolError> {
         match call {
-            ToolCall::RunPython(args) => self.invoke_run_python(args).await,
+            ToolCall::RunPython(args) => Ok(self.ran_code(self.run_python(&args.code).await?)),
+            ToolCall::RunJavascript(args) => Ok(self.ran_code(self.run_javascript(&args.code).await?)),
             ToolCall::RunShell(args) => self.invoke_run_shell(args).await,
             ToolCall::ListFiles(args) => self.invoke_list_files(args).await,
             ToolCall::ReadFile(args) => self.invoke_read_file(args).await,
@@ -105,22 +107,21 @@ impl CodeInterpreter {
         }
     }
 
-    /// `run_python`: the report in prose, the images attached.
-    async fn invoke_run_python(&self, args: &RunPythonArgs) -> Result<ToolInvocation, ToolError> {
-        let outcome = self.run_python(&args.code).await?;
+    /// `run_python`, `run_javascript`: the report in prose, the images attached.
+    fn ran_code(&self, outcome: RunOutcome) -> ToolInvocation {
         let artifacts = outcome
             .images
             .iter()
             .filter_map(|image| image.decode().ok().map(|data| Artifact::Image { format: image.format.clone(), data }))
             .collect();
-        Ok(ToolInvocation {
+        ToolInvocation {
             outcome: if outcome.execution.is_success() { StepOutcome::Ran } else { StepOutcome::Failed },
             model_text: outcome.report.render(self.options().report_format),
             report: Some(outcome.report),
             images: outcome.images,
             artifacts,
             data: None,
-        })
+        }
     }
 
     /// `run_shell`: the report in prose.

@@ -1,8 +1,9 @@
 //! Session pools as LLM tools.
 //!
 //! The core is framework-agnostic: a [`CodeInterpreter`] owns a [`Session`](dynamic_sessions::Session) and
-//! offers five model-facing tools: **run Python**, **list files**, **read a file's head**, **send a file to the
-//! user**, and **reset the session**. What the model sees is honest and bounded: the status (a failure is a
+//! offers five model-facing tools: **run code** (`run_python` in a Python pool, `run_javascript` in a NodeLTS
+//! pool, `run_shell` in a Shell pool: [`pool_kind`] reads which from the pool), **list files**, **read a
+//! file's head**, **send a file to the user**, and **reset the session**. What the model sees is honest and bounded: the status (a failure is a
 //! failure), stdout and stderr cut to a budget with a note saying how much was cut, the result value, the files
 //! that appeared or changed, and a plain statement when a timeout cost the session its state. Images reach the
 //! model as image content and the application as [`Artifact`]s. Uploading stays an application action.
@@ -37,7 +38,7 @@ pub mod repair;
 mod report;
 #[cfg(feature = "rig")]
 pub mod rig;
-mod sanitize;
+pub mod sanitize;
 pub mod text_calls;
 pub mod tools;
 pub mod turn;
@@ -45,10 +46,11 @@ pub mod turn;
 pub use error::ToolError;
 pub use interpreter::{
     Artifact, CodeInterpreter, FileEntry, InterpreterOptions, RunOutcome, SessionCheck, SessionProvider, ShellOutcome,
+    pool_kind,
 };
 pub use invoke::{ToolInvocation, tool_names};
 pub use report::{ChangedFile, OutputBudget, ReportFormat, RunReport};
 pub use sanitize::sanitize_code;
 pub use tools::{
-    Tool, ToolCall, ToolSpec, canonical_arguments, openai_tools, openai_tools_for, tool_specs, tool_specs_for,
+    PoolKind, Tool, ToolCall, ToolSpec, canonical_arguments, openai_tools, openai_tools_for, tool_specs, tool_specs_for,
 };

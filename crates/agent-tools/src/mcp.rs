@@ -94,7 +94,7 @@ impl SessionsMcpServer {
             .map_err(|e| crate::interpreter::missing(e, path, "file").to_string())?;
         if download.content_length().is_some_and(|n| n as usize > MAX_INLINE_BYTES) {
             return Err(format!(
-                "{path} is larger than {MAX_INLINE_BYTES} bytes; summarise or compress it with Python first."
+                "{path} is larger than {MAX_INLINE_BYTES} bytes; summarise or compress it in the session first."
             ));
         }
         let mime = download.content_type().unwrap_or("application/octet-stream").to_owned();
@@ -158,15 +158,25 @@ fn mcp_tool(tool: Tool) -> rmcp::model::Tool {
     rmcp::model::Tool::new(tool.name(), description, Arc::new(schema))
 }
 
+/// What the server tells its client about the session, by the pool's kind.
+fn instructions(pool: crate::PoolKind) -> String {
+    let (what, tool) = match Tool::main_for(pool) {
+        Tool::RunJavascript => ("JavaScript (Node.js) session", Tool::RunJavascript),
+        Tool::RunShell => ("Bash shell session", Tool::RunShell),
+        _ => ("Python session", Tool::RunPython),
+    };
+    format!(
+        "A sandboxed, stateful {what} (Azure Container Apps dynamic sessions or its local emulator). Run code with \
+         {}; files live in /mnt/data; move files in and out with upload_file and download_file.",
+        tool.name()
+    )
+}
+
 impl ServerHandler for SessionsMcpServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("dynamic-sessions", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "A sandboxed, stateful Python session (Azure Container Apps dynamic sessions or its local emulator). \
-                 Run code with run_python; files live in /mnt/data; move files in and out with upload_file and \
-                 download_file.",
-            )
+            .with_instructions(instructions(self.interpreter.options().pool))
     }
 
     async fn list_tools(

@@ -26,9 +26,42 @@ pub fn sanitize_code(input: &str) -> String {
     text.trim_end().trim_end_matches('`').trim_end().to_owned()
 }
 
+/// Strips a Markdown fence (```` ```js ... ``` ````) around JavaScript, and nothing else: single backticks
+/// are template literals in JavaScript, so code such as `` `total: ${n}` `` is kept whole.
+///
+/// ```
+/// use dynamic_sessions_agent_tools::sanitize::sanitize_javascript;
+/// assert_eq!(sanitize_javascript("```javascript\nconsole.log(1)\n```"), "console.log(1)");
+/// assert_eq!(sanitize_javascript("`total: ${1 + 1}`"), "`total: ${1 + 1}`");
+/// ```
+pub fn sanitize_javascript(input: &str) -> String {
+    let mut text = input.trim_end();
+    if let Some(fenced) = text.trim_start().strip_prefix("```") {
+        // The opening fence's line, with its language tag.
+        text = fenced.split_once('\n').map_or("", |(_, rest)| rest);
+        text = text.trim_end().strip_suffix("```").unwrap_or(text);
+    }
+    text.trim_matches(|c: char| c == '\n' || c == '\r').trim_end().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::sanitize_code;
+    use super::{sanitize_code, sanitize_javascript};
+
+    #[test]
+    fn javascript_loses_its_fences_only() {
+        for (input, expected) in [
+            ("```js\nconst a = 1;\na\n```", "const a = 1;\na"),
+            ("```\n[1, 2]\n```\n", "[1, 2]"),
+            ("`x${1}`", "`x${1}`"),
+            ("const s = `a`", "const s = `a`"),
+            ("  let i = 0;\n", "  let i = 0;"),
+            ("```", ""),
+            ("", ""),
+        ] {
+            assert_eq!(sanitize_javascript(input), expected, "{input:?}");
+        }
+    }
 
     #[test]
     fn cases() {

@@ -2,9 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dynamic_sessions_agent_tools::tools::{
-    ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, RunShellArgs, SendFileArgs,
+    ListFilesArgs, ReadFileArgs, ResetArgs, RunJavascriptArgs, RunPythonArgs, RunShellArgs, SendFileArgs,
 };
-use dynamic_sessions_agent_tools::{tool_specs, tool_specs_for};
+use dynamic_sessions_agent_tools::{PoolKind, tool_specs, tool_specs_for};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -28,7 +28,8 @@ fn sample(schema: &Value) -> Value {
 /// Checks a schema against `T`: an instance with every property parses, an instance missing any required
 /// property does not, and the expected fields are there.
 fn check<T: DeserializeOwned + std::fmt::Debug>(name: &str, properties: &[&str], required: &[&str]) {
-    let spec = tool_specs_for(true).into_iter().find(|s| s.name == name).unwrap();
+    let all = [PoolKind::Python, PoolKind::JavaScript].into_iter().flat_map(|kind| tool_specs_for(kind, true));
+    let spec = all.into_iter().find(|s| s.name == name).unwrap();
     let schema = &spec.parameters;
     assert_eq!(schema["type"], "object", "{name}");
     let props = schema["properties"].as_object().unwrap();
@@ -63,6 +64,7 @@ fn schemas_match_argument_types() {
     check::<SendFileArgs>("send_file_to_user", &["path", "description"], &["path"]);
     check::<ResetArgs>("reset_session", &[], &[]);
     check::<RunShellArgs>("run_shell", &["command", "stdin"], &["command"]);
+    check::<RunJavascriptArgs>("run_javascript", &["code"], &["code"]);
     assert!(tool_specs().iter().all(|s| s.name != "run_shell"), "run_shell is offered only when enabled");
     let args: RunPythonArgs = serde_json::from_value(json!({"code": "1", "extra": "ignored"})).unwrap();
     assert_eq!(args.code, "1", "unknown fields a model adds are tolerated");
@@ -84,8 +86,11 @@ fn every_integration_advertises_the_same_tools() {
         assert_eq!(function["function"]["parameters"], spec.parameters);
     }
     let client = SessionPoolClient::new("http://127.0.0.1:9", Auth::none()).unwrap();
-    for shell in [false, true] {
-        let options = InterpreterOptions { shell, ..InterpreterOptions::default() };
+    for (pool, shell) in [PoolKind::Python, PoolKind::JavaScript, PoolKind::Shell]
+        .into_iter()
+        .flat_map(|pool| [(pool, false), (pool, true)])
+    {
+        let options = InterpreterOptions { shell, pool, ..InterpreterOptions::default() };
         let interpreter = CodeInterpreter::with_options(client.session(SessionId::random()), options);
         let rig: Vec<(String, String, Value)> = dynamic_sessions_agent_tools::rig::tools(&interpreter)
             .iter()
@@ -94,11 +99,12 @@ fn every_integration_advertises_the_same_tools() {
                 (definition.name.to_string(), definition.description, definition.parameters)
             })
             .collect();
-        let specs: Vec<(String, String, Value)> = tool_specs_for(shell)
+        let specs: Vec<(String, String, Value)> = tool_specs_for(pool, shell)
             .into_iter()
             .map(|spec| (spec.name.to_owned(), spec.description.to_owned(), spec.parameters))
             .collect();
-        assert_eq!(rig, specs, "shell: {shell}");
+        assert_eq!(rig, specs, "{pool:?}, shell: {shell}");
     }
-    assert_eq!(dynamic_sessions_agent_tools::openai_tools_for(true).as_array().unwrap().len(), specs.len() + 1);
+    let with_shell = dynamic_sessions_agent_tools::openai_tools_for(PoolKind::Python, true);
+    assert_eq!(with_shell.as_array().unwrap().len(), specs.len() + 1);
 }

@@ -1,4 +1,5 @@
-//! `dynamic-sessions-mcp`: an MCP server that gives any MCP client a sandboxed Python session.
+//! `dynamic-sessions-mcp`: an MCP server that gives any MCP client a sandboxed session (Python, JavaScript or
+//! a shell, as the pool runs).
 //!
 //! ```text
 //! dynamic-sessions-mcp --endpoint http://127.0.0.1:8484              # stdio, against the local emulator
@@ -19,7 +20,7 @@ use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-/// An MCP server for Azure Container Apps dynamic sessions (or the local emulator): run Python in an isolated
+/// An MCP server for Azure Container Apps dynamic sessions (or the local emulator): run code in an isolated
 /// session, move files in and out. One session per MCP connection.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -71,7 +72,10 @@ fn interpreter(client: &SessionPoolClient, options: &InterpreterOptions) -> Code
 
 async fn serve(cli: Cli) -> Result<(), String> {
     let client = client(&cli)?;
-    let options = InterpreterOptions { shell: cli.shell, ..InterpreterOptions::default() };
+    // The tools follow the pool: run_python, run_javascript (NodeLTS) or run_shell (Shell).
+    let pool = dynamic_sessions_agent_tools::pool_kind(&client).await;
+    tracing::info!(?pool, "pool kind");
+    let options = InterpreterOptions { shell: cli.shell, pool, ..InterpreterOptions::default() };
     match cli.transport {
         Transport::Stdio => {
             let server = SessionsMcpServer::new(interpreter(&client, &options));

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::hooks::shortened;
 use super::steps::StepSink;
 use super::tools::image_content;
-use super::{DEFAULT_PREAMBLE, ModelConfig, ModelError};
+use super::{ModelConfig, ModelError, preamble_for};
 use crate::interpreter::{CodeInterpreter, SessionCheck};
 use crate::text_calls::TextToolCall;
 use crate::turn::policy::{Next, TurnPolicy};
@@ -95,7 +95,8 @@ impl ChatAgent {
 
     /// An agent on an already built model.
     pub fn with_model(model: DynModel<Completion>, interpreter: CodeInterpreter, options: TurnOptions) -> Self {
-        ChatAgent { model, interpreter, options, preamble: DEFAULT_PREAMBLE.to_owned() }
+        let preamble = preamble_for(interpreter.options().pool).to_owned();
+        ChatAgent { model, interpreter, options, preamble }
     }
 
     /// Replaces the system preamble.

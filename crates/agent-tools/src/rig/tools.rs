@@ -9,7 +9,7 @@ use super::steps::StepSink;
 use crate::error::ToolError;
 use crate::interpreter::CodeInterpreter;
 use crate::invoke::ToolInvocation;
-use crate::tools::{Tool, ToolCall};
+use crate::tools::Tool;
 use crate::turn::StepOutcome;
 
 /// The interpreter's tools for a rig agent (see [`agent_builder`](super::agent_builder)): the files a call
@@ -64,7 +64,8 @@ impl Runner {
         };
         // In a turn, the exact code that just failed is not run again: it would fail the same way, and small
         // models otherwise send it again and again (measured: three identical runs, then giving up).
-        if let (Some(sink), ToolCall::RunPython(_)) = (&self.sink, &call)
+        if let Some(sink) = &self.sink
+            && self.tool.runs_code()
             && let Some(error) = sink.repeats_last_failure(self.tool.name(), &call.canonical_arguments())
         {
             let invocation = ToolInvocation::not_rerun(&error);

@@ -10,6 +10,13 @@ pub struct RunPythonArgs {
     pub code: String,
 }
 
+/// `run_javascript` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub struct RunJavascriptArgs {
+    /// The JavaScript code to run (Node.js). Plain code, no Markdown fences needed.
+    pub code: String,
+}
+
 /// `list_files` arguments.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub struct ListFilesArgs {

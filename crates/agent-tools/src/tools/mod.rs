@@ -9,8 +9,10 @@ mod args;
 mod descriptions;
 
 pub use args::{
-    DownloadArgs, ListFilesArgs, ReadFileArgs, ResetArgs, RunPythonArgs, RunShellArgs, SendFileArgs, UploadArgs,
+    DownloadArgs, ListFilesArgs, ReadFileArgs, ResetArgs, RunJavascriptArgs, RunPythonArgs, RunShellArgs, SendFileArgs,
+    UploadArgs,
 };
+pub use dynamic_sessions::PoolKind;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -77,9 +79,12 @@ macro_rules! tools {
 }
 
 tools! {
-    /// `run_python`: runs code in the session's kernel.
+    /// `run_python`: runs Python in the session's kernel (`PythonLTS` pools).
     RunPython = "run_python", RunPythonArgs, descriptions::RUN_PYTHON;
-    /// `run_shell`: a Bash command in the session (offered only when the interpreter's options enable it).
+    /// `run_javascript`: runs JavaScript in the session's Node.js kernel (`NodeLTS` pools).
+    RunJavascript = "run_javascript", RunJavascriptArgs, descriptions::RUN_JAVASCRIPT;
+    /// `run_shell`: a Bash command in the session (the main tool of `Shell` pools; elsewhere offered only
+    /// when the interpreter's options enable it).
     RunShell = "run_shell", RunShellArgs, descriptions::RUN_SHELL;
     /// `list_files`: the session's files.
     ListFiles = "list_files", ListFilesArgs, descriptions::LIST_FILES;
@@ -147,32 +152,55 @@ pub struct ToolSpec {
     pub parameters: Value,
 }
 
-/// The tools a model in an agent is offered: run Python, list files, read a file's head, send a file to the
-/// user, reset; `run_shell` too when `shell` is true.
-pub fn agent_tools(shell: bool) -> Vec<Tool> {
-    Tool::ALL.iter().copied().filter(|t| t.for_agents() && (shell || *t != Tool::RunShell)).collect()
+impl Tool {
+    /// The tool that runs code in a pool of `kind`: `run_python`, `run_javascript`, or `run_shell` in a
+    /// `Shell` pool (a pool of unknown kind is taken for Python, the service's default).
+    pub fn main_for(kind: PoolKind) -> Tool {
+        match kind {
+            PoolKind::JavaScript => Tool::RunJavascript,
+            PoolKind::Shell => Tool::RunShell,
+            _ => Tool::RunPython,
+        }
+    }
+
+    /// Whether the tool runs code or commands in the session (and so has an execution report).
+    pub fn runs_code(self) -> bool {
+        matches!(self, Tool::RunPython | Tool::RunJavascript | Tool::RunShell)
+    }
 }
 
-/// The model-facing tools: run Python, list files, read a file's head, send a file to the user, reset.
+/// The tools a model in an agent is offered for a pool of `kind`: its main tool first ([`Tool::main_for`]),
+/// then list files, read a file's head, send a file to the user, reset; `run_shell` beside the code tool
+/// when `shell` is true.
+pub fn agent_tools(kind: PoolKind, shell: bool) -> Vec<Tool> {
+    let main = Tool::main_for(kind);
+    let extra_shell = (shell && main != Tool::RunShell).then_some(Tool::RunShell);
+    let others = Tool::ALL.iter().copied().filter(|t| t.for_agents() && !t.runs_code());
+    std::iter::once(main).chain(extra_shell).chain(others).collect()
+}
+
+/// The model-facing tools of a Python pool: run Python, list files, read a file's head, send a file to the
+/// user, reset.
 pub fn tool_specs() -> Vec<ToolSpec> {
-    tool_specs_for(false)
+    tool_specs_for(PoolKind::Python, false)
 }
 
-/// [`tool_specs`], plus `run_shell` when `shell` is true.
-pub fn tool_specs_for(shell: bool) -> Vec<ToolSpec> {
-    agent_tools(shell).into_iter().map(Tool::spec).collect()
+/// The model-facing tools of a pool of `kind` ([`agent_tools`]).
+pub fn tool_specs_for(kind: PoolKind, shell: bool) -> Vec<ToolSpec> {
+    agent_tools(kind, shell).into_iter().map(Tool::spec).collect()
 }
 
-/// The tools as OpenAI function-calling definitions (`[{"type":"function","function":{...}}]`), for agent
-/// frameworks this crate does not integrate with directly.
+/// The tools of a Python pool as OpenAI function-calling definitions
+/// (`[{"type":"function","function":{...}}]`), for agent frameworks this crate does not integrate with
+/// directly.
 pub fn openai_tools() -> Value {
-    openai_tools_for(false)
+    openai_tools_for(PoolKind::Python, false)
 }
 
-/// [`openai_tools`], plus `run_shell` when `shell` is true.
-pub fn openai_tools_for(shell: bool) -> Value {
+/// [`openai_tools`] for a pool of `kind` ([`agent_tools`]).
+pub fn openai_tools_for(kind: PoolKind, shell: bool) -> Value {
     Value::Array(
-        tool_specs_for(shell)
+        tool_specs_for(kind, shell)
             .into_iter()
             .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
             .collect(),
@@ -216,15 +244,16 @@ mod tests {
     }
 
     #[test]
-    fn agents_are_offered_the_model_tools_in_order_and_the_shell_on_request() {
+    fn agents_are_offered_the_pools_code_tool_first_then_the_file_tools_and_the_shell_on_request() {
         let names = |tools: Vec<Tool>| tools.into_iter().map(Tool::name).collect::<Vec<_>>();
-        assert_eq!(
-            names(agent_tools(false)),
-            ["run_python", "list_files", "read_file", "send_file_to_user", "reset_session"]
-        );
-        assert_eq!(
-            names(agent_tools(true)),
-            ["run_python", "run_shell", "list_files", "read_file", "send_file_to_user", "reset_session"]
-        );
+        let files = ["list_files", "read_file", "send_file_to_user", "reset_session"];
+        let with = |first: &[&'static str]| first.iter().copied().chain(files).collect::<Vec<_>>();
+        assert_eq!(names(agent_tools(PoolKind::Python, false)), with(&["run_python"]));
+        assert_eq!(names(agent_tools(PoolKind::Python, true)), with(&["run_python", "run_shell"]));
+        assert_eq!(names(agent_tools(PoolKind::JavaScript, false)), with(&["run_javascript"]));
+        assert_eq!(names(agent_tools(PoolKind::JavaScript, true)), with(&["run_javascript", "run_shell"]));
+        assert_eq!(names(agent_tools(PoolKind::Shell, false)), with(&["run_shell"]));
+        assert_eq!(names(agent_tools(PoolKind::Shell, true)), with(&["run_shell"]), "no second shell");
+        assert_eq!(names(agent_tools(PoolKind::Other, false)), with(&["run_python"]));
     }
 }

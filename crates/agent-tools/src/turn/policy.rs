@@ -19,7 +19,7 @@ use crate::invoke::ToolInvocation;
 use crate::text_calls::{TextToolCall, find_tool_call};
 use crate::tools::{Tool, canonical_arguments};
 
-/// How many times a turn forces `run_python` again after a failure ([`ToolsShown::WhileFailing`]).
+/// How many times a turn forces the code tool again after a failure ([`ToolsShown::WhileFailing`]).
 pub const FORCED_RETRIES: usize = 2;
 
 /// What the first model call of a run must do.
@@ -38,7 +38,7 @@ pub enum FirstCall {
 pub enum ToolsShown {
     /// Every call.
     Always,
-    /// The first call (with [`RunSettings::first`]), and later ones only to retry `run_python` after a
+    /// The first call (with [`RunSettings::first`]), and later ones only to retry the code tool after a
     /// failure (a few times a turn), or to call `send_file_to_user` after a run that made files; otherwise
     /// the model answers in words, or writes a call as text.
     WhileFailing,
@@ -53,6 +53,8 @@ pub struct RunSettings {
     pub first: FirstCall,
     /// Which calls see the tools.
     pub tools: ToolsShown,
+    /// The tool that runs code (the first one offered): the one retried after a failure.
+    pub main: Tool,
 }
 
 /// What one model call may do, as the request says it.
@@ -117,6 +119,8 @@ pub struct TurnPolicy {
     max_model_calls: usize,
     /// The tools the model may call (by name).
     tools: Vec<&'static str>,
+    /// The tool that runs code: the first of `tools`.
+    main: Tool,
     kind: RunKind,
     calls_used: usize,
     text_calls: usize,
@@ -128,12 +132,14 @@ pub struct TurnPolicy {
 }
 
 impl TurnPolicy {
-    /// A turn under `tool_choice`, with at most `max_model_calls`, offering `tools`.
+    /// A turn under `tool_choice`, with at most `max_model_calls`, offering `tools`, the one that runs code
+    /// first (as [`crate::tools::agent_tools`] lists them).
     pub fn new(tool_choice: ToolChoicePolicy, max_model_calls: usize, tools: &[Tool]) -> TurnPolicy {
         TurnPolicy {
             tool_choice,
             max_model_calls,
             tools: tools.iter().map(|t| t.name()).collect(),
+            main: tools.first().copied().filter(|t| t.runs_code()).unwrap_or(Tool::RunPython),
             kind: RunKind::First,
             calls_used: 0,
             text_calls: 0,
@@ -166,11 +172,11 @@ impl TurnPolicy {
             (ToolChoicePolicy::RequiredFirst, RunKind::First | RunKind::Correction) => (AnyTool, Always),
             (ToolChoicePolicy::RequiredFirst, _) => (Free, Always),
             (ToolChoicePolicy::Guided, RunKind::First | RunKind::Correction) => {
-                (FirstCall::Tool(Tool::RunPython), WhileFailing)
+                (FirstCall::Tool(self.main), WhileFailing)
             }
             (ToolChoicePolicy::Guided, _) => (Free, WhileFailing),
         };
-        RunSettings { first, tools }
+        RunSettings { first, tools, main: self.main }
     }
 
     /// A tool call the model made through tool calling (not as text).
@@ -354,18 +360,18 @@ impl CallSteering {
             ToolsShown::Always => demand,
             ToolsShown::Never => Demand::NoTools,
             ToolsShown::WhileFailing if first && settings.first != FirstCall::Free => demand,
-            ToolsShown::WhileFailing => self.while_failing(),
+            ToolsShown::WhileFailing => self.while_failing(settings.main),
         }
     }
 
-    /// [`ToolsShown::WhileFailing`] after the first call: retry `run_python` after a failure (a few times a
+    /// [`ToolsShown::WhileFailing`] after the first call: retry the `main` tool after a failure (a few times a
     /// turn); after a success the model answers, but if the run made files it hands one over first (once a
     /// turn). Measured: offered the tool without being made to call it, a small model asked for a file writes
     /// "call send_file_to_user with the path" as its answer instead.
-    fn while_failing(&mut self) -> Demand {
+    fn while_failing(&mut self, main: Tool) -> Demand {
         if self.last_failed && self.forced_retries < FORCED_RETRIES {
             self.forced_retries += 1;
-            return Demand::Call(Some(Tool::RunPython));
+            return Demand::Call(Some(main));
         }
         if self.unsent_files && !self.hand_over_forced {
             self.hand_over_forced = true;

@@ -5,10 +5,10 @@ use serde_json::json;
 
 use super::*;
 use crate::report::{ChangedFile, RunReport};
-use crate::tools::agent_tools;
+use crate::tools::{PoolKind, agent_tools};
 
 fn policy(choice: ToolChoicePolicy) -> TurnPolicy {
-    TurnPolicy::new(choice, 12, &agent_tools(false))
+    TurnPolicy::new(choice, 12, &agent_tools(PoolKind::Python, false))
 }
 
 fn args(value: Value) -> Map<String, Value> {
@@ -35,14 +35,17 @@ fn a_call_written_as_text_runs_then_the_model_continues_from_its_result() {
     let mut turn = policy(ToolChoicePolicy::Guided);
     assert_eq!(
         turn.run_settings(),
-        RunSettings { first: FirstCall::Tool(Tool::RunPython), tools: ToolsShown::WhileFailing }
+        RunSettings { first: FirstCall::Tool(Tool::RunPython), tools: ToolsShown::WhileFailing, main: Tool::RunPython }
     );
     let next = turn.next(RUN_AS_TEXT, 1);
     let Next::RunTextCall { id, call } = &next else { panic!("{next:?}") };
     assert_eq!((id.as_str(), call.name.as_str()), ("text_call_1", "run_python"));
     assert!(next.withdraws_text());
     turn.text_call_ran(StepOutcome::Ran);
-    assert_eq!(turn.run_settings(), RunSettings { first: FirstCall::Free, tools: ToolsShown::WhileFailing });
+    assert_eq!(
+        turn.run_settings(),
+        RunSettings { first: FirstCall::Free, tools: ToolsShown::WhileFailing, main: Tool::RunPython }
+    );
     assert_eq!(turn.next("It printed 1.", 1), Next::Answer("It printed 1.".into()));
 }
 
@@ -72,7 +75,10 @@ fn a_call_to_a_tool_that_does_not_exist_is_corrected_once() {
     let Next::Ask { prompt, notice: Some(notice) } = &correction else { panic!("{correction:?}") };
     assert!(prompt.contains("There is no tool named python") && prompt.contains("run_python, list_files"));
     assert!(notice.contains("\"python\""));
-    assert_eq!(turn.run_settings(), RunSettings { first: FirstCall::AnyTool, tools: ToolsShown::Always });
+    assert_eq!(
+        turn.run_settings(),
+        RunSettings { first: FirstCall::AnyTool, tools: ToolsShown::Always, main: Tool::RunPython }
+    );
     let again = turn.next(text, 1);
     assert!(matches!(&again, Next::Fail(f) if f.kind == TurnFailureKind::NoToolCall));
 }
@@ -89,7 +95,7 @@ fn a_hosted_model_may_quote_a_call_and_a_model_without_tools_runs_nothing() {
 
 #[test]
 fn the_turn_stops_when_its_model_calls_are_used() {
-    let mut turn = TurnPolicy::new(ToolChoicePolicy::Auto, 3, &agent_tools(false));
+    let mut turn = TurnPolicy::new(ToolChoicePolicy::Auto, 3, &agent_tools(PoolKind::Python, false));
     assert_eq!(turn.calls_left(), Ok(3));
     let _ = turn.next(RUN_AS_TEXT, 3);
     let failure = turn.calls_left().err();
@@ -116,7 +122,8 @@ fn run(outcome: StepOutcome, files: bool) -> ToolInvocation {
 
 #[test]
 fn guided_calls_retry_after_failures_twice_hand_files_over_once_and_otherwise_answer() {
-    let settings = RunSettings { first: FirstCall::Tool(Tool::RunPython), tools: ToolsShown::WhileFailing };
+    let settings =
+        RunSettings { first: FirstCall::Tool(Tool::RunPython), tools: ToolsShown::WhileFailing, main: Tool::RunPython };
     let mut steering = CallSteering::default();
     assert_eq!(steering.demand(settings, true), Demand::Call(Some(Tool::RunPython)));
     let code = json!({"code": "plt.plot([1])"});
@@ -134,8 +141,21 @@ fn guided_calls_retry_after_failures_twice_hand_files_over_once_and_otherwise_an
     assert_eq!(steering.repeats_last_failure("run_python", &code), None, "a success clears it");
     assert_eq!(steering.demand(settings, false), Demand::Call(Some(Tool::SendFileToUser)));
     assert_eq!(steering.demand(settings, false), Demand::NoTools, "the hand-over is forced once");
-    let always = RunSettings { first: FirstCall::Free, tools: ToolsShown::Always };
+    let always = RunSettings { first: FirstCall::Free, tools: ToolsShown::Always, main: Tool::RunPython };
     assert_eq!(steering.demand(always, true), Demand::Free);
-    let never = RunSettings { first: FirstCall::Free, tools: ToolsShown::Never };
+    let never = RunSettings { first: FirstCall::Free, tools: ToolsShown::Never, main: Tool::RunPython };
     assert_eq!(steering.demand(never, true), Demand::NoTools);
+}
+
+#[test]
+fn in_a_javascript_or_shell_pool_the_guided_turn_steers_to_that_pools_code_tool() {
+    for (kind, main) in [(PoolKind::JavaScript, Tool::RunJavascript), (PoolKind::Shell, Tool::RunShell)] {
+        let turn = TurnPolicy::new(ToolChoicePolicy::Guided, 12, &agent_tools(kind, false));
+        let settings = turn.run_settings();
+        assert_eq!(settings, RunSettings { first: FirstCall::Tool(main), tools: ToolsShown::WhileFailing, main });
+        let mut steering = CallSteering::default();
+        assert_eq!(steering.demand(settings, true), Demand::Call(Some(main)));
+        steering.record(main.name(), &json!({"code": "x"}), &run(StepOutcome::Failed, false));
+        assert_eq!(steering.demand(settings, false), Demand::Call(Some(main)), "{kind:?}: the retry too");
+    }
 }
