@@ -32,6 +32,10 @@ param openAiApiVersion string = '2024-10-21'
 @description('Maximum concurrent sessions in the code-interpreter pool.')
 param maxSessions int = 100
 
+@allowed(['PythonLTS', 'NodeLTS', 'Shell'])
+@description('What the code-interpreter pool runs: Python (PythonLTS), JavaScript on Node.js (NodeLTS), or shell commands only (Shell). The app reads it from the pool and follows it.')
+param poolContainerType string = 'PythonLTS'
+
 @description('Object id of the person running azd; gets the pool and OpenAI roles too, for running the app locally against Azure.')
 param principalId string = ''
 
@@ -92,7 +96,13 @@ module openAi 'modules/openai.bicep' = {
 module sessionPool 'modules/session-pool.bicep' = {
   scope: rg
   name: 'session-pool'
-  params: { name: 'sp-${token}', location: location, tags: tags, maxSessions: maxSessions }
+  params: {
+    name: 'sp-${token}'
+    location: location
+    tags: tags
+    maxSessions: maxSessions
+    containerType: poolContainerType
+  }
 }
 
 module roles 'modules/role-assignments.bicep' = {

@@ -1,17 +1,19 @@
-// The Python code-interpreter session pool: Hyper-V isolation per session, no network egress, sessions
-// deleted after 300 idle seconds.
+// The code-interpreter session pool (Python, JavaScript or shell): Hyper-V isolation per session, no network
+// egress, sessions deleted after 300 idle seconds. NodeLTS and Shell pools need the 2025-10-02-preview API.
 param name string
 param location string
 param tags object
 param maxSessions int
+@allowed(['PythonLTS', 'NodeLTS', 'Shell'])
+param containerType string = 'PythonLTS'
 
-resource pool 'Microsoft.App/sessionPools@2025-01-01' = {
+resource pool 'Microsoft.App/sessionPools@2025-10-02-preview' = {
   name: name
   location: location
   tags: tags
   properties: {
     poolManagementType: 'Dynamic'
-    containerType: 'PythonLTS'
+    containerType: containerType
     scaleConfiguration: { maxConcurrentSessions: maxSessions }
     dynamicPoolConfiguration: {
       lifecycleConfiguration: { lifecycleType: 'Timed', cooldownPeriodInSeconds: 300 }

@@ -1,4 +1,5 @@
-//! The chat (an agent turn streamed as server-sent events) and the code cell (Python run directly).
+//! The chat (an agent turn streamed as server-sent events) and the code cell (code run directly, in the pool's
+//! language).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use dynamic_sessions_agent_tools::Tool;
 use dynamic_sessions_agent_tools::rig::ChatAgent;
-use dynamic_sessions_agent_tools::turn::StepOutcome;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -58,7 +58,7 @@ pub async fn chat(
     let model = state.model().ok_or_else(|| {
         AppError::new(
             axum::http::StatusCode::CONFLICT,
-            "No language model is configured, so there is no chat. Use the code cell to run Python directly.",
+            "No language model is configured, so there is no chat. Use the code cell to run code directly.",
         )
     })?;
     check_input(&request.message, "message")?;
@@ -114,7 +114,8 @@ async fn run_turn(conversation: Arc<Conversation>, agent: ChatAgent, message: St
     }
 }
 
-/// `POST /api/run`: runs a code cell directly in the session (no model needed).
+/// `POST /api/run`: runs a code cell directly in the session (no model needed), in the pool's language
+/// (Python, JavaScript, or a shell command line in a Shell pool).
 pub async fn run(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -123,14 +124,15 @@ pub async fn run(
     check_input(&request.code, "code")?;
     let conversation = state.conversations().get(&visitor.id);
     let interpreter = conversation.interpreter();
-    let outcome = match interpreter.run_python(&request.code).await {
-        Ok(outcome) => outcome,
-        Err(e) => return Err(AppError::bad_request(e.to_string())),
-    };
+    let tool = Tool::main_for(state.pool());
+    let field = if tool == Tool::RunShell { "command" } else { "code" };
+    let arguments = serde_json::Map::from_iter([(field.to_owned(), Value::String(request.code.clone()))]);
+    let call = tool.parse(&arguments).map_err(AppError::bad_request)?;
+    let invocation = interpreter.invoke_call(&call).await.map_err(|e| AppError::bad_request(e.to_string()))?;
     let _ = interpreter.take_artifacts();
     let images: Vec<String> =
-        outcome.images.iter().filter_map(|i| i.decode().ok().map(|data| data_url(&i.format, &data))).collect();
-    let name = Tool::RunPython.name().to_owned();
+        invocation.images.iter().filter_map(|i| i.decode().ok().map(|data| data_url(&i.format, &data))).collect();
+    let name = tool.name().to_owned();
     let call = PageEvent::ToolCall {
         id: None,
         name: name.clone(),
@@ -142,8 +144,8 @@ pub async fn run(
     let result = PageEvent::ToolResult {
         id: None,
         name,
-        outcome: if outcome.execution.is_success() { StepOutcome::Ran } else { StepOutcome::Failed },
-        report: serde_json::to_value(&outcome.report).ok(),
+        outcome: invocation.outcome,
+        report: invocation.report.as_ref().and_then(|r| serde_json::to_value(r).ok()),
         text: None,
         images,
         cell: true,

@@ -30,7 +30,7 @@ use axum::routing::{delete, get, post};
 use dynamic_sessions::SessionPoolClient;
 use dynamic_sessions_agent_tools::rig::ModelConfig;
 use dynamic_sessions_agent_tools::turn::TurnOptions;
-use dynamic_sessions_agent_tools::{InterpreterOptions, SessionProvider};
+use dynamic_sessions_agent_tools::{InterpreterOptions, PoolKind, SessionProvider};
 use serde_json::json;
 
 use conversations::Conversations;
@@ -46,7 +46,7 @@ pub struct AppConfig {
     pub max_upload_bytes: u64,
     /// Mark the identity cookie `Secure` (behind https).
     pub secure_cookies: bool,
-    /// How the interpreter reports to the model.
+    /// How the interpreter reports to the model, and what the pool runs ([`InterpreterOptions::pool`]).
     pub interpreter: InterpreterOptions,
     /// The bounds and tool-choice policy of every turn.
     pub turn: TurnOptions,
@@ -92,6 +92,11 @@ impl AppState {
     /// The conversations.
     pub fn conversations(&self) -> &Conversations {
         &self.inner.conversations
+    }
+
+    /// What the pool runs: the code cell's language and the model's code tool follow it.
+    pub fn pool(&self) -> PoolKind {
+        self.inner.config.interpreter.pool
     }
 
     /// The bounds of every turn.

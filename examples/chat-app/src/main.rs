@@ -10,7 +10,7 @@ use dynamic_sessions_agent_tools::InterpreterOptions;
 use dynamic_sessions_agent_tools::rig::ModelConfig;
 use dynamic_sessions_agent_tools::turn::TurnOptions;
 use dynamic_sessions_emulator::RunningEmulator;
-use dynamic_sessions_emulator::config::{EmulatorConfig, SandboxMode};
+use dynamic_sessions_emulator::config::{DEFAULT_POOL, EmulatorConfig, PoolSpec, SandboxMode};
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
@@ -52,7 +52,16 @@ async fn serve() -> Result<(), String> {
                 Some(name) => name.parse().map_err(|e| format!("{}: {e}", SandboxMode::ENV))?,
                 None => SandboxMode::Auto,
             };
-            let config = EmulatorConfig { bind: ([127, 0, 0, 1], 0).into(), sandbox, ..EmulatorConfig::default() };
+            // The embedded pool's container type: PythonLTS unless CHAT_APP_POOL_TYPE says NodeLTS or Shell.
+            let pools = match var("CHAT_APP_POOL_TYPE") {
+                Some(name) => {
+                    let container_type = name.parse().map_err(|e| format!("CHAT_APP_POOL_TYPE: {e}"))?;
+                    vec![PoolSpec { name: DEFAULT_POOL.into(), container_type }]
+                }
+                None => Vec::new(),
+            };
+            let config =
+                EmulatorConfig { bind: ([127, 0, 0, 1], 0).into(), sandbox, pools, ..EmulatorConfig::default() };
             let emulator = RunningEmulator::start(config).await.map_err(|e| {
                 format!(
                     "the embedded session-pool emulator did not start: {e}\n(see the emulator section of the README, \
@@ -106,12 +115,15 @@ async fn run_app(client: SessionPoolClient, bind: SocketAddr) -> Result<(), Stri
         Some("false" | "0") | None => false,
         Some(other) => return Err(format!("CHAT_APP_SHELL_TOOL={other:?}: use true or false")),
     };
+    // The code cell and the model's code tool follow what the pool runs.
+    let pool = dynamic_sessions_agent_tools::pool_kind(&client).await;
+    tracing::info!(?pool, "session pool kind");
     let config = AppConfig {
         secret,
         model,
         max_upload_bytes: MAX_UPLOAD_BYTES,
         secure_cookies,
-        interpreter: InterpreterOptions { shell, ..InterpreterOptions::default() },
+        interpreter: InterpreterOptions { shell, pool, ..InterpreterOptions::default() },
         turn,
     };
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;

@@ -4,6 +4,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use dynamic_sessions_agent_tools::{PoolKind, Tool};
+
 use crate::AppState;
 use crate::identity::Visitor;
 
@@ -24,8 +26,12 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Some(m) => (escape(&m.describe()), ""),
         None => ("no model configured".to_owned(), "no-model"),
     };
+    let language = Language::of(state.pool());
     let html = PAGE
         .replace("{{csrf}}", &escape(&visitor.csrf_token(secret)))
+        .replace("{{tool}}", language.tool.name())
+        .replace("{{language}}", language.name)
+        .replace("{{cell_placeholder}}", language.placeholder)
         .replace("{{model}}", &model)
         .replace("{{no_model_class}}", no_model)
         .replace("{{max_upload}}", &state.max_upload_bytes().to_string());
@@ -35,6 +41,25 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
     }
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The code cell's language, as the page names it.
+struct Language {
+    tool: Tool,
+    name: &'static str,
+    placeholder: &'static str,
+}
+
+impl Language {
+    fn of(pool: PoolKind) -> Language {
+        let tool = Tool::main_for(pool);
+        let (name, placeholder) = match tool {
+            Tool::RunJavascript => ("JavaScript", "const fs = require('fs')"),
+            Tool::RunShell => ("shell commands", "ls -l /mnt/data"),
+            _ => ("Python", "import pandas as pd"),
+        };
+        Language { tool, name, placeholder }
+    }
 }
 
 /// `GET /static/app.js`.

@@ -4,6 +4,9 @@
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const maxUpload = Number(document.querySelector('meta[name="max-upload"]').content);
+// The code cell runs the pool's language: run_python, run_javascript, or run_shell in a Shell pool.
+const codeTool = document.querySelector('meta[name="code-tool"]').content;
+const codeLanguage = document.querySelector('meta[name="code-language"]').content;
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, text) {
@@ -52,6 +55,7 @@ function addError(root, message) {
 
 const TOOL_TITLES = {
   run_python: ["Running Python…", "Ran Python", "Python failed"],
+  run_javascript: ["Running JavaScript…", "Ran JavaScript", "JavaScript failed"],
   run_shell: ["Running a command…", "Ran a command", "The command failed"],
   list_files: ["Listing files…", "Listed files", "Listing files failed"],
   read_file: ["Reading a file…", "Read a file", "Reading the file failed"],
@@ -66,7 +70,7 @@ function titles(name) {
 function toolCall(container, event, replacing) {
   const step = el("details", { class: event.cell ? "tool-step running cell" : "tool-step running", open: "" });
   const summary = el("summary", {});
-  summary.appendChild(el("span", { class: "title" }, event.cell ? "Ran Python (code cell)" : titles(event.name)[0]));
+  summary.appendChild(el("span", { class: "title" }, event.cell ? "Ran " + codeLanguage + " (code cell)" : titles(event.name)[0]));
   step.appendChild(summary);
   if (event.as_text) {
     step.appendChild(el("p", { class: "note" }, "The model wrote this call as text instead of calling the tool; it was run as a call."));
@@ -80,7 +84,7 @@ function toolCall(container, event, replacing) {
 }
 
 function writingCode(container, event) {
-  const label = !event.name || event.name === "run_python" ? "Writing code…" : "Preparing " + event.name + "…";
+  const label = !event.name || event.name === codeTool ? "Writing code…" : "Preparing " + event.name + "…";
   const step = el("div", { class: "tool-step writing" }, label);
   container.appendChild(step);
   scrollDown();
@@ -102,7 +106,7 @@ function toolResult(step, event) {
     const [, ran, failed] = titles(event.name);
     title.textContent = outcome === "ran" ? ran : outcome === "rejected" ? "Not run: the model's arguments were unusable" : failed;
   } else if (title && outcome !== "ran") {
-    title.textContent = "Python failed (code cell)";
+    title.textContent = codeLanguage + " failed (code cell)";
   }
   const report = event.report;
   if (report && typeof report === "object" && "status" in report) {
@@ -266,7 +270,7 @@ async function sendChat(message) {
 async function runCell(code) {
   const container = el("div", { class: "msg cell" });
   $("messages").appendChild(container);
-  const step = toolCall(container, { name: "run_python", code, cell: true });
+  const step = toolCall(container, { name: codeTool, code, cell: true });
   try {
     toolResult(step, await api("POST", "/api/run", { code }));
   } catch (e) {

@@ -100,6 +100,7 @@ const NOT_SET_ON_AZURE: &[(&str, &str)] = &[
     ("IDENTITY_ENDPOINT", "set by the Container Apps platform"),
     ("MSI_ENDPOINT", "set by the platform on older hosts"),
     ("CHAT_APP_SHELL_TOOL", "the shell tool is off by default; Python is enough"),
+    ("CHAT_APP_POOL_TYPE", "the embedded emulator's pool type; on Azure the app reads the pool's from its metadata"),
     ("MODEL_TOOL_CHOICE", "Azure OpenAI models call tools well on their own (auto)"),
     ("MODEL_MAX_TOKENS", "the default bound per model call suits the deployed model"),
     ("MODEL_TEMPERATURE", "the model's default temperature"),
@@ -144,9 +145,25 @@ fn every_variable_the_app_reads_is_set_by_the_deployment() {
 }
 
 #[test]
+fn the_pools_container_type_is_a_parameter_with_the_emulators_types_and_python_by_default() {
+    use dynamic_sessions_emulator::config::ContainerType;
+    let allowed = format!("@allowed([{}])", ContainerType::NAMES.map(|n| format!("'{n}'")).join(", "));
+    let main = read("infra/main.bicep");
+    assert!(main.contains(&format!("{allowed}\n@description(")), "main.bicep allows exactly {allowed}");
+    assert!(code_lines(&main).any(|l| l == "param poolContainerType string = 'PythonLTS'"));
+    assert!(code_lines(&main).any(|l| l == "containerType: poolContainerType"), "passed to the pool module");
+    let pool = read("infra/modules/session-pool.bicep");
+    assert!(pool.contains(&format!("{allowed}\nparam containerType string = 'PythonLTS'")), "{pool}");
+    assert!(code_lines(&pool).any(|l| l == "containerType: containerType"));
+    // NodeLTS and Shell exist from this API version on.
+    assert!(pool.contains("Microsoft.App/sessionPools@2025-10-02-preview"));
+    let parameters: serde_json::Value = serde_json::from_str(&read("infra/main.parameters.json")).unwrap();
+    assert_eq!(parameters["parameters"]["poolContainerType"]["value"], "${SESSION_POOL_CONTAINER_TYPE=PythonLTS}");
+}
+
+#[test]
 fn the_code_interpreter_pool_has_no_egress() {
     let pool = read("infra/modules/session-pool.bicep");
-    assert!(pool.contains("containerType: 'PythonLTS'"));
     assert!(code_lines(&pool).any(|l| l.contains("status: 'EgressDisabled'")));
     assert!(code_lines(&pool).any(|l| l.contains("cooldownPeriodInSeconds: 300")));
     assert!(code_lines(&pool).any(|l| l.contains("maxConcurrentSessions: maxSessions")), "the maximum is configurable");

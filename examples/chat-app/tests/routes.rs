@@ -303,3 +303,51 @@ async fn a_closed_page_ends_its_turn_and_the_code_stops() {
     assert_eq!(model.script.bodies().len(), 1);
     emulator.stop().await;
 }
+
+/// The app on a pool of `container_type` (the emulator's default pool), its kind read from the pool as the
+/// app's `main` reads it.
+async fn setup_pool(
+    container_type: dynamic_sessions_emulator::config::ContainerType,
+) -> Option<(Router, TestEmulator)> {
+    use dynamic_sessions_emulator::config::{DEFAULT_POOL, PoolSpec};
+    let pools = vec![PoolSpec { name: DEFAULT_POOL.into(), container_type }];
+    let emulator = TestEmulator::start(|c| c.pools = pools).await.unwrap_or_else(|e| panic!("{e}"))?;
+    let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
+    let pool = dynamic_sessions_agent_tools::pool_kind(&client).await;
+    let config = AppConfig {
+        secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
+        model: None,
+        max_upload_bytes: 1 << 20,
+        secure_cookies: false,
+        interpreter: InterpreterOptions { pool, ..InterpreterOptions::default() },
+        turn: Default::default(),
+    };
+    Some((app(AppState::new(client, config).unwrap()), emulator))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_cell_follows_the_pools_language() {
+    use dynamic_sessions_emulator::config::ContainerType;
+    for (container_type, language, tool, code, check) in [
+        (ContainerType::NodeLts, "JavaScript", "run_javascript", "const n = [1, 2, 3]; n.length", json!(3)),
+        (ContainerType::Shell, "shell commands", "run_shell", "echo $((40 + 2))", json!("42\n")),
+    ] {
+        let Some((app, emulator)) = setup_pool(container_type).await else { return };
+        let (_, _, body) = send(&app, Request::get("/").header(header::HOST, HOST).body(Body::empty()).unwrap()).await;
+        let page = String::from_utf8(body).unwrap();
+        assert!(page.contains(&format!("<summary>Run {language} directly</summary>")), "{language}");
+        assert!(page.contains(&format!("<meta name=\"code-tool\" content=\"{tool}\">")), "{tool}");
+        let browser = open_page(&app).await;
+        let (status, _, body) = send(&app, browser.post_json("/api/run", json!({"code": code}))).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let event = json_of(&body);
+        assert_eq!(
+            (event["type"].as_str(), event["name"].as_str(), event["outcome"].as_str()),
+            (Some("tool_result"), Some(tool), Some("ran")),
+            "{event}"
+        );
+        let shown = if tool == "run_shell" { &event["report"]["stdout"] } else { &event["report"]["result"] };
+        assert_eq!(shown, &check, "{event}");
+        emulator.stop().await;
+    }
+}
