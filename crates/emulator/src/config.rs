@@ -122,6 +122,52 @@ impl FromStr for PoolSpec {
     }
 }
 
+/// What a new Python kernel runs once before it says it is ready, so that a session's first cell does not pay
+/// for it. A forked kernel shares the template's memory until it writes to it: every page it first writes costs
+/// a fault and a copy, and stays its own. Each warm-up makes a session's first such cell faster and every
+/// session's own memory larger (measured in `docs/benchmarks.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WarmUp {
+    /// A trivial cell through the whole execution path (about 0.1 MB a session; halves the first `1+1`).
+    Cell,
+    /// A pandas `describe()` (about 5 MB a session; halves the first `describe()`).
+    Describe,
+    /// A matplotlib figure, drawn but not rendered to an image.
+    Chart,
+}
+
+impl WarmUp {
+    /// The names, in the order of the variants (the kernel knows them by these names).
+    pub const NAMES: [&'static str; 3] = ["cell", "describe", "chart"];
+    const ALL: [WarmUp; 3] = [WarmUp::Cell, WarmUp::Describe, WarmUp::Chart];
+}
+
+impl std::fmt::Display for WarmUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = WarmUp::ALL.iter().zip(WarmUp::NAMES).find_map(|(w, n)| (w == self).then_some(n));
+        f.write_str(name.unwrap_or("cell"))
+    }
+}
+
+/// A warm-up name that is not one of [`WarmUp::NAMES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown warm-up `{0}`: use cell, describe or chart")]
+pub struct UnknownWarmUp(pub String);
+
+impl FromStr for WarmUp {
+    type Err = UnknownWarmUp;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let wanted = name.trim();
+        WarmUp::NAMES
+            .iter()
+            .zip(WarmUp::ALL)
+            .find_map(|(known, w)| known.eq_ignore_ascii_case(wanted).then_some(w))
+            .ok_or_else(|| UnknownWarmUp(name.to_owned()))
+    }
+}
+
 /// How sessions are isolated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -258,6 +304,8 @@ pub struct EmulatorConfig {
     pub node: Option<PathBuf>,
     /// The npm packages of the `NodeLTS` pools' runtime.
     pub node_packages: Vec<String>,
+    /// What each new Python kernel runs before it is ready (default: a trivial cell).
+    pub warm_up: Vec<WarmUp>,
 }
 
 impl Default for EmulatorConfig {
@@ -282,6 +330,7 @@ impl Default for EmulatorConfig {
             pools: Vec::new(),
             node: None,
             node_packages: DEFAULT_NODE_PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
+            warm_up: vec![WarmUp::Cell],
         }
     }
 }
@@ -352,6 +401,17 @@ pub fn default_data_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_warm_up_is_one_the_kernel_knows() {
+        let kernel = crate::kernel::KERNEL_SOURCE;
+        let table = kernel.split("_WARM_UPS = {").nth(1).and_then(|t| t.split("\n}").next()).unwrap_or_default();
+        for name in WarmUp::NAMES {
+            assert!(table.contains(&format!("\"{name}\":")), "kernel.py has no warm-up {name}");
+            assert_eq!(name.parse::<WarmUp>().map(|w| w.to_string()).as_deref(), Ok(name));
+        }
+        assert_eq!(table.matches("\":").count(), WarmUp::NAMES.len(), "kernel.py has warm-ups the host cannot ask for");
+    }
 
     #[test]
     fn pools_parse_as_name_and_type_and_the_default_pool_comes_first() {

@@ -9,7 +9,15 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dynamic_sessions_emulator::Runtimes;
-use dynamic_sessions_emulator::config::{EmulatorConfig, Limits, PoolSpec, SandboxMode};
+use dynamic_sessions_emulator::config::{EmulatorConfig, Limits, PoolSpec, SandboxMode, WarmUp};
+
+/// A warm-up name (checked), or "" for none.
+fn warm_up_name(name: &str) -> Result<String, String> {
+    match name.trim() {
+        "" => Ok(String::new()),
+        name => name.parse::<WarmUp>().map(|w| w.to_string()).map_err(|e| e.to_string()),
+    }
+}
 
 /// The defaults of every option: the library's.
 fn defaults() -> EmulatorConfig {
@@ -106,6 +114,17 @@ struct Cli {
     /// The Node.js of NodeLTS pools (default /usr/bin/node, else node on PATH).
     #[arg(global = true, long, env = "DS_EMULATOR_NODE")]
     node: Option<PathBuf>,
+    /// What each new Python kernel runs before it is ready (comma-separated: cell, describe, chart; "" for
+    /// nothing): a session's first such cell is then faster, and every session takes more memory.
+    #[arg(
+        global = true,
+        long,
+        env = "DS_EMULATOR_WARM_UP",
+        value_delimiter = ',',
+        value_parser = warm_up_name,
+        default_values_t = defaults().warm_up.iter().map(ToString::to_string).collect::<Vec<_>>()
+    )]
+    warm_up: Vec<String>,
     /// npm packages of the NodeLTS pools' runtime (comma-separated).
     #[arg(global = true, long, value_delimiter = ',', default_values_t = defaults().node_packages)]
     node_packages: Vec<String>,
@@ -149,6 +168,7 @@ impl Cli {
             pools: self.pools.clone(),
             node: self.node.clone(),
             node_packages: self.node_packages.clone(),
+            warm_up: self.warm_up.iter().filter_map(|name| name.parse().ok()).collect(),
         }
     }
 }
@@ -256,6 +276,12 @@ mod tests {
         assert_eq!(parsed.interrupt_grace, defaults.interrupt_grace);
         assert_eq!(parsed.node_packages, defaults.node_packages);
         assert_eq!(parsed.pools, defaults.pools);
+        assert_eq!(parsed.warm_up, defaults.warm_up);
+        let none = Cli::try_parse_from(["dynamic-sessions-emulator", "--warm-up", ""])?;
+        assert!(none.config().warm_up.is_empty());
+        let both = Cli::try_parse_from(["dynamic-sessions-emulator", "--warm-up", "cell,describe"])?;
+        assert_eq!(both.config().warm_up, [WarmUp::Cell, WarmUp::Describe]);
+        assert!(Cli::try_parse_from(["dynamic-sessions-emulator", "--warm-up", "everything"]).is_err());
         Ok(())
     }
 

@@ -32,7 +32,8 @@ fn path(venv_bin: Option<&Path>) -> String {
 }
 
 /// The variables every kernel of every tier starts with (the tiers add where home and temporary files are).
-fn common(output_cap: u64) -> Vec<(&'static str, String)> {
+fn common(files: &KernelFiles) -> Vec<(&'static str, String)> {
+    let output_cap = files.limits.output_bytes;
     vec![
         ("LANG", "C.UTF-8".to_owned()),
         ("PYTHONUNBUFFERED", "1".to_owned()),
@@ -44,6 +45,8 @@ fn common(output_cap: u64) -> Vec<(&'static str, String)> {
         ("DS_OUTPUT_CAP", output_cap.to_string()),
         // The figures of one execution together: eight times the output cap (8 MiB by default).
         ("DS_IMAGE_CAP", output_cap.saturating_mul(8).to_string()),
+        // What a new kernel runs before it says it is ready (`_warm_up` in kernel/python/kernel.py).
+        ("DS_WARM_UP", files.warm_up.clone()),
         ("USER", "user".to_owned()),
     ]
 }
@@ -51,10 +54,11 @@ fn common(output_cap: u64) -> Vec<(&'static str, String)> {
 /// The environment of a kernel in a namespaced sandbox (the namespaces and bubblewrap tiers): the runtime
 /// at [`RUNTIME_MOUNT`], the npm packages (when `node_modules`) at [`NODE_MODULES_MOUNT`], home and temporary
 /// files in the sandbox's own tmpfs mounts.
-pub(crate) fn namespaced(venv: bool, node_modules: bool, output_cap: u64) -> Vec<(&'static str, String)> {
+pub(crate) fn namespaced(files: &KernelFiles) -> Vec<(&'static str, String)> {
     let bin = Path::new(RUNTIME_MOUNT).join("bin");
-    let mut vars = vec![("PATH", path(venv.then_some(bin.as_path())))];
-    vars.extend(common(output_cap));
+    let mut vars = vec![("PATH", path(files.runtime.venv.is_some().then_some(bin.as_path())))];
+    vars.extend(common(files));
+    let node_modules = files.node.as_ref().is_some_and(|n| n.modules.is_some());
     vars.extend([("HOME", HOME.to_owned()), ("TMPDIR", "/tmp".to_owned()), ("MPLCONFIGDIR", MPL_CONFIG.to_owned())]);
     if node_modules {
         vars.push(("NODE_PATH", NODE_MODULES_MOUNT.to_owned()));
@@ -83,7 +87,7 @@ impl Environment {
         };
         let bin = files.runtime.venv.as_ref().map(|v| v.join("bin"));
         let mut vars = vec![("PATH", path(bin.as_deref()))];
-        vars.extend(common(files.limits.output_bytes));
+        vars.extend(common(files));
         vars.push(("DS_PREIMPORT", preimport));
         if let Some(modules) = files.node.as_ref().and_then(|n| n.modules.as_ref()) {
             vars.push(("NODE_PATH", modules.display().to_string()));
@@ -94,8 +98,7 @@ impl Environment {
     /// The namespaced layout ([`namespaced`]): the runtime at [`RUNTIME_MOUNT`], the npm packages at
     /// [`NODE_MODULES_MOUNT`], home and temporary files in the sandbox's tmpfs mounts.
     pub(crate) fn inside_namespaces(&mut self, files: &KernelFiles) {
-        let node_modules = files.node.as_ref().is_some_and(|n| n.modules.is_some());
-        for (name, value) in namespaced(files.runtime.venv.is_some(), node_modules, files.limits.output_bytes) {
+        for (name, value) in namespaced(files) {
             self.set(name, value);
         }
     }

@@ -173,6 +173,8 @@ pub(crate) struct KernelFiles {
     pub(crate) mpl_cache: Vec<PathBuf>,
     /// Node.js for JavaScript kernels, when a `NodeLTS` pool has one.
     pub(crate) node: Option<Arc<NodeRuntime>>,
+    /// What each new Python kernel runs before it is ready ([`crate::config::WarmUp`] names, comma-separated).
+    pub(crate) warm_up: String,
 }
 
 impl SandboxInfo {
@@ -256,6 +258,7 @@ impl Sandbox {
             dir: kernel_dir,
             limits: config.limits.clone(),
             preimport: if tier == Tier::Namespaces { String::new() } else { preloaded.join(",") },
+            warm_up: config.warm_up.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         };
         let backend = Backend::build(tier, probes.bwrap_path, &host, &files, &preloaded, root).await?;
         let info = describe(config, tier, &host, probes.landlock_abi, root, preloaded);

@@ -129,15 +129,48 @@ _image_budget = {"left": IMAGE_CAP, "dropped": 0}
 
 def _figure_png(fig):
     """The figure as an image result, within what is left of the execution's image budget."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    data = buf.getvalue()
+    data = _tight_png(fig)
     encoded = base64.b64encode(data).decode("ascii")
     if len(encoded) > _image_budget["left"]:
         _image_budget["dropped"] += 1
         return None
     _image_budget["left"] -= len(encoded)
     return {"type": "image", "format": "png", "base64_data": encoded}
+
+
+def _tight_png(fig, pad=0.1):
+    """The figure as a PNG cut to its drawn content, as `savefig(bbox_inches="tight")` makes it (Jupyter's
+    inline figures), with one draw instead of two: the figure is drawn once, and when the content with its
+    padding lies within the canvas the picture is cropped from it; otherwise (a legend outside the axes, say)
+    matplotlib draws it again at the larger size."""
+    try:
+        import matplotlib
+        import numpy as np
+        from PIL import Image
+
+        rc = matplotlib.rcParams
+        if rc["savefig.transparent"] or rc["savefig.dpi"] != "figure" or not (
+                rc["savefig.facecolor"] == rc["savefig.edgecolor"] == "auto"):
+            raise LookupError("the user's own savefig settings: matplotlib applies them")
+        canvas = fig.canvas
+        canvas.draw()
+        box = fig.get_tightbbox(canvas.get_renderer())
+        width, height = fig.get_size_inches()
+        x0, y0, x1, y1 = box.x0 - pad, box.y0 - pad, box.x1 + pad, box.y1 + pad
+        if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+            dpi = fig.dpi
+            rows = int(round(height * dpi))
+            left, right = int(round(x0 * dpi)), int(round(x1 * dpi))
+            top, bottom = rows - int(round(y1 * dpi)), rows - int(round(y0 * dpi))
+            pixels = np.asarray(canvas.buffer_rgba())[top:bottom, left:right]
+            buf = io.BytesIO()
+            Image.fromarray(pixels).save(buf, format="png", compress_level=1, dpi=(dpi, dpi))
+            return buf.getvalue()
+    except Exception:  # noqa: BLE001 - any surprise: matplotlib's own way below
+        pass
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=pad)
+    return buf.getvalue()
 
 
 def _is_figure(obj):
@@ -567,6 +600,33 @@ def _preimport():
     return (time.perf_counter() - started) * 1000.0, errors
 
 
+# What a new kernel runs once before it says it is ready (DS_WARM_UP, comma-separated): `cell` runs a trivial
+# cell through the whole execution path, `describe` summarises a DataFrame, `chart` draws a figure. A forked
+# kernel shares the template's memory until it writes to it; each page it first writes costs a fault and a copy.
+# Paid here, while the session waits in the ready pool, the user's first cell finds them done.
+_WARM_UPS = {
+    "cell": "1 + 1",
+    "describe": "__import__('pandas').DataFrame({'a': range(100), 'b': [0.5] * 100}).describe()",
+    "chart": "__import__('matplotlib.pyplot').pyplot.plot([1, 2, 3]); __import__('matplotlib.pyplot').pyplot.title('t')",
+}
+
+
+def _warm_up():
+    """Runs the warm-ups DS_WARM_UP names, leaving no trace: no output, no `_`, cells still count from 1."""
+    global _cell_counter
+    for name in filter(None, (n.strip() for n in os.environ.get("DS_WARM_UP", "").split(","))):
+        code = _WARM_UPS.get(name)
+        if code is None or (name != "cell" and not sys.modules.get("pandas" if name == "describe" else "matplotlib")):
+            continue
+        try:
+            execute({"op": "exec", "id": None, "code": code})
+        except BaseException:  # noqa: BLE001 - a warm-up never stops the kernel
+            pass
+        linecache.cache.pop("Cell In[%d]" % _cell_counter, None)
+        _cell_counter = 0
+        USER_NS.pop("_", None)
+
+
 def start(in_fd, out_fd, preimport_ms=0.0, errors=()):
     """Talks to the host on in_fd/out_fd and runs cells until the host closes in_fd. Never returns normally
     for a forked session (the caller exits); returns when the host closes the pipe."""
@@ -587,6 +647,7 @@ def start(in_fd, out_fd, preimport_ms=0.0, errors=()):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only a running cell may be interrupted
     sys.argv = [""]
     threading.Thread(target=_reader, daemon=True).start()
+    _warm_up()
     send({"op": "ready", "pid": os.getpid(), "version": sys.version.split()[0],
           "preimport_ms": preimport_ms, "preimport_errors": list(errors)})
     while True:

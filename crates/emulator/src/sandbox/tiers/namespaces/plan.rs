@@ -96,11 +96,7 @@ pub(crate) fn of<'a>(
         mpl_cache: !files.mpl_cache.is_empty(),
         rlimits: rlimits::kernel(&files.limits, true, Language::Python),
         nproc: rlimits::processes(&files.limits, false).value,
-        env: kernel_env::namespaced(
-            runtime.venv.is_some(),
-            files.node.as_ref().is_some_and(|n| n.modules.is_some()),
-            files.limits.output_bytes,
-        ),
+        env: kernel_env::namespaced(files),
         node: files.node.as_ref().map(|node| NodePlan {
             node: node.node.display().to_string(),
             args: kernel_env::node_args(&files.limits),
