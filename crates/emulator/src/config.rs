@@ -30,6 +30,9 @@ pub const SHM_BYTES: u64 = 64 << 20;
 
 /// The service's upload limit, 128 MiB.
 pub const MAX_UPLOAD_BYTES: u64 = 128 * 1024 * 1024;
+/// The service's default `outputStreamsMaxLength` (2025-10-02-preview and later): characters of each stream.
+pub const DEFAULT_OUTPUT_STREAMS_MAX_LENGTH: usize = 4096;
+
 /// The service's execution ceiling, 220 s.
 pub const MAX_EXECUTION_TIMEOUT: Duration = Duration::from_secs(220);
 
@@ -306,6 +309,11 @@ pub struct EmulatorConfig {
     pub node_packages: Vec<String>,
     /// What each new Python kernel runs before it is ready (default: a trivial cell).
     pub warm_up: Vec<WarmUp>,
+    /// Serve each pool's own MCP endpoint (`<pool>/mcp`, as the service does for a pool whose
+    /// `mcpServerSettings.isMCPServerEnabled` is true).
+    pub mcp: bool,
+    /// The MCP endpoints' API key (default: a new random one each start).
+    pub mcp_api_key: Option<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -331,6 +339,8 @@ impl Default for EmulatorConfig {
             node: None,
             node_packages: DEFAULT_NODE_PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
             warm_up: vec![WarmUp::Cell],
+            mcp: false,
+            mcp_api_key: None,
         }
     }
 }

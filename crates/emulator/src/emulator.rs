@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::api::{self, AppState, router};
 use crate::config::{ContainerType, EmulatorConfig};
+use crate::mcp::McpServer;
 use crate::pool::{PoolKind, Pools, SessionPool};
 use crate::runtime::{self, NodeRuntime, Runtime, RuntimeError};
 use crate::sandbox::{self, Sandbox, SandboxError, SandboxInfo};
@@ -127,12 +128,21 @@ impl Emulator {
         };
         let pools = Pools::new(default, started.collect(), sandbox.clone());
         let bash_version = bash_version().await;
+        let mcp = if config.mcp {
+            let server = McpServer::start(&config.data_dir, config.mcp_api_key.as_deref())
+                .map_err(io(format!("cannot write the MCP API key into {}", config.data_dir.display())))?;
+            tracing::info!(key = %crate::mcp::redacted(&server.key()), file = %server.key_file().display(), "the pools' MCP endpoints are on (x-ms-apikey)");
+            Some(server)
+        } else {
+            None
+        };
         let state = AppState {
             inner: Arc::new(api::StateInner {
                 pools,
                 runtime,
                 node: node_runtime,
                 bash_version,
+                mcp,
                 token,
                 guard,
                 tls: tls.is_some(),
@@ -160,6 +170,11 @@ impl Emulator {
     /// The Node.js runtime of the `NodeLTS` pools, when one is configured and Node.js was found.
     pub fn node(&self) -> Option<&NodeRuntime> {
         self.state.inner.node.as_deref()
+    }
+
+    /// The API key of the pools' MCP endpoints, when they are on ([`EmulatorConfig::mcp`]).
+    pub fn mcp_api_key(&self) -> Option<String> {
+        self.state.inner.mcp.as_ref().map(McpServer::key)
     }
 
     /// The certificate files, when serving https.
@@ -200,7 +215,8 @@ impl Emulator {
     }
 }
 
-/// Serves the emulator on `listener` until `shutdown` completes, then cleans up every session.
+/// Serves the emulator on `listener` until `shutdown` completes, then cleans up every session. With the pools'
+/// MCP endpoints on, their API key is printed once on stdout.
 ///
 /// # Errors
 /// [`StartError`] when the emulator cannot start or the listener fails.
@@ -215,6 +231,19 @@ pub async fn run(
     let emulator = Emulator::start(config).await?;
     let scheme = if emulator.tls.is_some() { "https" } else { "http" };
     tracing::info!(url = %format!("{scheme}://{address}"), "dynamic-sessions emulator listening");
+    if let Some(mcp) = &emulator.state.inner.mcp {
+        // Once, on stdout (the log shows only its first characters): what an MCP client needs.
+        println!("MCP API key (x-ms-apikey): {} (also in {})", mcp.key(), mcp.key_file().display());
+        for pool in emulator.state.inner.pools.iter() {
+            let name = &pool.kind().spec.name;
+            let base = if name == crate::config::DEFAULT_POOL {
+                String::new()
+            } else {
+                format!("/subscriptions/local/resourceGroups/local/sessionPools/{name}")
+            };
+            tracing::info!(pool = %name, endpoint = %format!("{scheme}://{address}{base}{}", crate::mcp::ENDPOINT_PATH), "MCP endpoint");
+        }
+    }
     let served = emulator.serve(listener, shutdown).await;
     emulator.shutdown().await;
     served

@@ -26,6 +26,7 @@ pub mod config;
 mod emulator;
 mod error;
 mod kernel;
+pub mod mcp;
 mod pool;
 mod runtime;
 mod safefs;

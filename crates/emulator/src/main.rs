@@ -125,6 +125,14 @@ struct Cli {
         default_values_t = defaults().warm_up.iter().map(ToString::to_string).collect::<Vec<_>>()
     )]
     warm_up: Vec<String>,
+    /// Serve each pool's own MCP endpoint at <pool>/mcp (JSON-RPC with the x-ms-apikey header), as the
+    /// service does for a pool with mcpServerSettings.isMCPServerEnabled. The key is printed once at start and
+    /// kept in <data-dir>/mcp-api-key.
+    #[arg(global = true, long, env = "DS_EMULATOR_MCP")]
+    mcp: bool,
+    /// The MCP endpoints' API key (default: a new random one each start).
+    #[arg(global = true, long, env = "DS_EMULATOR_MCP_API_KEY", hide_env_values = true)]
+    mcp_api_key: Option<String>,
     /// npm packages of the NodeLTS pools' runtime (comma-separated).
     #[arg(global = true, long, value_delimiter = ',', default_values_t = defaults().node_packages)]
     node_packages: Vec<String>,
@@ -169,6 +177,8 @@ impl Cli {
             node: self.node.clone(),
             node_packages: self.node_packages.clone(),
             warm_up: self.warm_up.iter().filter_map(|name| name.parse().ok()).collect(),
+            mcp: self.mcp,
+            mcp_api_key: self.mcp_api_key.clone().filter(|k| !k.is_empty()),
         }
     }
 }

@@ -20,6 +20,7 @@ pub struct RunningEmulator {
     runtime: Runtime,
     footprint: Footprint,
     tls: Option<TlsFiles>,
+    state: crate::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), StartError>>>,
 }
@@ -58,6 +59,7 @@ impl RunningEmulator {
         let runtime = emulator.runtime().clone();
         let footprint = emulator.footprint();
         let tls = emulator.tls().cloned();
+        let state = emulator.state();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = emulator
@@ -68,7 +70,7 @@ impl RunningEmulator {
             emulator.shutdown().await;
             served
         });
-        Ok(RunningEmulator { addr, token, sandbox, runtime, footprint, tls, stop: Some(stop), task: Some(task) })
+        Ok(RunningEmulator { addr, token, sandbox, runtime, footprint, tls, state, stop: Some(stop), task: Some(task) })
     }
 
     /// The base URL, e.g. `http://127.0.0.1:40123` (`https://` with TLS): the pool management endpoint for
@@ -86,6 +88,12 @@ impl RunningEmulator {
     /// The bearer token every request needs (`Authorization: Bearer <token>`).
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The API key of the pools' MCP endpoints (the `x-ms-apikey` header), when they are on
+    /// ([`EmulatorConfig::mcp`]); the current one, after a rotation too.
+    pub fn mcp_api_key(&self) -> Option<String> {
+        self.state.inner.mcp.as_ref().map(crate::mcp::McpServer::key)
     }
 
     /// The listening address.

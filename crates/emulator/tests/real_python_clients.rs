@@ -1,5 +1,6 @@
 //! The real Python clients (LangChain, LlamaIndex, Semantic Kernel, AutoGen), unchanged, against the
-//! emulator: every check of `python_clients/*_check.py` (beside this file) must pass, the image checks included.
+//! emulator: every check of `python_clients/*_check.py` (beside this file) must pass, the image checks included;
+//! and the official MCP Python SDK against the pools' own MCP endpoints.
 //!
 //! They run over https with the emulator's own CA (Semantic Kernel accepts nothing else), LangChain over plain
 //! http as well. The packages come from a virtual environment that `.ci/run` prepares
@@ -42,6 +43,7 @@ async fn run(
     endpoint: &str,
     token: &str,
     ca: Option<&Path>,
+    extra: &[(&str, &str)],
 ) -> Vec<(String, Option<bool>, String)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python_clients").join(script);
     let mut command = tokio::process::Command::new(python);
@@ -57,6 +59,7 @@ async fn run(
     if let Some(ca) = ca {
         command.env("CA_BUNDLE", ca);
     }
+    command.envs(extra.iter().copied());
     let output = tokio::time::timeout(Duration::from_secs(240), command.output()).await.unwrap().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let checks: Vec<(String, Option<bool>, String)> = stdout
@@ -94,17 +97,38 @@ async fn the_real_python_clients_pass_every_check() {
     let Some(https) = start(|c| c.tls = true).await else { return };
     let ca = https.emulator.emulator.ca_certificate().unwrap().to_path_buf();
     for script in ["langchain_check.py", "llamaindex_check.py", "semantic_kernel_check.py", "autogen_check.py"] {
-        let checks = run(&python, script, &https.emulator.url(), https.emulator.token(), Some(&ca)).await;
+        let checks = run(&python, script, &https.emulator.url(), https.emulator.token(), Some(&ca), &[]).await;
         assert!(checks.len() >= 8, "{script}: {checks:?}");
         assert_all_pass(script, &checks);
     }
     https.stop().await;
 
     let Some(http) = start(|_| {}).await else { return };
-    let checks = run(&python, "langchain_check.py", &http.emulator.url(), http.emulator.token(), None).await;
+    let checks = run(&python, "langchain_check.py", &http.emulator.url(), http.emulator.token(), None, &[]).await;
     assert_all_pass("langchain_check.py over http", &checks);
     // Semantic Kernel refuses plain http itself (its settings type is an https URL).
-    let checks = run(&python, "semantic_kernel_check.py", &http.emulator.url(), http.emulator.token(), None).await;
+    let checks = run(&python, "semantic_kernel_check.py", &http.emulator.url(), http.emulator.token(), None, &[]).await;
     assert!(checks.iter().any(|(name, ok, _)| name == "http_endpoint_rejected" && *ok == Some(true)), "{checks:?}");
     http.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_mcp_sdk_drives_the_pools_mcp_endpoints() {
+    use dynamic_sessions_emulator::config::{ContainerType, PoolSpec};
+    let Some(python) = venv() else { return };
+    let Some(h) = start(|c| {
+        c.mcp = true;
+        c.pools = vec![PoolSpec { name: "sh".into(), container_type: ContainerType::Shell }];
+    })
+    .await
+    else {
+        return;
+    };
+    let key = h.emulator.emulator.mcp_api_key().unwrap();
+    let endpoint = format!("{}/mcp", h.emulator.url());
+    let shell = format!("{}/subscriptions/s/resourceGroups/g/sessionPools/sh/mcp", h.emulator.url());
+    let checks = run(&python, "mcp_sdk_check.py", &endpoint, &key, None, &[("SHELL_ENDPOINT", shell.as_str())]).await;
+    assert!(checks.len() >= 10, "{checks:?}");
+    assert_all_pass("mcp_sdk_check.py", &checks);
+    h.stop().await;
 }

@@ -11,12 +11,10 @@ use super::AppState;
 use super::params::{ExecuteRequest, Family, Query, operation_id};
 use super::pool::Pool;
 use super::render;
+use crate::config::DEFAULT_OUTPUT_STREAMS_MAX_LENGTH;
 use crate::error::ApiError;
 use crate::kernel::Flavor;
 use crate::pool::{ExecutionState, Job, MAX_PENDING_ASYNC, RecordMeta, SessionPool, TooManyPending};
-
-/// The service's default `outputStreamsMaxLength` (2025-10-02-preview and later).
-const DEFAULT_OUTPUT_STREAMS_MAX_LENGTH: usize = 4096;
 
 /// The execution `request` asks for, under the rules of the query's api-version: the empty kernel and the
 /// stream limit (4,096 characters unless asked) exist from 2025-10-02-preview on.

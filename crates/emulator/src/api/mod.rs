@@ -1,5 +1,6 @@
 //! The session-pool REST API, both families, on one router.
 
+mod arm;
 mod execute;
 mod files;
 mod guard;
@@ -25,6 +26,7 @@ use time::OffsetDateTime;
 use crate::error::ApiError;
 use crate::pool::{PoolError, Pools};
 use crate::runtime::{NodeRuntime, Runtime};
+pub(crate) use pool::Pool;
 pub(crate) use token::TokenCheck;
 
 /// The largest JSON body accepted (code to execute).
@@ -44,6 +46,8 @@ pub(crate) struct StateInner {
     pub(crate) node: Option<Arc<NodeRuntime>>,
     /// The version of `/bin/bash`, which shell commands run in (`metadata` of a `Shell` pool).
     pub(crate) bash_version: String,
+    /// The pools' MCP servers, when enabled (`--mcp`).
+    pub(crate) mcp: Option<crate::mcp::McpServer>,
     pub(crate) token: Option<token::TokenCheck>,
     pub(crate) guard: BrowserGuard,
     /// Whether the emulator is served over https (for the URLs it hands out).
@@ -91,10 +95,30 @@ pub fn router(state: AppState) -> Router {
         .route("/listSessions", get(sessions::list))
         .route("/metadata", get(sessions::metadata))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        // The pool's MCP endpoint authenticates by its own API key (x-ms-apikey), not the bearer token.
+        .route(
+            crate::mcp::ENDPOINT_PATH,
+            post(crate::mcp::handle)
+                .get(crate::mcp::only_post)
+                .delete(crate::mcp::only_post)
+                .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)),
+        );
+    // The few Azure Resource Manager calls a pool's users make (the pool resource, its MCP credentials).
+    let arm = Router::new()
+        .route(
+            "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.App/sessionPools/{pool}",
+            get(arm::get_pool),
+        )
+        .route(
+            "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.App/sessionPools/{pool}/{action}",
+            post(arm::pool_action),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(api.clone())
         .nest("/subscriptions/{subscription}/resourceGroups/{group}/sessionPools/{pool}", api)
+        .merge(arm)
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -126,7 +150,7 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
     next.run(request).await
 }
 
-async fn health(State(state): State<AppState>) -> Response {
+async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let pools = &state.inner.pools;
     let default = pools.default_pool();
     let (sessions, ready) = pools.iter().map(|p| p.counts()).fold((0, 0), |(s, r), (ps, pr)| (s + ps, r + pr));
@@ -143,6 +167,14 @@ async fn health(State(state): State<AppState>) -> Response {
                 "sessions": sessions,
                 "readySessions": ready,
                 "unavailable": kind.unavailable,
+                "mcpServerEndpoint": state.inner.mcp.as_ref().map(|_| {
+                    let base = if kind.spec.name == crate::config::DEFAULT_POOL {
+                        String::new()
+                    } else {
+                        format!("/subscriptions/local/resourceGroups/local/sessionPools/{}", kind.spec.name)
+                    };
+                    state.absolute_url(&headers, &format!("{base}{}", crate::mcp::ENDPOINT_PATH))
+                }),
             })
         })
         .collect();

@@ -116,6 +116,11 @@ impl SessionPool {
         if self.inner.kind.unavailable.is_some() { 0 } else { self.inner.config.ready_sessions }
     }
 
+    /// Whether a session with `identifier` exists (without touching it).
+    pub(crate) fn contains(&self, identifier: &str) -> bool {
+        self.inner.sessions.lock().is_ok_and(|sessions| sessions.contains_key(identifier))
+    }
+
     /// An existing session (touched), or `None`.
     pub(crate) fn get(&self, identifier: &str) -> Option<Arc<Session>> {
         let session = self.inner.sessions.lock().ok()?.get(identifier).cloned()?;

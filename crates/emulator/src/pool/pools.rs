@@ -23,8 +23,12 @@ impl Pools {
     /// The pool named `name` (case-insensitively, as Azure's resource names are), or the default pool for no
     /// name or one no pool has.
     pub(crate) fn get(&self, name: Option<&str>) -> &SessionPool {
-        let named = name.and_then(|n| self.iter().find(|p| p.kind().spec.name.eq_ignore_ascii_case(n)));
-        named.unwrap_or(&self.all.0)
+        name.and_then(|n| self.find(n)).unwrap_or(&self.all.0)
+    }
+
+    /// The pool named `name` (case-insensitively), if there is one.
+    pub(crate) fn find(&self, name: &str) -> Option<&SessionPool> {
+        self.iter().find(|p| p.kind().spec.name.eq_ignore_ascii_case(name))
     }
 
     /// The pool at the root path.

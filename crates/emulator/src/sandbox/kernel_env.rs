@@ -18,9 +18,10 @@ pub(crate) const NODE_MODULES_MOUNT: &str = "/opt/node-runtime/node_modules";
 pub(crate) const MPL_CONFIG: &str = "/tmp/mpl";
 /// The home directory inside a namespaced sandbox (a tmpfs of its own).
 const HOME: &str = "/home/user";
-/// Host files sessions may read, when they exist.
-pub(crate) const HOST_FILES: [&str; 5] =
-    ["/etc/fonts", "/etc/localtime", "/etc/ld.so.cache", "/etc/mime.types", "/etc/ssl/certs"];
+/// Host files sessions may read, when they exist (`/etc/os-release` names the distribution, as in any
+/// container: the shell tutorial's `cat /etc/os-release`).
+pub(crate) const HOST_FILES: [&str; 6] =
+    ["/etc/fonts", "/etc/localtime", "/etc/ld.so.cache", "/etc/mime.types", "/etc/ssl/certs", "/etc/os-release"];
 const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// `PATH`, with the runtime's `bin` first when there is a virtual environment.
