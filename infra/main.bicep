@@ -36,6 +36,9 @@ param maxSessions int = 100
 @description('What the code-interpreter pool runs: Python (PythonLTS), JavaScript on Node.js (NodeLTS), or shell commands only (Shell). The app reads it from the pool and follows it.')
 param poolContainerType string = 'PythonLTS'
 
+@description('Turn on the pool\'s own MCP server (platform-managed, preview): its endpoint becomes the POOL_MCP_ENDPOINT output, and the post-provision hook fetches its API key into the azd environment (POOL_MCP_API_KEY), never into an output.')
+param enablePoolMcp bool = false
+
 @description('Object id of the person running azd; gets the pool and OpenAI roles too, for running the app locally against Azure.')
 param principalId string = ''
 
@@ -102,6 +105,7 @@ module sessionPool 'modules/session-pool.bicep' = {
     tags: tags
     maxSessions: maxSessions
     containerType: poolContainerType
+    mcpEnabled: enablePoolMcp
   }
 }
 
@@ -148,6 +152,8 @@ output AZURE_MANAGED_IDENTITY_ID string = identity.outputs.id
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output POOL_MANAGEMENT_ENDPOINT string = sessionPool.outputs.poolManagementEndpoint
+output SESSION_POOL_NAME string = sessionPool.outputs.name
+output POOL_MCP_ENDPOINT string = sessionPool.outputs.mcpServerEndpoint
 output AZURE_OPENAI_ENDPOINT string = openAi.outputs.endpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
 output AZURE_OPENAI_API_VERSION string = openAiApiVersion

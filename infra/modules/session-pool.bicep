@@ -6,6 +6,8 @@ param tags object
 param maxSessions int
 @allowed(['PythonLTS', 'NodeLTS', 'Shell'])
 param containerType string = 'PythonLTS'
+@description('Serve the pool\'s own MCP endpoint (x-ms-apikey authentication).')
+param mcpEnabled bool = false
 
 resource pool 'Microsoft.App/sessionPools@2025-10-02-preview' = {
   name: name
@@ -19,8 +21,10 @@ resource pool 'Microsoft.App/sessionPools@2025-10-02-preview' = {
       lifecycleConfiguration: { lifecycleType: 'Timed', cooldownPeriodInSeconds: 300 }
     }
     sessionNetworkConfiguration: { status: 'EgressDisabled' }
+    mcpServerSettings: { isMcpServerEnabled: mcpEnabled, isMcpServerApiKeyDisabled: false }
   }
 }
 
 output name string = pool.name
 output poolManagementEndpoint string = pool.properties.poolManagementEndpoint
+output mcpServerEndpoint string = mcpEnabled ? pool.properties.mcpServerSettings.mcpServerEndpoint : ''

@@ -73,6 +73,7 @@ pub mod files;
 mod management;
 mod paging;
 mod pool;
+pub mod pool_mcp;
 mod raw;
 mod remote_path;
 mod retry;

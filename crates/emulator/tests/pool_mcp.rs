@@ -335,3 +335,33 @@ async fn without_mcp_the_endpoint_says_how_to_turn_it_on() {
     assert!(body["error"]["message"].as_str().unwrap().contains("--mcp"), "{body}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_drives_the_endpoint_typed() {
+    use dynamic_sessions::Error;
+    use dynamic_sessions::pool_mcp::PoolMcpClient;
+    let Some(h) = emulator(Duration::from_secs(300)).await else { return };
+    let (endpoint, key) = endpoint_and_key(&h, "default").await;
+    let mcp = PoolMcpClient::new(&endpoint, key).unwrap();
+    let info = mcp.initialize().await.unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.protocol_version.as_str()),
+        ("Microsoft Container Apps MCP Server", "2025-03-26")
+    );
+    assert_eq!(mcp.tools().await.unwrap().len(), 3);
+    let environment = mcp.launch_shell().await.unwrap();
+    let run = mcp.run_python(&environment, "x = 41\nx + 1").await.unwrap();
+    assert_eq!((run.is_error, run.result), (false, Some(json!(42))));
+    let failed = mcp.run_python(&environment, "1 / 0").await.unwrap();
+    assert!(failed.is_error && failed.stderr.contains("ZeroDivisionError"), "{failed:?}");
+    let shell = mcp.run_shell(&environment, "echo $((x + 1)); exit 4").await.unwrap();
+    assert_eq!((shell.is_error, shell.exit_code), (true, Some(4)), "{shell:?}");
+    let argv = mcp.exec(&environment, &["printf", "%s", "a b"]).await.unwrap();
+    assert_eq!(argv.stdout, "a b");
+    let unknown = mcp.run_shell("made-up", "true").await.unwrap_err();
+    assert!(matches!(&unknown, Error::Service(e) if e.code.as_deref() == Some("-32602")), "{unknown:?}");
+    assert!(unknown.to_string().contains("launchShell"), "{unknown}");
+    let wrong = PoolMcpClient::new(&endpoint, "wrong").unwrap().initialize().await.unwrap_err();
+    assert!(matches!(wrong, Error::Unauthorized(_)), "{wrong:?}");
+    h.stop().await;
+}

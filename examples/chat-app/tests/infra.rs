@@ -162,6 +162,33 @@ fn the_pools_container_type_is_a_parameter_with_the_emulators_types_and_python_b
 }
 
 #[test]
+fn the_pools_mcp_server_is_a_parameter_its_endpoint_an_output_and_its_key_never_one() {
+    let main = read("infra/main.bicep");
+    assert!(code_lines(&main).any(|l| l == "param enablePoolMcp bool = false"), "off by default");
+    assert!(code_lines(&main).any(|l| l == "mcpEnabled: enablePoolMcp"), "passed to the pool module");
+    assert!(code_lines(&main).any(|l| l == "output POOL_MCP_ENDPOINT string = sessionPool.outputs.mcpServerEndpoint"));
+    let pool = read("infra/modules/session-pool.bicep");
+    assert!(
+        code_lines(&pool)
+            .any(|l| l == "mcpServerSettings: { isMcpServerEnabled: mcpEnabled, isMcpServerApiKeyDisabled: false }"),
+        "{pool}"
+    );
+    assert!(code_lines(&pool).any(|l| l.starts_with("output mcpServerEndpoint string = mcpEnabled ?")));
+    let parameters: serde_json::Value = serde_json::from_str(&read("infra/main.parameters.json")).unwrap();
+    assert_eq!(parameters["parameters"]["enablePoolMcp"]["value"], "${ENABLE_POOL_MCP=false}");
+    // The key: fetched by the hook into the azd environment, never a Bicep output.
+    let hook = read("infra/hooks/postprovision.sh");
+    assert!(hook.contains("/fetchMCPServerCredentials\"") && hook.contains("azd env set POOL_MCP_API_KEY"), "{hook}");
+    for (file, text) in bicep() {
+        assert!(
+            !code_lines(&text).any(|l| l.starts_with("output") && l.to_lowercase().contains("apikey")),
+            "{file} outputs a key"
+        );
+        assert!(!text.contains("listMcpServerCredentials") && !text.contains("fetchMCPServerCredentials"), "{file}");
+    }
+}
+
+#[test]
 fn the_code_interpreter_pool_has_no_egress() {
     let pool = read("infra/modules/session-pool.bicep");
     assert!(code_lines(&pool).any(|l| l.contains("status: 'EgressDisabled'")));
