@@ -1,7 +1,7 @@
 //! The pool's own MCP endpoint, as the service serves it when a pool's `mcpServerSettings.isMCPServerEnabled`
 //! is true: JSON-RPC 2.0 over HTTP POST at `<pool management endpoint>/mcp`, authenticated by the
 //! `x-ms-apikey` header (not a bearer token), with the tools `launchShell`, `runPythonCodeInRemoteEnvironment`
-//! and `runShellCommandInRemoteEnvironment` ([`tools`]). Opt-in (`--mcp`), one API key per emulator, made at
+//! and `runShellCommandInRemoteEnvironment` (the `tools` module). Opt-in (`--mcp`), one API key per emulator, made at
 //! start (or given), kept in `<data-dir>/mcp-api-key` (mode 0600) and served by the ARM-shaped
 //! `fetchMCPServerCredentials` route.
 
