@@ -353,3 +353,53 @@ async fn dropping_a_turn_stops_the_model_and_the_running_code() {
     assert_eq!(server.script.bodies().len(), 1, "no further model call");
     emu.stop().await;
 }
+
+/// Answers a small model gave after a successful run, copying the history's tool syntax (verbatim shapes from
+/// Qwen2.5-Coder-1.5B through llama.cpp): at the start, in the middle, twice.
+const ECHOES: [&str; 3] = [
+    "[called tool run_python with {\"code\":\"print(6 * 7)\"}]\n[called tool run_python with {\"code\":\"print(6 * 7)\"}]",
+    "The product is 42.\n[called tool run_python with {\"code\":\"print(6 * 7)\"}]",
+    "[tool run_python result] The code ran. It printed: 42\nThe product is 42.",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_echoes_tool_syntax_is_never_shown_to_the_person() {
+    let Some(emu) = emulator().await else { return };
+    for echo in ECHOES {
+        let server = ScriptedModel::start(vec![
+            Reply::ToolCalls(vec![("call_1", "run_python", call("print(6 * 7)"))]),
+            Reply::Text(echo),
+            Reply::Text("The product of 6 and 7 is 42."),
+        ])
+        .await;
+        let config = model(&server);
+        let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
+        let events = run(&agent, &mut History::new(), "What is 6 * 7? Use Python.").await;
+        let Some(TurnEvent::Done { answer }) = events.last() else { panic!("{echo}: {events:?}") };
+        assert_eq!(answer, "The product of 6 and 7 is 42.", "{echo}");
+        assert!(events.iter().any(|e| matches!(e, TurnEvent::TextWithdrawn)), "the streamed echo is taken back");
+        let ran = events.iter().filter(|e| matches!(e, TurnEvent::ToolResult(_))).count();
+        assert_eq!(ran, 1, "{echo}: the echoed call did not run again");
+        // The requests without tools carry the history in words: no syntax to copy.
+        let bodies = server.script.bodies();
+        for body in &bodies[1..] {
+            let messages = body["messages"].to_string();
+            assert!(body.get("tools").is_none(), "{body}");
+            assert!(!messages.contains("[called tool") && !messages.contains("[tool "), "{messages}");
+            assert!(messages.contains("I ran Python code in the session.") && messages.contains("42"), "{messages}");
+        }
+        assert!(bodies[2]["messages"].to_string().contains("plain sentences"), "asked once for a plain answer");
+    }
+    // A model that echoes again after being asked: what is left without the syntax is the answer.
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("print(6 * 7)"))]),
+        Reply::Text(ECHOES[1]),
+        Reply::Text(ECHOES[1]),
+    ])
+    .await;
+    let config = model(&server);
+    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
+    let events = run(&agent, &mut History::new(), "What is 6 * 7? Use Python.").await;
+    assert!(matches!(events.last(), Some(TurnEvent::Done { answer }) if answer == "The product is 42."), "{events:?}");
+    emu.stop().await;
+}

@@ -168,8 +168,10 @@ impl ChatAgent {
                 }
             };
             turn.transcript.extend(response.messages.iter().cloned());
-            let next = turn.policy.next(&response.output(), response.completion_calls.len());
-            if next.withdraws_text() {
+            let output = response.output();
+            let next = turn.policy.next(&output, response.completion_calls.len());
+            // An answer other than the text streamed (tool syntax taken out of it) replaces that text.
+            if next.withdraws_text() || matches!(&next, Next::Answer(answer) if *answer != output) {
                 events.send(TurnEvent::TextWithdrawn);
             }
             prompt = match next {

@@ -5,6 +5,7 @@ use rig_agent::agent::{AgentHook, CompletionCallAction, CompletionCallEvent, Hoo
 use rig_core::message::{AssistantContent, Message, ToolChoice};
 use serde_json::Value;
 
+use super::prose::as_prose;
 use super::steps::StepSink;
 use crate::turn::policy::{Demand, RunSettings};
 
@@ -22,7 +23,8 @@ impl AgentHook for TurnHook {
     async fn on_completion_call(&self, _ctx: &HookContext, event: CompletionCallEvent<'_>) -> CompletionCallAction {
         let mut patch = RequestPatch::new();
         let mut changed = true;
-        match self.steps.demand(self.settings, event.turn == 1) {
+        let demand = self.steps.demand(self.settings, event.turn == 1);
+        match demand {
             Demand::Free => changed = false,
             Demand::Call(None) => patch = patch.tool_choice(ToolChoice::Required),
             Demand::Call(Some(tool)) => {
@@ -30,7 +32,14 @@ impl AgentHook for TurnHook {
             }
             Demand::NoTools => patch = patch.active_tools(Vec::<String>::new()),
         }
-        if let Some(history) = shortened(event.history, self.max_argument_chars) {
+        let history = shortened(event.history, self.max_argument_chars);
+        // Without tools, the model reads earlier calls and results in our words, not rig's bracketed text
+        // (which small models copy into their answers).
+        let history = match demand {
+            Demand::NoTools => as_prose(history.as_deref().unwrap_or(event.history), event.prompt).or(history),
+            _ => history,
+        };
+        if let Some(history) = history {
             patch = patch.history(history);
             changed = true;
         }

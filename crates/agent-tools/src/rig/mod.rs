@@ -7,6 +7,7 @@
 mod chat;
 mod hooks;
 mod model;
+mod prose;
 mod steps;
 mod tools;
 

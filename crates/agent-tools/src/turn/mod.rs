@@ -4,6 +4,7 @@
 //! The events carry no agent-framework types, so an application renders a turn without depending on the
 //! framework; the rig runner (`rig::ChatSession`, feature `rig`) produces them.
 
+pub mod echo;
 pub mod policy;
 
 use std::fmt;

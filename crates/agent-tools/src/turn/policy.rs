@@ -14,6 +14,7 @@
 
 use serde_json::{Map, Value};
 
+use super::echo;
 use super::{StepOutcome, ToolChoicePolicy, TurnFailure, TurnFailureKind};
 use crate::invoke::ToolInvocation;
 use crate::text_calls::{TextToolCall, find_tool_call};
@@ -79,6 +80,8 @@ enum RunKind {
     Correction,
     /// A reminder: the model repeated a call it had made.
     Reminder,
+    /// The model's answer showed tool syntax: it is asked for a plain answer, with no tools.
+    PlainAnswer,
 }
 
 /// What the turn does after a run.
@@ -126,6 +129,8 @@ pub struct TurnPolicy {
     text_calls: usize,
     corrected: bool,
     reminded: bool,
+    /// Whether the model was asked for a plain answer (once a turn).
+    asked_plain: bool,
     /// The last call made (name, canonical arguments) and whether it ran well.
     last_call: Option<(String, Option<Value>)>,
     last_ok: bool,
@@ -145,6 +150,7 @@ impl TurnPolicy {
             text_calls: 0,
             corrected: false,
             reminded: false,
+            asked_plain: false,
             last_call: None,
             last_ok: true,
         }
@@ -166,7 +172,7 @@ impl TurnPolicy {
         use FirstCall::{AnyTool, Free};
         use ToolsShown::{Always, Never, WhileFailing};
         let (first, tools) = match (self.tool_choice, self.kind) {
-            (ToolChoicePolicy::None, _) => (Free, Never),
+            (ToolChoicePolicy::None, _) | (_, RunKind::PlainAnswer) => (Free, Never),
             (ToolChoicePolicy::Auto, RunKind::Correction) => (AnyTool, Always),
             (ToolChoicePolicy::Auto, _) => (Free, Always),
             (ToolChoicePolicy::RequiredFirst, RunKind::First | RunKind::Correction) => (AnyTool, Always),
@@ -206,11 +212,18 @@ impl TurnPolicy {
             _ => find_tool_call(answer),
         };
         let Some(call) = text_call else {
+            if echo::shows_tool_syntax(answer) {
+                return self.plain_answer(answer);
+            }
             return if answer.trim().is_empty() { Next::Fail(empty_answer()) } else { Next::Answer(answer.to_owned()) };
         };
         let repeated = self.last_call.as_ref().is_some_and(|(name, args)| {
             *name == call.name && args.is_some() && *args == canonical_arguments(&call.name, &call.arguments)
         });
+        // The call that just ran, copied into the answer: an echo of the history, not a new step.
+        if repeated && self.last_ok {
+            return self.plain_answer(answer);
+        }
         if repeated {
             return self.repeated();
         }
@@ -244,6 +257,31 @@ impl TurnPolicy {
                       or rephrase the request."
                 .to_owned(),
         })
+    }
+
+    /// An answer that shows tool syntax (an echo of the history): the model is asked once, with no tools, for a
+    /// plain answer; after that, what is left without the syntax is the answer, or the turn fails in words.
+    fn plain_answer(&mut self, answer: &str) -> Next {
+        if !self.asked_plain {
+            self.asked_plain = true;
+            self.kind = RunKind::PlainAnswer;
+            return Next::Ask {
+                prompt: "Answer my question now, in plain sentences for a person, using the results above (quote \
+                         their numbers and names). Do not write tool calls, tool results or code."
+                    .to_owned(),
+                notice: None,
+            };
+        }
+        let plain = echo::without_tool_syntax(answer);
+        if plain.is_empty() {
+            return Next::Fail(TurnFailure {
+                kind: TurnFailureKind::Model,
+                message: "The model did not write a readable answer. The steps above show what ran and what it \
+                          printed; try again, or rephrase the request."
+                    .to_owned(),
+            });
+        }
+        Next::Answer(plain)
     }
 
     /// The same call again, written as text: the model did not take in the result. It is reminded once,

@@ -50,21 +50,58 @@ fn a_call_written_as_text_runs_then_the_model_continues_from_its_result() {
 }
 
 #[test]
-fn the_same_call_again_is_reminded_once_then_the_turn_ends() {
+fn the_call_that_just_ran_copied_into_the_answer_is_an_echo_and_a_plain_answer_is_asked_for_once() {
     let mut turn = policy(ToolChoicePolicy::Guided);
     turn.call_made("run_python", &args(json!({"code": "print(1)"})));
     turn.call_finished(StepOutcome::Ran);
-    let reminder = turn.next(RUN_AS_TEXT, 2);
-    assert!(matches!(&reminder, Next::Ask { prompt, notice: None } if prompt.contains("its result is above")));
-    assert!(reminder.withdraws_text());
+    let ask = turn.next(RUN_AS_TEXT, 2);
+    assert!(matches!(&ask, Next::Ask { prompt, notice: None } if prompt.contains("plain sentences")), "{ask:?}");
+    assert!(ask.withdraws_text());
+    assert_eq!(turn.run_settings().tools, ToolsShown::Never, "the plain answer is asked for without tools");
     let again = turn.next(RUN_AS_TEXT, 1);
-    assert!(matches!(&again, Next::Fail(f) if f.kind == TurnFailureKind::Repeated));
+    assert!(matches!(&again, Next::Fail(f) if f.kind == TurnFailureKind::Model && f.message.contains("readable")));
+    // With words around the echo, the words are the answer.
+    let mut turn = policy(ToolChoicePolicy::Guided);
+    turn.call_made("run_python", &args(json!({"code": "print(1)"})));
+    turn.call_finished(StepOutcome::Ran);
+    let echo = format!("{RUN_AS_TEXT}\nIt printed 1.");
+    assert!(matches!(turn.next(&echo, 1), Next::Ask { .. }));
+    assert_eq!(
+        turn.next(&format!("It printed 1.\n[tool run_python result] 1"), 1),
+        Next::Answer("It printed 1.".into())
+    );
 
     let mut failing = policy(ToolChoicePolicy::Guided);
     failing.call_made("run_python", &args(json!({"code": "print(1)", "ignored": true})));
     failing.call_finished(StepOutcome::Failed);
     let reminder = failing.next(RUN_AS_TEXT, 1);
     assert!(matches!(&reminder, Next::Ask { prompt, .. } if prompt.contains("it failed")), "{reminder:?}");
+    let again = failing.next(RUN_AS_TEXT, 1);
+    assert!(matches!(&again, Next::Fail(f) if f.kind == TurnFailureKind::Repeated));
+}
+
+#[test]
+fn tool_syntax_anywhere_in_an_answer_is_never_shown() {
+    for echo in [
+        "Engineering pays most.\n[called tool run_python with {\"code\":\"x\"}]".to_owned(),
+        "[tool send_file_to_user result] sorted.csv (198 bytes) will be offered to the user for download.".to_owned(),
+        format!("First {RUN_AS_TEXT} then {RUN_AS_TEXT}"),
+    ] {
+        for choice in [ToolChoicePolicy::Guided, ToolChoicePolicy::Auto, ToolChoicePolicy::None] {
+            let mut turn = policy(choice);
+            turn.call_made("run_python", &args(json!({"code": "print(1)"})));
+            turn.call_finished(StepOutcome::Ran);
+            let first = turn.next(&echo, 1);
+            let shown = match first {
+                Next::Ask { .. } => turn.next(&echo, 1),
+                Next::RunTextCall { .. } => continue,
+                other => other,
+            };
+            if let Next::Answer(answer) = &shown {
+                assert!(!crate::turn::echo::shows_tool_syntax(answer), "{choice:?}: {answer}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -84,13 +121,13 @@ fn a_call_to_a_tool_that_does_not_exist_is_corrected_once() {
 }
 
 #[test]
-fn a_hosted_model_may_quote_a_call_and_a_model_without_tools_runs_nothing() {
+fn a_model_without_tools_runs_nothing_and_a_quoted_call_is_not_shown() {
     let quoted = format!("To run code I would send {RUN_AS_TEXT}, but the answer is 2.");
-    assert!(matches!(policy(ToolChoicePolicy::Auto).next(&quoted, 1), Next::Answer(_)));
+    assert!(matches!(policy(ToolChoicePolicy::Auto).next(&quoted, 1), Next::Ask { .. }), "asked for a plain answer");
     assert!(matches!(policy(ToolChoicePolicy::Auto).next(RUN_AS_TEXT, 1), Next::RunTextCall { .. }));
     let mut none = policy(ToolChoicePolicy::None);
     assert_eq!(none.run_settings().tools, ToolsShown::Never);
-    assert!(matches!(none.next(RUN_AS_TEXT, 1), Next::Answer(_)));
+    assert!(matches!(none.next(RUN_AS_TEXT, 1), Next::Ask { .. }), "nothing runs");
 }
 
 #[test]

@@ -1,0 +1,146 @@
+//! The history a model reads when a request offers it no tools, in a form this crate owns: each earlier call
+//! as a plain sentence, each result as the report the model already read, and a last line asking for the
+//! answer. Left to rig, such a history carries calls and results as `[called tool NAME with {...}]` and
+//! `[tool NAME result] ...`, which small models copy into their answers (measured: three answers in ten).
+
+use rig_core::completion::message::ToolResultContent;
+use rig_core::message::{AssistantContent, Message, Text, UserContent};
+
+use crate::tools::Tool;
+use crate::turn::echo::{shows_tool_syntax, without_tool_syntax};
+
+/// What an earlier call of `name` did, in words.
+fn did(name: &str) -> String {
+    match Tool::from_name(name) {
+        Some(Tool::RunPython) => "I ran Python code in the session.".to_owned(),
+        Some(Tool::RunJavascript) => "I ran JavaScript code in the session.".to_owned(),
+        Some(Tool::RunShell) => "I ran a shell command in the session.".to_owned(),
+        Some(Tool::ListFiles) => "I listed the session's files.".to_owned(),
+        Some(Tool::ReadFile) => "I read the start of a file.".to_owned(),
+        Some(Tool::SendFileToUser) => "I offered a file to the user.".to_owned(),
+        Some(Tool::ResetSession) => "I reset the session.".to_owned(),
+        _ => format!("I used {name}."),
+    }
+}
+
+/// `history` and the `prompt` that follows it (the results of the last calls) with their calls and results in
+/// words, or `None` when they have none. The prompt's results are then in the history: their calls no longer
+/// being calls, rig leaves the prompt's results out of the request (an answer to no call).
+pub(crate) fn as_prose(history: &[Message], prompt: &Message) -> Option<Vec<Message>> {
+    let has_results = |message: &Message| matches!(message, Message::User { content } if content.iter().any(|part| matches!(part, UserContent::ToolResult(_))));
+    let shows_syntax = |message: &Message| match message {
+        Message::Assistant(turn) => turn.content.iter().any(|block| match block {
+            AssistantContent::ToolCall(_) => true,
+            AssistantContent::Text(text) => shows_tool_syntax(text.text()),
+            _ => false,
+        }),
+        other => has_results(other),
+    };
+    if !history.iter().chain(std::iter::once(prompt)).any(shows_syntax) {
+        return None;
+    }
+    // A prompt of results joins the history (in words); any other prompt rig sends itself.
+    let with_prompt = has_results(prompt).then_some(prompt);
+    let history: Vec<Message> = history.iter().chain(with_prompt).cloned().collect();
+    let last_is_result = matches!(history.last(), Some(Message::User { content })
+        if content.iter().any(|part| matches!(part, UserContent::ToolResult(_))));
+    let count = history.len();
+    let prose = history
+        .iter()
+        .enumerate()
+        .filter_map(|(i, message)| match message {
+            Message::Assistant(turn) => {
+                // An earlier answer that copied tool syntax keeps only its words.
+                let content: Vec<AssistantContent> = turn
+                    .content
+                    .iter()
+                    .filter_map(|block| match block {
+                        AssistantContent::ToolCall(call) => {
+                            Some(AssistantContent::Text(Text::new(did(call.function.name.as_str()))))
+                        }
+                        AssistantContent::Text(text) if shows_tool_syntax(text.text()) => {
+                            let words = without_tool_syntax(text.text());
+                            (!words.is_empty()).then(|| AssistantContent::Text(Text::new(words)))
+                        }
+                        other => Some(other.clone()),
+                    })
+                    .collect();
+                if content.is_empty() {
+                    return None;
+                }
+                Some(Message::Assistant(turn.clone().with_content(content)))
+            }
+            Message::User { content } => {
+                let mut parts: Vec<UserContent> = content
+                    .iter()
+                    .map(|part| match part {
+                        UserContent::ToolResult(result) => UserContent::text(format!(
+                            "What that step returned{}:\n{}",
+                            if result.is_error { " (it failed)" } else { "" },
+                            result_text(&result.content)
+                        )),
+                        other => other.clone(),
+                    })
+                    .collect();
+                if i + 1 == count && last_is_result {
+                    parts.push(UserContent::text(
+                        "Now answer my question in plain sentences, quoting the values above.",
+                    ));
+                }
+                Some(Message::User { content: parts })
+            }
+            other => Some(other.clone()),
+        })
+        .collect();
+    Some(prose)
+}
+
+fn result_text(content: &[ToolResultContent]) -> String {
+    let parts: Vec<String> = content
+        .iter()
+        .map(|part| match part {
+            ToolResultContent::Text(text) => text.text().to_owned(),
+            ToolResultContent::Json { value } => value.to_string(),
+            ToolResultContent::Image(_) => "(an image, which you saw)".to_owned(),
+        })
+        .collect();
+    parts.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use rig_core::completion::message::ToolResult;
+    use rig_core::message::{AssistantMessage, CallId, ToolCall, ToolFunction, ToolName};
+    use serde_json::json;
+
+    use super::*;
+
+    type Result = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn calls_and_results_become_sentences_and_the_answer_is_asked_for() -> Result {
+        let call = ToolCall::new(
+            CallId::from_wire("call_1"),
+            ToolFunction::new(ToolName::new("run_python")?, json!({"code": "print(6 * 7)"})),
+        );
+        let result = ToolResult {
+            call: CallId::from_wire("call_1"),
+            name: ToolName::new("run_python")?,
+            content: vec![ToolResultContent::Text(Text::new("The code ran. It printed: 42"))],
+            is_error: false,
+        };
+        let history = vec![
+            Message::user("What is 6 * 7?"),
+            Message::Assistant(AssistantMessage::new(vec![AssistantContent::ToolCall(call)])),
+        ];
+        let prompt = Message::User { content: vec![UserContent::ToolResult(result)] };
+        let prose = as_prose(&history, &prompt).ok_or("nothing changed")?;
+        assert_eq!(prose.len(), 3);
+        let text = serde_json::to_string(&prose)?;
+        assert!(!text.contains("tool_call") && !text.contains("called tool") && !text.contains("[tool "), "{text}");
+        assert!(text.contains("I ran Python code in the session.") && text.contains("It printed: 42"), "{text}");
+        assert!(text.contains("Now answer my question in plain sentences"), "{text}");
+        assert!(as_prose(&[], &Message::user("hi")).is_none());
+        Ok(())
+    }
+}
