@@ -148,6 +148,8 @@ struct Inner {
     busy: tokio::sync::Mutex<()>,
     /// When the session was created, as last seen ([`CodeInterpreter::check_session`]).
     created: Mutex<Option<Option<OffsetDateTime>>>,
+    /// The pool's pre-installed packages, read from its metadata when first needed.
+    packages: tokio::sync::OnceCell<Vec<String>>,
 }
 
 /// What [`CodeInterpreter::check_session`] found.
@@ -197,6 +199,7 @@ impl CodeInterpreter {
                 artifacts: Mutex::new(Vec::new()),
                 busy: tokio::sync::Mutex::new(()),
                 created: Mutex::new(None),
+                packages: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -293,7 +296,36 @@ impl CodeInterpreter {
         }
         let mut report = RunReport::new(&execution, self.inner.options.budget, changed);
         report.notes.extend(repaired.iter().flat_map(|r| r.notes.iter().map(|n| (*n).to_owned())));
+        if let Some(module) = crate::report::missing_module(&execution.stderr) {
+            report.notes.push(self.missing_module_note(module).await);
+        }
         Ok(RunOutcome { report, images: execution.images.clone(), execution })
+    }
+
+    /// What to say when the code imports a module the session lacks: it cannot be installed, and what is there
+    /// (the pool's packages, from its metadata, read once).
+    async fn missing_module_note(&self, module: &str) -> String {
+        let packages = self
+            .inner
+            .packages
+            .get_or_init(|| async {
+                match self.inner.session.client().metadata().await {
+                    Ok(metadata) => metadata.preinstalled_packages.into_iter().map(|p| p.name).collect(),
+                    Err(_) => Vec::new(),
+                }
+            })
+            .await;
+        let listed = if packages.is_empty() {
+            String::new()
+        } else {
+            let mut names = packages.clone();
+            names.sort_by_key(|n| n.to_ascii_lowercase());
+            format!(" The installed packages are: {}.", names.join(", "))
+        };
+        format!(
+            "The session has no module `{module}`, and packages cannot be installed here (no network).{listed} Use one \
+             of those, or the standard library."
+        )
     }
 
     /// Sends code to the session with the interpreter's timeout and output limit.

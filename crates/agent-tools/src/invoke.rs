@@ -42,7 +42,7 @@ impl ToolInvocation {
     pub fn not_rerun(error: &str) -> ToolInvocation {
         let error = if error.is_empty() { String::new() } else { format!(" The error was:\n{error}\n") };
         ToolInvocation::text(
-            StepOutcome::Rejected,
+            StepOutcome::Repeated,
             format!(
                 "This is exactly the code that just failed, so it was not run again: it would fail the same way.{error} \
                  Change the code to fix that error, or tell the user in plain words what went wrong."

@@ -5,9 +5,12 @@
 //!   `df = pd.read_csv(...); return df['age'].mean()` (`'return' outside function`). A cell's last
 //!   expression is already its result, so `return X` becomes `X`;
 //! * stray closing brackets at the very end, left over from the JSON the call was written in:
-//!   `print(x)}` (`unmatched '}'`). They are removed.
+//!   `print(x)}` (`unmatched '}'`). They are removed;
+//! * a line break inside a one-line string literal, where the model's JSON escaped `\n` once too few times:
+//!   `f.write('Summary:\n')` arrives with a real line break between the quotes (`unterminated string
+//!   literal`). Each such line break becomes `\n` again.
 //!
-//! The interpreter applies [`repair`] only to code Python has just refused with one of those two errors
+//! The interpreter applies [`repair`] only to code Python has just refused with one of those errors
 //! ([`refused_for_a_slip`]), so code that compiles is never changed. The scan reads strings, comments,
 //! brackets and continuations as Python's tokenizer does, so a `return` or a bracket inside a string or a
 //! function is not touched; code it cannot read is left alone.
@@ -19,7 +22,9 @@ pub fn refused_for_a_slip(execution: &Execution) -> bool {
     let last = execution.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
     execution.status == ExecutionStatus::Failed
         && execution.stdout.is_empty()
-        && (last.starts_with("SyntaxError: 'return' outside function") || last.starts_with("SyntaxError: unmatched '"))
+        && (last.starts_with("SyntaxError: 'return' outside function")
+            || last.starts_with("SyntaxError: unmatched '")
+            || last.starts_with("SyntaxError: unterminated string literal"))
 }
 
 /// Code after [`repair`], and what was changed, in words for the model.
@@ -39,11 +44,19 @@ pub const FINAL_RETURN: &str = "The code ended with `return` outside a function,
     nothing ran; it was run again with the returned expression as its last line (a cell's last expression is its \
     value).";
 
-/// `code` with its stray closing brackets at the end removed and its final top-level `return X` turned into
-/// `X`; `None` when neither applies.
+/// The note for line breaks put back as `\n` inside string literals.
+pub const LINE_BREAKS_IN_STRINGS: &str = "A string in the code was split by a real line break where `\\n` was \
+    meant (a JSON escaping slip), so nothing ran; it was run again with `\\n` in the string.";
+
+/// `code` with the line breaks inside its one-line string literals written as `\n`, its stray closing brackets
+/// at the end removed and its final top-level `return X` turned into `X`; `None` when none applies.
 pub fn repair(code: &str) -> Option<Repaired> {
     let mut notes = Vec::new();
     let mut code = code.to_owned();
+    if let Some(escaped) = line_breaks_escaped(&code) {
+        code = escaped;
+        notes.push(LINE_BREAKS_IN_STRINGS);
+    }
     if let Some(cut) = without_stray_closers(&code) {
         code = cut;
         notes.push(STRAY_BRACKETS);
@@ -65,6 +78,66 @@ fn without_stray_closers(code: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// `code` with every line break inside a one-line (`'...'` or `"..."`) string literal written as `\n`, when there
+/// is one and every string then ends; `None` otherwise. Comments, triple-quoted strings and escapes are read
+/// as Python's tokenizer reads them.
+fn line_breaks_escaped(code: &str) -> Option<String> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut out = String::with_capacity(code.len() + 8);
+    let mut changed = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '#' => {
+                while i < chars.len() && chars[i] != '\n' {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+                continue;
+            }
+            '\'' | '"' => {
+                let triple = chars.get(i + 1) == Some(&c) && chars.get(i + 2) == Some(&c);
+                let opening = if triple { 3 } else { 1 };
+                out.extend(&chars[i..i + opening]);
+                i += opening;
+                let mut closed = false;
+                while i < chars.len() {
+                    match chars[i] {
+                        '\\' => {
+                            out.push('\\');
+                            if let Some(next) = chars.get(i + 1) {
+                                out.push(*next);
+                            }
+                            i += 2;
+                            continue;
+                        }
+                        '\n' if !triple => {
+                            out.push_str("\\n");
+                            changed = true;
+                        }
+                        q if q == c && (!triple || (chars.get(i + 1) == Some(&c) && chars.get(i + 2) == Some(&c))) => {
+                            out.extend(&chars[i..i + opening]);
+                            i += opening;
+                            closed = true;
+                            break;
+                        }
+                        other => out.push(other),
+                    }
+                    i += 1;
+                }
+                if !closed {
+                    return None;
+                }
+                continue;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    changed.then_some(out)
 }
 
 /// Keywords that open a compound statement: what follows their `:` on the same line is their body.
@@ -231,6 +304,27 @@ mod tests {
     }
 
     #[test]
+    fn line_breaks_inside_one_line_strings_become_escapes() {
+        let slipped = "with open('/mnt/data/report.txt', 'w') as f:\n    f.write('Summary of the files:\n')\n    f.write(\"Total: 3\n\")";
+        let repaired = repair(slipped).unwrap_or_else(|| panic!("not repaired"));
+        assert_eq!(
+            repaired.code,
+            "with open('/mnt/data/report.txt', 'w') as f:\n    f.write('Summary of the files:\\n')\n    f.write(\"Total: 3\\n\")"
+        );
+        assert_eq!(repaired.notes, [LINE_BREAKS_IN_STRINGS]);
+        for left_alone in [
+            "s = '''two\nlines'''",
+            "x = 'a\\nb'",
+            "# it's a comment\nprint(1)",
+            "print('fine')\nprint(\"also\")",
+            "x = 'never closed",
+            "",
+        ] {
+            assert_eq!(line_breaks_escaped(left_alone), None, "{left_alone:?}");
+        }
+    }
+
+    #[test]
     fn a_final_top_level_return_becomes_the_cells_value() {
         assert_eq!(fix("x = 1\nreturn x + 1").as_deref(), Some("x = 1\nx + 1"));
         assert_eq!(
@@ -276,6 +370,14 @@ mod tests {
         #[test]
         fn any_text_is_handled_without_panicking(code in "\\PC*") {
             let _ = repair(&code);
+        }
+
+        #[test]
+        fn escaping_line_breaks_changes_only_line_breaks(code in "[a-z '\"#\\n\\\\]{0,60}") {
+            if let Some(escaped) = line_breaks_escaped(&code) {
+                prop_assert_eq!(escaped.replace("\\n", "\n"), code.replace("\\n", "\n"));
+                prop_assert!(escaped.matches('\n').count() < code.matches('\n').count());
+            }
         }
 
         #[test]

@@ -208,7 +208,12 @@ impl RunReport {
                  tool again unless something is missing).",
             );
         } else {
-            if self.stderr.contains("KeyError")
+            if let Some((alias, import)) = missing_alias(&self.stderr) {
+                out.push_str(&format!(
+                    "\n`{alias}` is not defined because the code does not import it: put `{import}` at the top of the \
+                     code and run it again."
+                ));
+            } else if self.stderr.contains("KeyError")
                 || self.stderr.contains("NameError")
                 || self.stderr.contains("AttributeError")
             {
@@ -221,6 +226,30 @@ impl RunReport {
         }
         out
     }
+}
+
+/// Well-known aliases and the imports that define them.
+const ALIASES: [(&str, &str); 7] = [
+    ("plt", "import matplotlib.pyplot as plt"),
+    ("np", "import numpy as np"),
+    ("pd", "import pandas as pd"),
+    ("sns", "import seaborn as sns"),
+    ("px", "import plotly.express as px"),
+    ("tf", "import tensorflow as tf"),
+    ("torch", "import torch"),
+];
+
+/// The alias a `NameError` names, when it is a well-known one, and its import.
+fn missing_alias(stderr: &str) -> Option<(&'static str, &'static str)> {
+    let line = stderr.lines().rev().find(|l| l.starts_with("NameError: name '"))?;
+    let name = line.strip_prefix("NameError: name '")?.split('\'').next()?;
+    ALIASES.iter().find(|(alias, _)| *alias == name).copied()
+}
+
+/// The module a `ModuleNotFoundError` names (its top-level package).
+pub(crate) fn missing_module(stderr: &str) -> Option<&str> {
+    let line = stderr.lines().rev().find(|l| l.starts_with("ModuleNotFoundError: No module named '"))?;
+    line.strip_prefix("ModuleNotFoundError: No module named '")?.split(['\'', '.']).next().filter(|m| !m.is_empty())
 }
 
 fn capitalised(word: &str) -> String {
@@ -274,7 +303,11 @@ mod tests {
         assert!(value.contains("The value of its last expression is:\n42"), "{value}");
         let failed = report("Failed", "", "Traceback ...\nNameError: name 'pd' is not defined\n", None).to_prose();
         assert!(failed.starts_with("The code failed.\nThe error:\nTraceback"), "{failed}");
-        assert!(failed.contains("print(df.columns.tolist())"), "a missing name gets a hint: {failed}");
+        assert!(failed.contains("put `import pandas as pd` at the top"), "a missing alias names its import: {failed}");
+        let other = report("Failed", "", "NameError: name 'totl' is not defined\n", None).to_prose();
+        assert!(other.contains("print(df.columns.tolist())"), "a missing name gets a hint: {other}");
+        assert_eq!(missing_module("ModuleNotFoundError: No module named 'polars.io'\n"), Some("polars"));
+        assert_eq!(missing_module("ImportError: cannot import name 'x'"), None);
         assert!(failed.ends_with("Fix the code and run it again, or tell the user what went wrong."));
         let mut shell = report("Succeeded", "", "", None);
         shell.exit_code = Some(2);

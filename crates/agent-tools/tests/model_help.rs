@@ -94,7 +94,7 @@ async fn the_exact_code_that_just_failed_is_not_run_again() {
     let events = run(&agent, &mut History::new(), "Run it").await;
     let steps = results(&events);
     let outcomes: Vec<StepOutcome> = steps.iter().map(|(o, _)| *o).collect();
-    assert_eq!(outcomes, [StepOutcome::Failed, StepOutcome::Rejected, StepOutcome::Ran, StepOutcome::Failed]);
+    assert_eq!(outcomes, [StepOutcome::Failed, StepOutcome::Repeated, StepOutcome::Ran, StepOutcome::Failed]);
     assert!(steps[1].1.contains("not run again") && steps[1].1.contains("ZeroDivisionError"), "{}", steps[1].1);
     // Once other code succeeded, the same code may run again (its state may have changed).
     assert_eq!(download(&interpreter, "runs.txt").await, "xx", "the refused call never ran");
@@ -153,5 +153,29 @@ async fn code_python_would_refuse_for_a_slip_runs_repaired_and_the_report_says_s
     let untouched = interpreter.run_python("def f():\n    return 'return 1}'\nf()").await.unwrap();
     assert_eq!(untouched.report.result, Some(json!("return 1}")));
     assert!(untouched.report.notes.is_empty(), "{:?}", untouched.report.notes);
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slips_and_missing_names_get_repairs_and_hints_that_name_the_fix() {
+    use dynamic_sessions_agent_tools::repair::LINE_BREAKS_IN_STRINGS;
+    let Some(emu) = emulator().await else { return };
+    let interpreter = interpreter(&emu);
+    // The JSON-escaping slip, as the 1.5B model sent it: a real line break inside a one-line string.
+    let slipped =
+        "with open('/mnt/data/report.txt', 'w') as f:\n    f.write('Summary of the uploaded files:\n')\n'done'";
+    let outcome = interpreter.run_python(slipped).await.unwrap();
+    assert!(outcome.execution.is_success(), "{:?}", outcome.execution);
+    assert_eq!(outcome.report.notes, [LINE_BREAKS_IN_STRINGS]);
+    assert_eq!(download(&interpreter, "report.txt").await, "Summary of the uploaded files:\n");
+    // A well-known alias used without its import: the hint is the import.
+    let outcome = interpreter.run_python("plt.plot([1, 2])").await.unwrap();
+    let text = outcome.report.to_prose();
+    assert!(text.contains("put `import matplotlib.pyplot as plt` at the top"), "{text}");
+    // A module the session lacks: it cannot be installed, and the pool's packages are named.
+    let outcome = interpreter.run_python("import polars as pl\npl.DataFrame()").await.unwrap();
+    let note = outcome.report.notes.join(" ");
+    assert!(note.contains("no module `polars`") && note.contains("cannot be installed"), "{note}");
+    assert!(note.contains("pandas") && note.contains("numpy"), "the pool's packages, from its metadata: {note}");
     emu.stop().await;
 }

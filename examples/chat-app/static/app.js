@@ -96,15 +96,20 @@ function section(step, label, text, cls) {
   step.appendChild(el("pre", { class: cls || "output" }, text));
 }
 
-// What really happened: ran, failed (it ran and failed), or rejected (nothing ran).
+// What really happened: ran, failed (it ran and failed), rejected (nothing ran: unusable arguments), or
+// repeated (nothing ran: the same code as the step that just failed).
 function toolResult(step, event) {
   const outcome = event.outcome || (event.is_error ? "failed" : "ran");
   step.classList.remove("running");
-  step.classList.add(outcome === "ran" ? "ok" : outcome === "rejected" ? "rejected" : "failed");
+  const notRun = outcome === "rejected" || outcome === "repeated";
+  step.classList.add(outcome === "ran" ? "ok" : notRun ? "rejected" : "failed");
   const title = step.querySelector("summary .title");
   if (title && !step.classList.contains("cell")) {
     const [, ran, failed] = titles(event.name);
-    title.textContent = outcome === "ran" ? ran : outcome === "rejected" ? "Not run: the model's arguments were unusable" : failed;
+    title.textContent = outcome === "ran" ? ran
+      : outcome === "rejected" ? "Not run: the model's arguments were unusable"
+      : outcome === "repeated" ? "Not run: same code as the step that failed"
+      : failed;
   } else if (title && outcome !== "ran") {
     title.textContent = codeLanguage + " failed (code cell)";
   }

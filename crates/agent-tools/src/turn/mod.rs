@@ -228,6 +228,9 @@ pub enum StepOutcome {
     Failed,
     /// Nothing ran: the arguments were unusable (not JSON, a missing field), and the model was told.
     Rejected,
+    /// Nothing ran: it was exactly the code of the step that just failed, which would fail the same way, and
+    /// the model was told.
+    Repeated,
 }
 
 /// A tool call, as the model made it (or wrote it as text).

@@ -23,6 +23,10 @@ use crate::tools::{Tool, canonical_arguments};
 /// How many times a turn forces the code tool again after a failure ([`ToolsShown::WhileFailing`]).
 pub const FORCED_RETRIES: usize = 2;
 
+/// How many calls with unusable arguments a turn accepts; after that the model is offered no tools and the
+/// turn ends with a plain message.
+pub const MAX_REJECTED_CALLS: usize = 2;
+
 /// What the first model call of a run must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FirstCall {
@@ -131,6 +135,8 @@ pub struct TurnPolicy {
     reminded: bool,
     /// Whether the model was asked for a plain answer (once a turn).
     asked_plain: bool,
+    /// Calls whose arguments were unusable.
+    rejected: usize,
     /// The last call made (name, canonical arguments) and whether it ran well.
     last_call: Option<(String, Option<Value>)>,
     last_ok: bool,
@@ -151,6 +157,7 @@ impl TurnPolicy {
             corrected: false,
             reminded: false,
             asked_plain: false,
+            rejected: 0,
             last_call: None,
             last_ok: true,
         }
@@ -193,6 +200,9 @@ impl TurnPolicy {
     /// How the last call went.
     pub fn call_finished(&mut self, outcome: StepOutcome) {
         self.last_ok = outcome == StepOutcome::Ran;
+        if outcome == StepOutcome::Rejected {
+            self.rejected += 1;
+        }
     }
 
     /// A call written as text ran ([`Next::RunTextCall`]); the next run continues from its result.
@@ -204,6 +214,16 @@ impl TurnPolicy {
     /// What the turn does after a run that made `model_calls` calls and ended with `answer`.
     pub fn next(&mut self, answer: &str, model_calls: usize) -> Next {
         self.calls_used += model_calls.max(1);
+        if self.rejected >= MAX_REJECTED_CALLS {
+            return Next::Fail(TurnFailure {
+                kind: TurnFailureKind::NoToolCall,
+                message: format!(
+                    "The model sent a tool call whose arguments could not be used {} times, so it was stopped. The \
+                     steps above show what ran; try again, or rephrase the request.",
+                    self.rejected
+                ),
+            });
+        }
         let text_call = match self.tool_choice {
             // No tools: nothing runs, whatever the text says.
             ToolChoicePolicy::None => None,
@@ -348,12 +368,17 @@ pub struct CallSteering {
     /// The last code run that failed, as `(tool, canonical arguments, the error's last line)`, until a run
     /// succeeds.
     last_failure: Option<(String, Value, String)>,
+    /// Calls of this turn whose arguments were unusable.
+    rejected: usize,
 }
 
 impl CallSteering {
     /// One call of `name` with its canonical `arguments`, and what it did.
     pub fn record(&mut self, name: &str, arguments: &Value, invocation: &ToolInvocation) {
         let ran = invocation.outcome == StepOutcome::Ran;
+        if invocation.outcome == StepOutcome::Rejected {
+            self.rejected += 1;
+        }
         self.last_failed = !ran;
         if name == Tool::SendFileToUser.name() {
             self.unsent_files = false;
@@ -388,6 +413,10 @@ impl CallSteering {
 
     /// What a model call of a run under `settings` may do; `first` when it is the run's first call.
     pub fn demand(&mut self, settings: RunSettings, first: bool) -> Demand {
+        if self.rejected >= MAX_REJECTED_CALLS {
+            // Enough unusable calls: the run ends in words, and the turn with a plain message.
+            return Demand::NoTools;
+        }
         let asked = if first { settings.first } else { FirstCall::Free };
         let demand = match asked {
             FirstCall::Free => Demand::Free,

@@ -196,3 +196,30 @@ fn in_a_javascript_or_shell_pool_the_guided_turn_steers_to_that_pools_code_tool(
         assert_eq!(steering.demand(settings, false), Demand::Call(Some(main)), "{kind:?}: the retry too");
     }
 }
+
+#[test]
+fn two_unusable_calls_end_the_turn_in_words() {
+    let mut turn = policy(ToolChoicePolicy::Guided);
+    let mut steering = CallSteering::default();
+    let settings = turn.run_settings();
+    let unusable = ToolInvocation::text(StepOutcome::Rejected, "the arguments are not usable".into());
+    for _ in 0..MAX_REJECTED_CALLS {
+        assert_ne!(steering.demand(settings, true), Demand::NoTools);
+        steering.record("run_python", &json!({}), &unusable);
+        turn.call_finished(StepOutcome::Rejected);
+    }
+    assert_eq!(steering.demand(settings, true), Demand::NoTools, "no more calls in this run");
+    let end = turn.next("I will try again.", 3);
+    assert!(
+        matches!(&end, Next::Fail(f) if f.kind == TurnFailureKind::NoToolCall && f.message.contains("could not be used 2 times")),
+        "{end:?}"
+    );
+    // A repeat of failed code is not an unusable call.
+    let mut steering = CallSteering::default();
+    let repeated = ToolInvocation::not_rerun("NameError: x");
+    assert_eq!(repeated.outcome, StepOutcome::Repeated);
+    for _ in 0..3 {
+        steering.record("run_python", &json!({"code": "x"}), &repeated);
+    }
+    assert_ne!(steering.demand(settings, true), Demand::NoTools);
+}
