@@ -27,18 +27,23 @@ impl Ran {
     }
 }
 
-async fn dyns(endpoint: &str, token: &str, args: &[&str], stdin: Option<&[u8]>) -> Ran {
-    let mut child = tokio::process::Command::new(DYNS)
+/// `dyns ARGS` for the pool at `endpoint`, in an environment of its own, its output captured.
+fn command(endpoint: &str, token: &str, args: &[&str], stdin: bool) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(DYNS);
+    command
         .args(args)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("POOL_MANAGEMENT_ENDPOINT", endpoint)
         .env("DYNAMIC_SESSIONS_TOKEN", token)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    command
+}
+
+async fn dyns(endpoint: &str, token: &str, args: &[&str], stdin: Option<&[u8]>) -> Ran {
+    let mut child = command(endpoint, token, args, stdin.is_some()).spawn().unwrap();
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(input).await.unwrap();
     }
@@ -158,17 +163,7 @@ async fn every_command_works_against_the_emulator() {
 
 /// Runs `dyns` and samples its peak memory (VmHWM) until it exits: (what it printed, the peak in MiB).
 async fn peak_memory(endpoint: &str, token: &str, args: &[&str]) -> (Ran, u64) {
-    let mut child = tokio::process::Command::new(DYNS)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("POOL_MANAGEMENT_ENDPOINT", endpoint)
-        .env("DYNAMIC_SESSIONS_TOKEN", token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command(endpoint, token, args, false).spawn().unwrap();
     let pid = child.id().unwrap();
     let mut peak_kb = 0u64;
     let status = loop {

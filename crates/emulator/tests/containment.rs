@@ -44,6 +44,16 @@ async fn sharing_processes() -> tokio::sync::RwLockReadGuard<'static, ()> {
     PROCESS_COUNT.read().await
 }
 
+/// The hold a fork bomb in `tier` needs: [`PROCESS_COUNT`] alone where every session counts against one
+/// process ceiling (the Landlock tier as an ordinary user without cgroups), shared elsewhere.
+async fn hold_processes_for_a_bomb(
+    h: &Harness,
+    tier: SandboxMode,
+) -> (Option<tokio::sync::RwLockWriteGuard<'static, ()>>, Option<tokio::sync::RwLockReadGuard<'static, ()>>) {
+    let shared_count = tier == SandboxMode::Landlock && !as_root() && h.emulator.emulator.sandbox().cgroups == "none";
+    if shared_count { (Some(PROCESS_COUNT.write().await), None) } else { (None, Some(sharing_processes().await)) }
+}
+
 async fn contained(mode: SandboxMode) -> Option<Harness> {
     start_tier(mode, |c| {
         c.limits.memory_bytes = MEMORY;
@@ -344,13 +354,7 @@ def fill(path, most=2 << 30):
 async fn resource_bombs_are_contained() {
     for tier in ALL {
         let Some(h) = contained(tier).await else { continue };
-        let shared_count =
-            tier == SandboxMode::Landlock && !as_root() && h.emulator.emulator.sandbox().cgroups == "none";
-        let (_alone, _shared) = if shared_count {
-            (Some(PROCESS_COUNT.write().await), None)
-        } else {
-            (None, Some(sharing_processes().await))
-        };
+        let _processes = hold_processes_for_a_bomb(&h, tier).await;
         let client = h.client();
         let neighbour = client.session(new_id());
         neighbour.execute("1").await.unwrap();

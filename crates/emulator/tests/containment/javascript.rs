@@ -9,7 +9,7 @@ use dynamic_sessions_emulator::config::{ContainerType, PoolSpec, SandboxMode};
 use serde_json::{Value, json};
 
 use super::common::{Harness, new_id, start_tier};
-use super::{ALL, DISK, MEMORY, PROCESS_COUNT, PROCESSES, TMP, as_root, disk_is_bounded, host_secret};
+use super::{ALL, DISK, MEMORY, PROCESSES, TMP, disk_is_bounded, hold_processes_for_a_bomb, host_secret};
 use super::{neighbour_and_host_are_fine, sharing_processes, stop_leaving_nothing};
 
 /// An emulator in `tier` with the containment limits and a `NodeLTS` pool `js`.
@@ -99,13 +99,7 @@ async fn javascript_reaches_neither_the_network_nor_the_host() {
 async fn javascript_bombs_are_contained() {
     for tier in ALL {
         let Some(h) = contained_js(tier).await else { continue };
-        let shared_count =
-            tier == SandboxMode::Landlock && !as_root() && h.emulator.emulator.sandbox().cgroups == "none";
-        let (_alone, _shared) = if shared_count {
-            (Some(PROCESS_COUNT.write().await), None)
-        } else {
-            (None, Some(sharing_processes().await))
-        };
+        let _processes = hold_processes_for_a_bomb(&h, tier).await;
         let neighbour = h.client().session(new_id());
         neighbour.execute("1").await.unwrap();
 
