@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn line_breaks_inside_one_line_strings_become_escapes() {
         let slipped = "with open('/mnt/data/report.txt', 'w') as f:\n    f.write('Summary of the files:\n')\n    f.write(\"Total: 3\n\")";
-        let repaired = repair(slipped).unwrap_or_else(|| panic!("not repaired"));
+        let Some(repaired) = repair(slipped) else { unreachable!("the line breaks were not repaired") };
         assert_eq!(
             repaired.code,
             "with open('/mnt/data/report.txt', 'w') as f:\n    f.write('Summary of the files:\\n')\n    f.write(\"Total: 3\\n\")"

@@ -5,7 +5,7 @@
 mod common;
 
 use dynamic_sessions::{Auth, SessionId, SessionPoolClient};
-use dynamic_sessions_agent_tools::turn::{StepOutcome, ToolChoicePolicy, TurnEvent, TurnOptions};
+use dynamic_sessions_agent_tools::turn::StepOutcome;
 use dynamic_sessions_agent_tools::{CodeInterpreter, InterpreterOptions, PoolKind, pool_kind, tool_names};
 use dynamic_sessions_emulator::config::{ContainerType, PoolSpec};
 use dynamic_sessions_emulator::testing::TestEmulator;
@@ -88,6 +88,7 @@ async fn each_pool_gets_its_own_code_tool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guided_turn_in_a_javascript_pool_calls_run_javascript_with_a_javascript_preamble() {
     use dynamic_sessions_agent_tools::rig::{ChatAgent, History};
+    use dynamic_sessions_agent_tools::turn::{ToolChoicePolicy, TurnEvent, TurnOptions};
     use dynamic_sessions_test_support::{Reply, ScriptedModel};
 
     let Some(emu) = emulator().await else { return };

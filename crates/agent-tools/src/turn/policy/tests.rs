@@ -66,10 +66,7 @@ fn the_call_that_just_ran_copied_into_the_answer_is_an_echo_and_a_plain_answer_i
     turn.call_finished(StepOutcome::Ran);
     let echo = format!("{RUN_AS_TEXT}\nIt printed 1.");
     assert!(matches!(turn.next(&echo, 1), Next::Ask { .. }));
-    assert_eq!(
-        turn.next(&format!("It printed 1.\n[tool run_python result] 1"), 1),
-        Next::Answer("It printed 1.".into())
-    );
+    assert_eq!(turn.next("It printed 1.\n[tool run_python result] 1", 1), Next::Answer("It printed 1.".into()));
 
     let mut failing = policy(ToolChoicePolicy::Guided);
     failing.call_made("run_python", &args(json!({"code": "print(1)", "ignored": true})));
