@@ -57,7 +57,7 @@ pub(crate) fn print(text: &str) {
     }
 }
 
-/// [`print`] with a line break.
+/// [`print()`] with a line break.
 pub(crate) fn println(text: &str) {
     print(&format!("{text}\n"));
 }
