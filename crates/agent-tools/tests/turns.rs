@@ -386,7 +386,10 @@ async fn an_answer_that_echoes_tool_syntax_is_never_shown_to_the_person() {
             let messages = body["messages"].to_string();
             assert!(body.get("tools").is_none(), "{body}");
             assert!(!messages.contains("[called tool") && !messages.contains("[tool "), "{messages}");
-            assert!(messages.contains("You ran Python code in the session.") && messages.contains("42"), "{messages}");
+            assert!(
+                messages.contains("You ran this Python code in the session:") && messages.contains("print(6 * 7)"),
+                "the code is quoted with its result: {messages}"
+            );
         }
         assert!(bodies[2]["messages"].to_string().contains("plain sentences"), "asked once for a plain answer");
     }

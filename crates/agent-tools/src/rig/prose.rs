@@ -1,26 +1,37 @@
 //! The history a model reads when a request offers it no tools, in a form this crate owns: each earlier call
-//! and its result as a sentence on the user's side ("You ran Python code in the session. It returned: ..."),
-//! and a last line asking for the answer. Nothing is left in the model's own voice to imitate. Left to rig, such a history carries calls and results as `[called tool NAME with {...}]` and
+//! and its result in words on the user's side ("You ran this Python code in the session: ```...``` It
+//! returned: ..."), and a last line asking for the answer. Nothing is left in the model's own voice to
+//! imitate. Left to rig, such a history carries calls and results as `[called tool NAME with {...}]` and
 //! `[tool NAME result] ...`, which small models copy into their answers (measured: three answers in ten).
 
 use rig_core::completion::message::ToolResultContent;
-use rig_core::message::{AssistantContent, Message, Text, UserContent};
+use rig_core::message::{AssistantContent, CallId, Message, Text, ToolCall, UserContent};
 
 use crate::tools::Tool;
 use crate::turn::echo::{shows_tool_syntax, without_tool_syntax};
 
-/// What an earlier call of `name` did, said to the model (as context from the user's side, so that there is no
-/// sentence of the model's own to continue in the same way).
-fn did(name: &str) -> &'static str {
-    match Tool::from_name(name) {
-        Some(Tool::RunPython) => "You ran Python code in the session.",
-        Some(Tool::RunJavascript) => "You ran JavaScript code in the session.",
-        Some(Tool::RunShell) => "You ran a shell command in the session.",
-        Some(Tool::ListFiles) => "You listed the session's files.",
-        Some(Tool::ReadFile) => "You read the start of a file.",
-        Some(Tool::SendFileToUser) => "You offered a file to the user.",
-        Some(Tool::ResetSession) => "You reset the session.",
-        _ => "You used a tool.",
+/// What an earlier call of `name` with `arguments` did, said to the model (as context from the user's side,
+/// so that there is no sentence of the model's own to continue in the same way). Code is quoted: without it
+/// the model cannot tell what a printed number was (measured: "There are 10 days between ..." after a run
+/// that printed 359).
+fn did(name: &str, arguments: Option<&serde_json::Map<String, serde_json::Value>>) -> String {
+    let tool = Tool::from_name(name);
+    let code = tool.and_then(Tool::code_parts).and_then(|(key, noun, fence)| {
+        let code = arguments?.get(key)?.as_str()?;
+        Some((noun, fence, code))
+    });
+    match (tool, code) {
+        (_, Some((noun, fence, code))) => {
+            format!("You ran this {noun} in the session:\n```{fence}\n{}\n```", code.trim_end())
+        }
+        (Some(Tool::RunPython), None) => "You ran Python code in the session.".to_owned(),
+        (Some(Tool::RunJavascript), None) => "You ran JavaScript code in the session.".to_owned(),
+        (Some(Tool::RunShell), None) => "You ran a shell command in the session.".to_owned(),
+        (Some(Tool::ListFiles), _) => "You listed the session's files.".to_owned(),
+        (Some(Tool::ReadFile), _) => "You read the start of a file.".to_owned(),
+        (Some(Tool::SendFileToUser), _) => "You offered a file to the user.".to_owned(),
+        (Some(Tool::ResetSession), _) => "You reset the session.".to_owned(),
+        _ => "You used a tool.".to_owned(),
     }
 }
 
@@ -46,6 +57,20 @@ pub(crate) fn as_prose(history: &[Message], prompt: &Message) -> Option<Vec<Mess
     let last_is_result = matches!(history.last(), Some(Message::User { content })
         if content.iter().any(|part| matches!(part, UserContent::ToolResult(_))));
     let count = history.len();
+    // The arguments of each call, by id, to quote the code with its result.
+    let calls: Vec<&ToolCall> = history
+        .iter()
+        .filter_map(|message| match message {
+            Message::Assistant(turn) => Some(turn.content.iter()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|block| match block {
+            AssistantContent::ToolCall(call) => Some(call),
+            _ => None,
+        })
+        .collect();
+    let arguments_of = |id: &CallId| calls.iter().find(|call| call.id == *id).map(|call| &call.function.arguments);
     let prose = history
         .iter()
         .enumerate()
@@ -74,12 +99,16 @@ pub(crate) fn as_prose(history: &[Message], prompt: &Message) -> Option<Vec<Mess
                 let mut parts: Vec<UserContent> = content
                     .iter()
                     .map(|part| match part {
-                        UserContent::ToolResult(result) => UserContent::text(format!(
-                            "{} {}:\n{}",
-                            did(result.name.as_str()),
-                            if result.is_error { "It failed" } else { "It returned" },
-                            result_text(&result.content)
-                        )),
+                        UserContent::ToolResult(result) => {
+                            let said = did(result.name.as_str(), arguments_of(&result.call));
+                            // After a fence, the result begins a line of its own.
+                            let gap = if said.ends_with("```") { "\n" } else { " " };
+                            UserContent::text(format!(
+                                "{said}{gap}{}:\n{}",
+                                if result.is_error { "It failed" } else { "It returned" },
+                                result_text(&result.content)
+                            ))
+                        }
                         other => other.clone(),
                     })
                     .collect();
@@ -111,7 +140,7 @@ fn result_text(content: &[ToolResultContent]) -> String {
 #[cfg(test)]
 mod tests {
     use rig_core::completion::message::ToolResult;
-    use rig_core::message::{AssistantMessage, CallId, ToolCall, ToolFunction, ToolName};
+    use rig_core::message::{AssistantMessage, ToolFunction, ToolName};
     use serde_json::json;
 
     use super::*;
@@ -140,7 +169,8 @@ mod tests {
         let text = serde_json::to_string(&prose)?;
         assert!(!text.contains("tool_call") && !text.contains("called tool") && !text.contains("[tool "), "{text}");
         assert!(
-            text.contains("You ran Python code in the session. It returned:") && text.contains("It printed: 42"),
+            text.contains("You ran this Python code in the session:\\n```python\\nprint(6 * 7)\\n```\\nIt returned:")
+                && text.contains("It printed: 42"),
             "{text}"
         );
         assert!(!text.contains("\"assistant\""), "nothing in the model's own voice: {text}");

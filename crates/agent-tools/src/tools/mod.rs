@@ -167,6 +167,17 @@ impl Tool {
     pub fn runs_code(self) -> bool {
         matches!(self, Tool::RunPython | Tool::RunJavascript | Tool::RunShell)
     }
+
+    /// For a tool that runs code: the argument holding the code, what the code is called in a sentence, and
+    /// the language of a Markdown fence around it.
+    pub fn code_parts(self) -> Option<(&'static str, &'static str, &'static str)> {
+        match self {
+            Tool::RunPython => Some(("code", "Python code", "python")),
+            Tool::RunJavascript => Some(("code", "JavaScript code", "javascript")),
+            Tool::RunShell => Some(("command", "shell command", "sh")),
+            _ => None,
+        }
+    }
 }
 
 /// The tools a model in an agent is offered for a pool of `kind`: its main tool first ([`Tool::main_for`]),
