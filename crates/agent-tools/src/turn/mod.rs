@@ -5,6 +5,7 @@
 //! framework; the rig runner (`rig::ChatSession`, feature `rig`) produces them.
 
 pub mod echo;
+pub mod looping;
 pub mod policy;
 
 use std::fmt;
@@ -287,6 +288,8 @@ pub enum TurnFailureKind {
     NoToolCall,
     /// The model repeated a call it had already made instead of answering.
     Repeated,
+    /// The model wrote the same stretch of text again and again ([`looping::LoopWatch`]).
+    Looping,
     /// The model or its server failed.
     Model,
 }

@@ -14,6 +14,7 @@ use super::stream::Events;
 use super::{ChatAgent, Turn};
 use crate::rig::hooks::TurnHook;
 use crate::rig::steps::StepSink;
+use crate::turn::looping::LoopWatch;
 use crate::turn::policy::ToolsShown;
 use crate::turn::{StepOutcome, ToolCallStep, ToolResultStep, TurnEvent};
 
@@ -21,6 +22,8 @@ use crate::turn::{StepOutcome, ToolCallStep, ToolResultStep, TurnEvent};
 pub(super) enum RunEnd {
     Final(Box<PromptResponse>),
     TimedOut,
+    /// The model call in progress was writing one stretch again and again; it was stopped.
+    Looping,
     Error(Box<PromptError>),
     Ended,
 }
@@ -57,6 +60,8 @@ impl ChatAgent {
             .stream();
         // The calls made in this run, by id, until their results come.
         let mut calls: HashMap<String, (String, Map<String, Value>)> = HashMap::new();
+        // What the model call in progress writes, watched for a loop.
+        let mut watch = LoopWatch::new();
         loop {
             let item = match tokio::time::timeout_at(turn.deadline, stream.next()).await {
                 Err(_) => return RunEnd::TimedOut,
@@ -66,6 +71,20 @@ impl ChatAgent {
             };
             if let MultiTurnStreamItem::FinalResponse(response) = item {
                 return RunEnd::Final(Box::new(response));
+            }
+            match &item {
+                MultiTurnStreamItem::StreamAssistantItem(Item::Event(
+                    StreamEvent::Text { text: written, .. } | StreamEvent::Arguments { json: written, .. },
+                )) => {
+                    if watch.push(written) {
+                        return RunEnd::Looping;
+                    }
+                }
+                // A call's end or a retried model call: the next output is another stretch.
+                MultiTurnStreamItem::ToolCall { .. }
+                | MultiTurnStreamItem::ToolResult { .. }
+                | MultiTurnStreamItem::ModelTurnRetried { .. } => watch = LoopWatch::new(),
+                _ => {}
             }
             if let Some(event) = on_item(turn, item, &mut calls) {
                 events.send(event);
