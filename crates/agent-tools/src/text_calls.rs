@@ -8,6 +8,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::tools::Tool;
+
 /// A tool call found in a model's text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextToolCall {
@@ -32,6 +34,9 @@ pub enum TextCallForm {
     /// `[called tool NAME with {...}]`: how rig writes earlier calls into a request without tool
     /// definitions, which models then imitate.
     CalledToolText,
+    /// A fenced block of code in the tool's language (```` ```python ````), written as the fix of code that
+    /// failed ([`find_fenced_code`]).
+    FencedCode,
 }
 
 /// The keys a call object may use for its arguments.
@@ -51,6 +56,37 @@ pub fn find_tool_call(text: &str) -> Option<TextToolCall> {
         return Some(call);
     }
     bare_objects(text).find_map(|value| as_call(&value, TextCallForm::BareJson))
+}
+
+/// The first fenced block of code in the language of `tool` (which runs code) in `text`, as a call of
+/// `tool`: ```` ```python ```` or ```` ```py ```` for `run_python`, ```` ```javascript ```` or ```` ```js ````
+/// for `run_javascript`, ```` ```sh ````, ```` ```bash ```` or ```` ```shell ```` for `run_shell`. Blocks of
+/// another language, or none, are not taken. Small models asked to fix code that failed answer "the
+/// corrected code is: ```python ...```" instead of calling the tool (measured with the 0.5B model).
+pub fn find_fenced_code(text: &str, tool: Tool) -> Option<TextToolCall> {
+    let (key, _, _) = tool.code_parts()?;
+    let languages: &[&str] = match tool {
+        Tool::RunPython => &["python", "py", "python3"],
+        Tool::RunJavascript => &["javascript", "js"],
+        Tool::RunShell => &["sh", "bash", "shell"],
+        _ => &[],
+    };
+    let mut rest = text;
+    while let Some(start) = rest.find("```") {
+        let after = &rest[start + 3..];
+        let line_end = after.find('\n')?;
+        let info = after[..line_end].trim().to_ascii_lowercase();
+        let body = &after[line_end + 1..];
+        let end = body.find("```")?;
+        let code = body[..end].trim();
+        if languages.contains(&info.as_str()) && !code.is_empty() {
+            let mut arguments = Map::new();
+            arguments.insert(key.to_owned(), Value::String(code.to_owned()));
+            return Some(TextToolCall { name: tool.name().to_owned(), arguments, form: TextCallForm::FencedCode });
+        }
+        rest = &body[end + 3..];
+    }
+    None
 }
 
 /// `[called tool NAME with {json}]`.
@@ -197,6 +233,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn fenced_code_in_the_tools_language_is_a_call() {
+        let fix = "To fix it, use `sqrt`. The corrected code is:\n\n```python\nimport math\nprint(math.sqrt(2))\n```\n\nThis prints the root.";
+        let found = find_fenced_code(fix, Tool::RunPython).map(|c| (c.name, Value::Object(c.arguments), c.form));
+        assert_eq!(
+            found,
+            Some(("run_python".into(), json!({"code": "import math\nprint(math.sqrt(2))"}), TextCallForm::FencedCode))
+        );
+        let shell = find_fenced_code("```bash\nls -la /mnt/data\n```", Tool::RunShell).map(|c| c.arguments);
+        assert_eq!(shell.and_then(|a| a.get("command").cloned()), Some(json!("ls -la /mnt/data")));
+        let js = find_fenced_code("```text\nnot this\n```\n```js\n[1, 2].length\n```", Tool::RunJavascript);
+        assert_eq!(
+            js.map(|c| c.arguments["code"].clone()),
+            Some(json!("[1, 2].length")),
+            "the first block in the language"
+        );
+        for not_code in [
+            "```\nprint(1)\n```",
+            "```javascript\nconsole.log(1)\n```",
+            "```python\n\n```",
+            "```python\nprint(1)",
+            "no fences at all",
+        ] {
+            assert_eq!(find_fenced_code(not_code, Tool::RunPython), None, "{not_code:?}");
+        }
+        assert_eq!(find_fenced_code("```python\nprint(1)\n```", Tool::ListFiles), None, "a tool that runs no code");
+    }
+
     proptest! {
         #[test]
         fn never_panics_on_any_text(text in "\\PC{0,400}") {
@@ -206,6 +270,14 @@ mod tests {
         #[test]
         fn never_panics_on_brace_soup(text in "[{}\\[\\]\":,a-z` <>/\\n]{0,300}") {
             let _ = find_tool_call(&text);
+            let _ = find_fenced_code(&text, Tool::RunPython);
+        }
+
+        #[test]
+        fn fenced_code_never_panics(text in "(```|python|js|\\n|\\PC){0,60}") {
+            for tool in Tool::ALL {
+                let _ = find_fenced_code(&text, *tool);
+            }
         }
 
         #[test]

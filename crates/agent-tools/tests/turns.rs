@@ -278,7 +278,9 @@ async fn a_full_context_is_explained_in_plain_words() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_arguments_are_not_echoed_back_whole() {
     let Some(emu) = emulator().await else { return };
-    let code = format!("{}print('ok')", "x = 1\n".repeat(5000));
+    // Long, and not one line over and over (a call looping like that is stopped as it streams).
+    let lines: String = (0..3000).map(|i| format!("x{i} = {i}\n")).collect();
+    let code = format!("{lines}print('ok')");
     let server = ScriptedModel::start(vec![
         Reply::ToolCalls(vec![("call_1", "run_python", call(&code))]),
         Reply::Text("Done."),
@@ -424,5 +426,48 @@ async fn a_model_writing_the_same_stretch_over_and_over_is_stopped() {
         assert!(!events.iter().any(|e| matches!(e, TurnEvent::ToolResult(_))), "nothing ran: {events:?}");
         assert_eq!(server.script.bodies().len(), 1, "the model was not asked again");
     }
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guided_code_that_keeps_failing_may_be_fixed_in_a_fenced_block_that_runs() {
+    let Some(emu) = emulator().await else { return };
+    let failing = call("import math; print(math.sqroot(2))");
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", failing.clone())]),
+        Reply::ToolCalls(vec![("call_2", "run_python", failing.clone())]),
+        Reply::ToolCalls(vec![("call_3", "run_python", failing)]),
+        Reply::Text("The corrected code is:\n\n```python\nimport math\nprint(math.sqrt(2))\n```"),
+        Reply::Text("The square root of 2 is 1.4142135623730951."),
+    ])
+    .await;
+    let config = model(&server);
+    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
+    let events =
+        run(&agent, &mut History::new(), "Run import math; print(math.sqroot(2)) and fix it if it fails.").await;
+    assert!(
+        matches!(events.last(), Some(TurnEvent::Done { answer }) if answer.contains("1.4142135623730951")),
+        "{events:?}"
+    );
+    let as_text: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match e {
+            TurnEvent::ToolCall(c) => Some(c.written_as_text),
+            _ => None,
+        })
+        .collect();
+    let outcomes: Vec<StepOutcome> = events
+        .iter()
+        .filter_map(|e| match e {
+            TurnEvent::ToolResult(r) => Some(r.outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(as_text, [false, false, false, true], "the fenced fix ran as a step");
+    assert_eq!(outcomes, [StepOutcome::Failed, StepOutcome::Repeated, StepOutcome::Repeated, StepOutcome::Ran]);
+    let bodies = server.script.bodies();
+    let asked = bodies[3]["messages"].to_string();
+    assert!(bodies[3].get("tools").is_none(), "no tools once the retries are used up");
+    assert!(asked.contains("reply with only the corrected call"), "the fix was asked for: {asked}");
     emu.stop().await;
 }

@@ -5,9 +5,9 @@ use rig_agent::agent::{AgentHook, CompletionCallAction, CompletionCallEvent, Hoo
 use rig_core::message::{AssistantContent, Message, ToolChoice};
 use serde_json::Value;
 
-use super::prose::as_prose;
+use super::prose::{Ending, as_prose};
 use super::steps::StepSink;
-use crate::turn::policy::{Demand, RunSettings};
+use crate::turn::policy::{Demand, RunSettings, ToolsShown};
 
 /// Steers every model call of one run (one prompt of a turn), as the turn's policy says.
 #[derive(Debug, Clone)]
@@ -36,7 +36,16 @@ impl AgentHook for TurnHook {
         // Without tools, the model reads earlier calls and results in our words, not rig's bracketed text
         // (which small models copy into their answers).
         let history = match demand {
-            Demand::NoTools => as_prose(history.as_deref().unwrap_or(event.history), event.prompt).or(history),
+            Demand::NoTools => {
+                // Under guided steering, code that still fails after the forced retries may be fixed in a call
+                // written as text, which the turn runs; otherwise the model answers.
+                let ending = if self.settings.tools == ToolsShown::WhileFailing && self.steps.retries_used_up() {
+                    Ending::FixOrExplain(self.settings.main)
+                } else {
+                    Ending::Answer
+                };
+                as_prose(history.as_deref().unwrap_or(event.history), event.prompt, ending).or(history)
+            }
             _ => history,
         };
         if let Some(history) = history {

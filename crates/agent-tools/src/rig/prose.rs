@@ -35,10 +35,36 @@ fn did(name: &str, arguments: Option<&serde_json::Map<String, serde_json::Value>
     }
 }
 
+/// What the last line asks of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The answer, in plain sentences.
+    Answer,
+    /// The code run by this tool failed and its forced retries are used up: a corrected call (written as
+    /// text, which a guided turn runs), or the answer in plain sentences.
+    FixOrExplain(Tool),
+}
+
+impl Ending {
+    fn line(self) -> String {
+        match self {
+            Ending::Answer => "Now answer my question in plain sentences, quoting the values above.".to_owned(),
+            Ending::FixOrExplain(tool) => {
+                let key = tool.code_parts().map_or("code", |(key, _, _)| key);
+                format!(
+                    "If you can fix the error, reply with only the corrected call, as JSON: {{\"name\": \"{}\", \
+                     \"arguments\": {{\"{key}\": \"...\"}}}}. Otherwise answer my question in plain sentences.",
+                    tool.name()
+                )
+            }
+        }
+    }
+}
+
 /// `history` and the `prompt` that follows it (the results of the last calls) with their calls and results in
 /// words, or `None` when they have none. The prompt's results are then in the history: their calls no longer
 /// being calls, rig leaves the prompt's results out of the request (an answer to no call).
-pub(crate) fn as_prose(history: &[Message], prompt: &Message) -> Option<Vec<Message>> {
+pub(crate) fn as_prose(history: &[Message], prompt: &Message, ending: Ending) -> Option<Vec<Message>> {
     let has_results = |message: &Message| matches!(message, Message::User { content } if content.iter().any(|part| matches!(part, UserContent::ToolResult(_))));
     let shows_syntax = |message: &Message| match message {
         Message::Assistant(turn) => turn.content.iter().any(|block| match block {
@@ -113,9 +139,7 @@ pub(crate) fn as_prose(history: &[Message], prompt: &Message) -> Option<Vec<Mess
                     })
                     .collect();
                 if i + 1 == count && last_is_result {
-                    parts.push(UserContent::text(
-                        "Now answer my question in plain sentences, quoting the values above.",
-                    ));
+                    parts.push(UserContent::text(ending.line()));
                 }
                 Some(Message::User { content: parts })
             }
@@ -164,7 +188,7 @@ mod tests {
             Message::Assistant(AssistantMessage::new(vec![AssistantContent::ToolCall(call)])),
         ];
         let prompt = Message::User { content: vec![UserContent::ToolResult(result)] };
-        let prose = as_prose(&history, &prompt).ok_or("nothing changed")?;
+        let prose = as_prose(&history, &prompt, Ending::Answer).ok_or("nothing changed")?;
         assert_eq!(prose.len(), 2, "the call is told with its result");
         let text = serde_json::to_string(&prose)?;
         assert!(!text.contains("tool_call") && !text.contains("called tool") && !text.contains("[tool "), "{text}");
@@ -175,7 +199,10 @@ mod tests {
         );
         assert!(!text.contains("\"assistant\""), "nothing in the model's own voice: {text}");
         assert!(text.contains("Now answer my question in plain sentences"), "{text}");
-        assert!(as_prose(&[], &Message::user("hi")).is_none());
+        assert!(as_prose(&[], &Message::user("hi"), Ending::Answer).is_none());
+        let fix = as_prose(&history, &prompt, Ending::FixOrExplain(Tool::RunPython)).ok_or("nothing changed")?;
+        let text = serde_json::to_string(&fix)?;
+        assert!(text.contains(r#"{\"name\": \"run_python\", \"arguments\": {\"code\": \"...\"}}"#), "{text}");
         Ok(())
     }
 }

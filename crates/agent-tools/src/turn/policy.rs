@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::echo;
 use super::{StepOutcome, ToolChoicePolicy, TurnFailure, TurnFailureKind};
 use crate::invoke::ToolInvocation;
-use crate::text_calls::{TextToolCall, find_tool_call};
+use crate::text_calls::{TextToolCall, find_fenced_code, find_tool_call};
 use crate::tools::{Tool, canonical_arguments};
 
 /// How many times a turn forces the code tool again after a failure ([`ToolsShown::WhileFailing`]).
@@ -231,6 +231,13 @@ impl TurnPolicy {
             ToolChoicePolicy::Auto if !starts_like_a_call(answer) => None,
             _ => find_tool_call(answer),
         };
+        // Guided, after code that failed: a fix written as a fenced block of the code's language is run (the
+        // last request asked for the corrected call; small models write the code as Markdown instead).
+        let text_call = text_call.or_else(|| {
+            let after_failure =
+                self.tool_choice == ToolChoicePolicy::Guided && !self.last_ok && self.last_call.is_some();
+            after_failure.then(|| find_fenced_code(answer, self.main)).flatten()
+        });
         let Some(call) = text_call else {
             if echo::shows_tool_syntax(answer) {
                 return self.plain_answer(answer);
@@ -403,6 +410,12 @@ impl CallSteering {
     /// How a call that ran outside the framework's own tool calls went (a call written as text).
     pub fn note_outcome(&mut self, failed: bool) {
         self.last_failed = failed;
+    }
+
+    /// Whether the last call failed and the forced retries of the turn are used up: the model is then offered
+    /// no tools, and may still write a corrected call as text ([`Next::RunTextCall`]).
+    pub fn retries_used_up(&self) -> bool {
+        self.last_failed && self.forced_retries >= FORCED_RETRIES
     }
 
     /// When `name` with `arguments` is exactly the last code that failed: that failure's error line.

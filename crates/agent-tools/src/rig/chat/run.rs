@@ -75,11 +75,7 @@ impl ChatAgent {
             match &item {
                 MultiTurnStreamItem::StreamAssistantItem(Item::Event(
                     StreamEvent::Text { text: written, .. } | StreamEvent::Arguments { json: written, .. },
-                )) => {
-                    if watch.push(written) {
-                        return RunEnd::Looping;
-                    }
-                }
+                )) if watch.push(written) => return RunEnd::Looping,
                 // A call's end or a retried model call: the next output is another stretch.
                 MultiTurnStreamItem::ToolCall { .. }
                 | MultiTurnStreamItem::ToolResult { .. }

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::report::{ChangedFile, RunReport};
+use crate::text_calls::TextCallForm;
 use crate::tools::{PoolKind, agent_tools};
 
 fn policy(choice: ToolChoicePolicy) -> TurnPolicy {
@@ -219,4 +220,34 @@ fn two_unusable_calls_end_the_turn_in_words() {
         steering.record("run_python", &json!({"code": "x"}), &repeated);
     }
     assert_ne!(steering.demand(settings, true), Demand::NoTools);
+}
+
+#[test]
+fn after_code_that_failed_a_fenced_fix_runs_under_guided_only() {
+    let fix = "The corrected code is:\n\n```python\nimport math\nprint(math.sqrt(2))\n```";
+    let mut turn = policy(ToolChoicePolicy::Guided);
+    turn.call_made("run_python", &args(json!({"code": "import math; print(math.sqroot(2))"})));
+    turn.call_finished(StepOutcome::Failed);
+    let Next::RunTextCall { call, .. } = turn.next(fix, 3) else { panic!("the fix runs") };
+    assert_eq!(
+        (call.name.as_str(), call.arguments["code"].as_str()),
+        ("run_python", Some("import math\nprint(math.sqrt(2))"))
+    );
+    assert_eq!(call.form, TextCallForm::FencedCode);
+    // The same code again is not run: the model is reminded that it failed.
+    turn.text_call_ran(StepOutcome::Failed);
+    assert!(matches!(turn.next(fix, 1), Next::Ask { .. }));
+
+    // After a success, code in an answer is part of the answer.
+    let mut turn = policy(ToolChoicePolicy::Guided);
+    turn.call_made("run_python", &args(json!({"code": "print(1)"})));
+    turn.call_finished(StepOutcome::Ran);
+    assert_eq!(turn.next(fix, 1), Next::Answer(fix.into()));
+    // Other policies never run Markdown.
+    for choice in [ToolChoicePolicy::Auto, ToolChoicePolicy::RequiredFirst, ToolChoicePolicy::None] {
+        let mut turn = policy(choice);
+        turn.call_made("run_python", &args(json!({"code": "x"})));
+        turn.call_finished(StepOutcome::Failed);
+        assert_eq!(turn.next(fix, 1), Next::Answer(fix.into()), "{choice}");
+    }
 }
