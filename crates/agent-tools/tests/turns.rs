@@ -15,6 +15,17 @@ use dynamic_sessions_test_support::{Reply, ScriptedModel, assistant_calls, tool_
 use futures_util::StreamExt;
 use serde_json::json;
 
+/// The outcome of each step of a turn, in order.
+fn outcomes_of(events: &[TurnEvent]) -> Vec<StepOutcome> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TurnEvent::ToolResult(r) => Some(r.outcome),
+            _ => None,
+        })
+        .collect()
+}
+
 fn text_of(events: &[TurnEvent]) -> String {
     events
         .iter()
@@ -118,13 +129,7 @@ async fn guided_forces_python_first_then_lets_the_model_answer_and_retries_failu
     assert!(
         matches!(events.last(), Some(TurnEvent::Done { answer }) if answer.contains("1267650600228229401496703205376"))
     );
-    let outcomes: Vec<StepOutcome> = events
-        .iter()
-        .filter_map(|e| match e {
-            TurnEvent::ToolResult(r) => Some(r.outcome),
-            _ => None,
-        })
-        .collect();
+    let outcomes = outcomes_of(&events);
     assert_eq!(outcomes, [StepOutcome::Failed, StepOutcome::Ran]);
     let bodies = server.script.bodies();
     let tools = |body: &serde_json::Value| -> Vec<String> {
@@ -456,13 +461,7 @@ async fn guided_code_that_keeps_failing_may_be_fixed_in_a_fenced_block_that_runs
             _ => None,
         })
         .collect();
-    let outcomes: Vec<StepOutcome> = events
-        .iter()
-        .filter_map(|e| match e {
-            TurnEvent::ToolResult(r) => Some(r.outcome),
-            _ => None,
-        })
-        .collect();
+    let outcomes = outcomes_of(&events);
     assert_eq!(as_text, [false, false, false, true], "the fenced fix ran as a step");
     assert_eq!(outcomes, [StepOutcome::Failed, StepOutcome::Repeated, StepOutcome::Repeated, StepOutcome::Ran]);
     let bodies = server.script.bodies();
