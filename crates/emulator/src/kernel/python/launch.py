@@ -37,11 +37,24 @@ def exec_node(node, node_args, kernel_js, requests, replies, diagnostics, env):
     os.execve(node, [node, *node_args, kernel_js], env)
 
 
+def limit_processes():
+    """RLIMIT_NPROC as the host asked (DS_NPROC), soft = hard, set inside the sandbox before Node starts, as
+    kernel.py does for Python: in the bubblewrap tier's user namespace the kernel counts that namespace's
+    processes, so this bounds the session alone (without it, a fork bomb as an ordinary user without cgroups
+    took every pid of the machine)."""
+    limit = os.environ.get("DS_NPROC")
+    if limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(limit), int(limit)))
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit("usage: launch.py NODE KERNEL_JS [NODE_ARGS...]")
     node, kernel_js, node_args = sys.argv[1], sys.argv[2], sys.argv[3:]
     try:
+        limit_processes()
         exec_node(node, node_args, kernel_js, 0, 1, 2, dict(os.environ))
     except OSError as e:
         os.write(2, ("cannot start the JavaScript kernel with %s: %s\n" % (node, e)).encode())
