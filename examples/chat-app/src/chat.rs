@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use dynamic_sessions_agent_tools::Tool;
 use dynamic_sessions_agent_tools::rig::ChatAgent;
@@ -161,6 +163,30 @@ pub async fn history(State(state): State<AppState>, visitor: Visitor) -> Json<Va
     let conversation = state.conversations().get(&visitor.id);
     let chat = conversation.chat.lock().await;
     Json(json!({"events": chat.log, "model": state.model().map(|m| m.describe())}))
+}
+
+/// `GET /api/conversation.ipynb`: the conversation as a Jupyter notebook, to download.
+pub async fn export_notebook(State(state): State<AppState>, visitor: Visitor) -> Response {
+    let conversation = state.conversations().get(&visitor.id);
+    let notebook = crate::export::notebook(&conversation.chat.lock().await.log, state.pool());
+    let body = serde_json::to_string_pretty(&notebook).unwrap_or_default();
+    download(body, "application/x-ipynb+json", "conversation.ipynb")
+}
+
+/// `GET /api/conversation.md`: the conversation as Markdown, to download.
+pub async fn export_markdown(State(state): State<AppState>, visitor: Visitor) -> Response {
+    let conversation = state.conversations().get(&visitor.id);
+    let text = crate::export::markdown(&conversation.chat.lock().await.log, state.pool());
+    download(text, "text/markdown; charset=utf-8", "conversation.md")
+}
+
+fn download(body: String, content_type: &'static str, name: &'static str) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
+    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
 }
 
 /// `POST /api/chat/stop`: stops this browser's running turn (the model call ends, running code is

@@ -14,6 +14,7 @@ pub mod chat;
 pub mod conversations;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod files;
 pub mod identity;
 pub mod page;
@@ -125,6 +126,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/chat/stop", post(chat::stop))
         .route("/api/run", post(chat::run))
         .route("/api/history", get(chat::history))
+        .route("/api/conversation.ipynb", get(chat::export_notebook))
+        .route("/api/conversation.md", get(chat::export_markdown))
         .route("/api/session/new", post(chat::new_session))
         .route("/api/files", get(files::list).post(files::upload).layer(DefaultBodyLimit::disable()))
         .route("/api/files/download", get(files::download))

@@ -1,0 +1,233 @@
+//! A conversation to take home: a Jupyter notebook (nbformat 4.5) and a Markdown document, built from the log
+//! the page replays. Messages become Markdown cells, runs of code become code cells with their outputs
+//! (stdout and stderr as streams, the result as `text/plain`, charts as `image/png`), and everything else
+//! (other tools, files handed over, notices, failures) a line of Markdown.
+
+use std::fmt::Write as _;
+
+use dynamic_sessions_agent_tools::{PoolKind, Tool};
+use serde_json::{Map, Value, json};
+
+use crate::events::PageEvent;
+
+/// The notebook of `log`, for a pool of `pool` (its kernel and language in the metadata).
+pub fn notebook(log: &[PageEvent], pool: PoolKind) -> Value {
+    let mut cells = Cells::default();
+    for event in log {
+        match event {
+            PageEvent::ToolCall { id, name, code: Some(code), .. } if runs_code(name) => {
+                cells.code(id.clone(), &source_for(pool, name, code));
+            }
+            PageEvent::ToolResult { id, name, report, images, text, .. }
+                if runs_code(name) && cells.outputs(id.as_deref(), report.as_ref(), images, text.as_deref()) => {}
+            other => {
+                if let Some(markdown) = markdown_of(other) {
+                    cells.markdown(&markdown);
+                }
+            }
+        }
+    }
+    let (kernel, display, language, extension) = match Tool::main_for(pool) {
+        Tool::RunJavascript => ("javascript", "JavaScript (Node.js)", "javascript", ".js"),
+        Tool::RunShell => ("bash", "Bash", "bash", ".sh"),
+        _ => ("python3", "Python 3", "python", ".py"),
+    };
+    json!({
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": kernel, "display_name": display, "language": language},
+            "language_info": {"name": language, "file_extension": extension},
+        },
+        "cells": cells.cells,
+    })
+}
+
+/// The Markdown document of `log`: messages as text, code in fenced blocks with its output, charts as
+/// embedded PNGs.
+pub fn markdown(log: &[PageEvent], pool: PoolKind) -> String {
+    let fence = match Tool::main_for(pool) {
+        Tool::RunJavascript => "javascript",
+        Tool::RunShell => "sh",
+        _ => "python",
+    };
+    let mut out = String::from("# Conversation\n");
+    for event in log {
+        let block = match event {
+            PageEvent::ToolCall { name, code: Some(code), .. } if runs_code(name) => {
+                let language = if name == Tool::RunShell.name() { "sh" } else { fence };
+                format!("```{language}\n{}\n```", code.trim_end())
+            }
+            PageEvent::ToolResult { name, report, images, text, .. } if runs_code(name) => {
+                let mut block = String::new();
+                for (title, body) in report_parts(report.as_ref(), text.as_deref()) {
+                    let _ = write!(block, "{title}:\n\n```text\n{}\n```\n\n", body.trim_end());
+                }
+                for image in images {
+                    let _ = write!(block, "![A chart the code drew]({image})\n\n");
+                }
+                block.trim_end().to_owned()
+            }
+            other => markdown_of(other).unwrap_or_default(),
+        };
+        if !block.is_empty() {
+            out.push('\n');
+            out.push_str(&block);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Whether the tool `name` runs code (its calls are code cells).
+fn runs_code(name: &str) -> bool {
+    Tool::from_name(name).is_some_and(Tool::runs_code)
+}
+
+/// A call's code as a cell of the notebook's kernel: a shell command in a Python notebook is a `%%bash` cell.
+fn source_for(pool: PoolKind, name: &str, code: &str) -> String {
+    let python = Tool::main_for(pool) == Tool::RunPython;
+    if python && name == Tool::RunShell.name() { format!("%%bash\n{code}") } else { code.to_owned() }
+}
+
+/// The event as a line (or paragraph) of Markdown, when it is shown at all.
+fn markdown_of(event: &PageEvent) -> Option<String> {
+    match event {
+        PageEvent::User { text } => Some(format!("**You:**\n\n{}", quoted(text))),
+        // Answers are kept as sanitised HTML, which Markdown (and a notebook's Markdown cells) render as is.
+        PageEvent::Assistant { html } | PageEvent::Done { html } => Some(format!("**Assistant:**\n\n{html}")),
+        PageEvent::ToolCall { name, args, .. } => {
+            let args = args.as_ref().map(|a| Value::Object(a.clone()).to_string()).unwrap_or_default();
+            Some(format!("*Tool `{name}`* `{}`", args.replace('`', "'")))
+        }
+        PageEvent::ToolResult { text: Some(text), .. } if !text.is_empty() => Some(quoted(text)),
+        PageEvent::Artifact { path, size, description } => {
+            let size = size.map(|s| format!(" ({s} bytes)")).unwrap_or_default();
+            let about = description.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
+            Some(format!("*File handed over:* `{path}`{size}{about}"))
+        }
+        PageEvent::Notice { message } => Some(format!("*Note:* {message}")),
+        PageEvent::Error { message, .. } => Some(format!("*The turn ended without an answer:* {message}")),
+        PageEvent::Stopped { message } => Some(format!("*Stopped:* {message}")),
+        _ => None,
+    }
+}
+
+/// `text` as a Markdown block quote (so that what a person typed is not read as Markdown structure).
+fn quoted(text: &str) -> String {
+    text.lines().map(|line| format!("> {line}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The titled parts of a run's report: what it printed, its errors, its result; or the text the model was
+/// told when there is no report (a run refused before it started).
+fn report_parts(report: Option<&Value>, text: Option<&str>) -> Vec<(&'static str, String)> {
+    let field = |name: &str| report.and_then(|r| r.get(name)).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let mut parts = Vec::new();
+    if let Some(stdout) = field("stdout") {
+        parts.push(("Output", stdout.to_owned()));
+    }
+    if let Some(stderr) = field("stderr") {
+        parts.push(("Errors", stderr.to_owned()));
+    }
+    if let Some(result) = report.and_then(|r| r.get("result")).filter(|v| !v.is_null()) {
+        parts.push(("Result", result.as_str().map_or_else(|| result.to_string(), str::to_owned)));
+    }
+    if report.is_none()
+        && let Some(text) = text.filter(|t| !t.is_empty())
+    {
+        parts.push(("Not run", text.to_owned()));
+    }
+    parts
+}
+
+/// A `data:` URL as a notebook's MIME bundle: raster images base64-encoded, SVG as its text (nbformat's
+/// convention).
+fn image_bundle(url: &str) -> Option<Map<String, Value>> {
+    use base64::Engine as _;
+    let (mime, data) = url.strip_prefix("data:")?.split_once(";base64,")?;
+    let value = if mime == "image/svg+xml" {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+        String::from_utf8(bytes).ok()?
+    } else {
+        data.to_owned()
+    };
+    let mut bundle = Map::new();
+    bundle.insert(mime.to_owned(), Value::String(value));
+    Some(bundle)
+}
+
+/// The notebook's cells as they are built.
+#[derive(Default)]
+struct Cells {
+    cells: Vec<Value>,
+    /// Code cells run so far (their execution counts).
+    runs: u64,
+    /// The call id of each code cell, by index in `cells`, to attach its outputs.
+    calls: Vec<(Option<String>, usize)>,
+}
+
+impl Cells {
+    fn id(&self) -> String {
+        format!("cell-{}", self.cells.len() + 1)
+    }
+
+    fn markdown(&mut self, text: &str) {
+        let cell = json!({"cell_type": "markdown", "id": self.id(), "metadata": {}, "source": text});
+        self.cells.push(cell);
+    }
+
+    fn code(&mut self, call: Option<String>, source: &str) {
+        self.runs += 1;
+        let cell = json!({
+            "cell_type": "code",
+            "id": self.id(),
+            "metadata": {},
+            "execution_count": self.runs,
+            "source": source,
+            "outputs": [],
+        });
+        self.calls.push((call, self.cells.len()));
+        self.cells.push(cell);
+    }
+
+    /// The outputs of a run, on the code cell of its call (the last code cell when the call has no id);
+    /// `false` when there is no such cell (a call whose arguments were refused), for the caller to say it in
+    /// words instead.
+    fn outputs(&mut self, call: Option<&str>, report: Option<&Value>, images: &[String], text: Option<&str>) -> bool {
+        let index = match call {
+            Some(id) => self.calls.iter().rev().find(|(c, _)| c.as_deref() == Some(id)),
+            None => self.calls.last(),
+        };
+        let Some(&(_, index)) = index else { return false };
+        let count = self.cells[index].get("execution_count").cloned().unwrap_or(Value::Null);
+        let mut outputs = Vec::new();
+        for (title, body) in report_parts(report, text) {
+            let output = match title {
+                "Output" => json!({"output_type": "stream", "name": "stdout", "text": body}),
+                "Errors" | "Not run" => json!({"output_type": "stream", "name": "stderr", "text": body}),
+                _ => json!({
+                    "output_type": "execute_result",
+                    "execution_count": count,
+                    "data": {"text/plain": body},
+                    "metadata": {},
+                }),
+            };
+            outputs.push(output);
+        }
+        for image in images {
+            if let Some(bundle) = image_bundle(image) {
+                outputs.push(json!({"output_type": "display_data", "data": bundle, "metadata": {}}));
+            }
+        }
+        match self.cells.get_mut(index) {
+            Some(cell) => {
+                cell["outputs"] = Value::Array(outputs);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
