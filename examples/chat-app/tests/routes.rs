@@ -355,9 +355,9 @@ async fn the_code_cell_follows_the_pools_language() {
 /// The Python of the real-client environment (which has nbformat), or `None` (skipped loudly; a failure under
 /// `CI=true`).
 fn python_with_nbformat() -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("DS_PYTHON_CLIENTS_VENV").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/python-clients-venv")
-    });
+    let dir = std::env::var_os("DS_PYTHON_CLIENTS_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/python-clients-venv"));
     let python = dir.join("bin/python");
     let has = std::process::Command::new(&python)
         .args(["-c", "import nbformat"])
@@ -379,9 +379,10 @@ fn python_with_nbformat() -> Option<std::path::PathBuf> {
 async fn a_conversation_downloads_as_a_valid_notebook_and_as_markdown() {
     let Some((app, emulator)) = setup(1 << 20).await else { return };
     let browser = open_page(&app).await;
-    let chart = "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.show()\nprint('drawn')\n6 * 7";
+    let chart = "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.show()\nprint('drawn')";
     let (_, _, body) = send(&app, browser.post_json("/api/run", json!({"code": chart}))).await;
     assert_eq!(json_of(&body)["images"].as_array().map(Vec::len), Some(1), "{}", String::from_utf8_lossy(&body));
+    send(&app, browser.post_json("/api/run", json!({"code": "6 * 7"}))).await;
     send(&app, browser.post_json("/api/run", json!({"code": "1/0"}))).await;
 
     let (status, headers, body) = send(&app, browser.get("/api/conversation.ipynb")).await;
@@ -389,13 +390,14 @@ async fn a_conversation_downloads_as_a_valid_notebook_and_as_markdown() {
     assert_eq!(headers[header::CONTENT_DISPOSITION], "attachment; filename=\"conversation.ipynb\"");
     let notebook = json_of(&body);
     let cells = notebook["cells"].as_array().unwrap();
-    assert_eq!(cells.len(), 2, "two code cells: {notebook}");
+    assert_eq!(cells.len(), 3, "three code cells: {notebook}");
     assert_eq!(cells[0]["source"], chart);
     let outputs = cells[0]["outputs"].as_array().unwrap();
     let types: Vec<&str> = outputs.iter().map(|o| o["output_type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["stream", "execute_result", "display_data"], "{outputs:?}");
-    assert_eq!(outputs[1]["data"]["text/plain"], "42");
-    assert!(cells[1]["outputs"][0]["text"].as_str().unwrap().contains("ZeroDivisionError"));
+    assert_eq!(types, ["stream", "display_data"], "{outputs:?}");
+    assert_eq!(cells[1]["outputs"][0]["output_type"], "execute_result");
+    assert_eq!(cells[1]["outputs"][0]["data"]["text/plain"], "42");
+    assert!(cells[2]["outputs"][0]["text"].as_str().unwrap().contains("ZeroDivisionError"));
 
     if let Some(python) = python_with_nbformat() {
         let file = tempfile::NamedTempFile::new().unwrap();
@@ -405,14 +407,17 @@ async fn a_conversation_downloads_as_a_valid_notebook_and_as_markdown() {
                      print(len(nb.cells), len(png))";
         let out = std::process::Command::new(python).args(["-c", check]).arg(file.path()).output().unwrap();
         assert!(out.status.success(), "nbformat refused it: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2 1", "two cells, one chart");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3 1", "three cells, one chart");
     }
 
     let (status, headers, body) = send(&app, browser.get("/api/conversation.md")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/markdown"));
     let text = String::from_utf8(body).unwrap();
-    assert!(text.contains("```python\nimport matplotlib.pyplot as plt") && text.contains("![A chart the code drew](data:image/png;base64,"));
+    assert!(
+        text.contains("```python\nimport matplotlib.pyplot as plt")
+            && text.contains("![A chart the code drew](data:image/png;base64,")
+    );
     assert!(text.contains("Output:\n\n```text\ndrawn\n```") && text.contains("ZeroDivisionError"), "{text}");
 
     // Another browser's download holds none of it.

@@ -40,7 +40,14 @@ fn log() -> Vec<PageEvent> {
         },
         PageEvent::Artifact { path: "squares.png".into(), size: Some(2048), description: Some("the chart".into()) },
         PageEvent::Assistant { html: "<p>The chart is drawn.</p>".into() },
-        PageEvent::ToolCall { id: None, name: "run_shell".into(), code: Some("ls /mnt/data".into()), args: None, as_text: false, cell: true },
+        PageEvent::ToolCall {
+            id: None,
+            name: "run_shell".into(),
+            code: Some("ls /mnt/data".into()),
+            args: None,
+            as_text: false,
+            cell: true,
+        },
         PageEvent::ToolResult {
             id: None,
             name: "run_shell".into(),
@@ -88,7 +95,8 @@ fn the_notebook_follows_the_pool() {
     assert_eq!(notebook(&[], PoolKind::JavaScript)["metadata"]["kernelspec"]["name"], "javascript");
     let shell = notebook(&log(), PoolKind::Shell);
     assert_eq!(shell["metadata"]["language_info"]["name"], "bash");
-    let sources: Vec<&str> = shell["cells"].as_array().into_iter().flatten().filter_map(|c| c["source"].as_str()).collect();
+    let sources: Vec<&str> =
+        shell["cells"].as_array().into_iter().flatten().filter_map(|c| c["source"].as_str()).collect();
     assert!(sources.contains(&"ls /mnt/data"), "no magic in a Bash notebook: {sources:?}");
     let svg = "data:image/svg+xml;base64,PHN2Zy8+";
     assert_eq!(image_bundle(svg), Some(Map::from_iter([("image/svg+xml".to_owned(), json!("<svg/>"))])));
