@@ -58,8 +58,9 @@ pub fn find_tool_call(text: &str) -> Option<TextToolCall> {
     bare_objects(text).find_map(|value| as_call(&value, TextCallForm::BareJson))
 }
 
-/// The first fenced block of code in the language of `tool` (which runs code) in `text`, as a call of
-/// `tool`: ```` ```python ```` or ```` ```py ```` for `run_python`, ```` ```javascript ```` or ```` ```js ````
+/// The last fenced block of code in the language of `tool` (which runs code) in `text`, as a call of
+/// `tool` (an answer that quotes the failed code before its fix ends with the fix): ```` ```python ````,
+/// ```` ```py ```` or ```` ```python3 ```` for `run_python`, ```` ```javascript ```` or ```` ```js ````
 /// for `run_javascript`, ```` ```sh ````, ```` ```bash ```` or ```` ```shell ```` for `run_shell`. Blocks of
 /// another language, or none, are not taken. Small models asked to fix code that failed answer "the
 /// corrected code is: ```python ...```" instead of calling the tool (measured with the 0.5B model).
@@ -71,22 +72,25 @@ pub fn find_fenced_code(text: &str, tool: Tool) -> Option<TextToolCall> {
         Tool::RunShell => &["sh", "bash", "shell"],
         _ => &[],
     };
+    let mut last = None;
     let mut rest = text;
     while let Some(start) = rest.find("```") {
         let after = &rest[start + 3..];
-        let line_end = after.find('\n')?;
+        // A fence opens a block only with its info string on a line of its own, and a block needs a close.
+        let Some(line_end) = after.find('\n') else { break };
         let info = after[..line_end].trim().to_ascii_lowercase();
         let body = &after[line_end + 1..];
-        let end = body.find("```")?;
+        let Some(end) = body.find("```") else { break };
         let code = body[..end].trim();
         if languages.contains(&info.as_str()) && !code.is_empty() {
-            let mut arguments = Map::new();
-            arguments.insert(key.to_owned(), Value::String(code.to_owned()));
-            return Some(TextToolCall { name: tool.name().to_owned(), arguments, form: TextCallForm::FencedCode });
+            last = Some(code);
         }
         rest = &body[end + 3..];
     }
-    None
+    let code = last?;
+    let mut arguments = Map::new();
+    arguments.insert(key.to_owned(), Value::String(code.to_owned()));
+    Some(TextToolCall { name: tool.name().to_owned(), arguments, form: TextCallForm::FencedCode })
 }
 
 /// `[called tool NAME with {json}]`.

@@ -418,8 +418,8 @@ async fn an_answer_that_echoes_tool_syntax_is_never_shown_to_the_person() {
 async fn a_model_writing_the_same_stretch_over_and_over_is_stopped() {
     let Some(emu) = emulator().await else { return };
     // In the text of the answer, and in a tool call's arguments (what the 0.5B model did, 2,048 tokens long).
-    let looping_text: &'static str = "The squares are 1, 4, 9. ".repeat(60).leak();
-    let looping_code = "import pandas as pd\n".to_owned() + &"df.to_csv('/mnt/data/squares.csv')\n".repeat(40);
+    let looping_text: &'static str = "The squares are 1, 4, 9. ".repeat(120).leak();
+    let looping_code = "import pandas as pd\n".to_owned() + &"df.to_csv('/mnt/data/squares.csv')\n".repeat(80);
     for reply in [Reply::Text(looping_text), Reply::ToolCalls(vec![("call_1", "run_python", call(&looping_code))])] {
         let server = ScriptedModel::start(vec![reply, Reply::Text("never asked")]).await;
         let options = TurnOptions { tool_choice: ToolChoicePolicy::Auto, ..TurnOptions::default() };
@@ -429,6 +429,7 @@ async fn a_model_writing_the_same_stretch_over_and_over_is_stopped() {
         assert_eq!(failure.kind, TurnFailureKind::Looping, "{events:?}");
         assert!(failure.message.contains("over and over"), "{}", failure.message);
         assert!(!events.iter().any(|e| matches!(e, TurnEvent::ToolResult(_))), "nothing ran: {events:?}");
+        assert!(events.iter().any(|e| matches!(e, TurnEvent::TextWithdrawn)), "the repeated text is taken back");
         assert_eq!(server.script.bodies().len(), 1, "the model was not asked again");
     }
     emu.stop().await;

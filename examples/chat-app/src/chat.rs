@@ -176,7 +176,7 @@ pub async fn export_notebook(State(state): State<AppState>, visitor: Visitor) ->
 /// `GET /api/conversation.md`: the conversation as Markdown, to download.
 pub async fn export_markdown(State(state): State<AppState>, visitor: Visitor) -> Response {
     let conversation = state.conversations().get(&visitor.id);
-    let text = crate::export::markdown(&conversation.chat.lock().await.log, state.pool());
+    let text = crate::export::markdown(&conversation.chat.lock().await.log);
     download(text, "text/markdown; charset=utf-8", "conversation.md")
 }
 

@@ -15,13 +15,22 @@ pub fn notebook(log: &[PageEvent], pool: PoolKind) -> Value {
     let mut cells = Cells::default();
     for event in log {
         match event {
-            PageEvent::ToolCall { id, name, code: Some(code), .. } if runs_code(name) => {
+            // Call ids repeat across turns: a result belongs to a call of its own turn.
+            PageEvent::User { .. } => {
+                cells.calls.clear();
+                cells.markdown(&markdown_of(event).unwrap_or_default());
+            }
+            PageEvent::ToolCall { id, name, code: Some(code), .. } if in_kernel(pool, name) => {
                 cells.code(id.clone(), &source_for(pool, name, code));
             }
             PageEvent::ToolResult { id, name, report, images, text, .. }
-                if runs_code(name) && cells.outputs(id.as_deref(), report.as_ref(), images, text.as_deref()) => {}
+                if in_kernel(pool, name) && cells.outputs(id.as_deref(), report.as_ref(), images, text.as_deref()) => {}
             other => {
-                if let Some(markdown) = markdown_of(other) {
+                if let PageEvent::ToolCall { id, .. } = other {
+                    // A call that is not a cell: its result is told in words, not put on an earlier cell.
+                    cells.calls.retain(|(call, _)| call.is_none() || call != id);
+                }
+                if let Some(markdown) = markdown_block(other) {
                     cells.markdown(&markdown);
                 }
             }
@@ -43,33 +52,11 @@ pub fn notebook(log: &[PageEvent], pool: PoolKind) -> Value {
     })
 }
 
-/// The Markdown document of `log`: messages as text, code in fenced blocks with its output, charts as
-/// embedded PNGs.
-pub fn markdown(log: &[PageEvent], pool: PoolKind) -> String {
-    let fence = match Tool::main_for(pool) {
-        Tool::RunJavascript => "javascript",
-        Tool::RunShell => "sh",
-        _ => "python",
-    };
+/// The Markdown document of `log`: messages as text, code in fenced blocks in its language with its output,
+/// charts as embedded images.
+pub fn markdown(log: &[PageEvent]) -> String {
     let mut out = String::from("# Conversation\n");
-    for event in log {
-        let block = match event {
-            PageEvent::ToolCall { name, code: Some(code), .. } if runs_code(name) => {
-                let language = if name == Tool::RunShell.name() { "sh" } else { fence };
-                format!("```{language}\n{}\n```", code.trim_end())
-            }
-            PageEvent::ToolResult { name, report, images, text, .. } if runs_code(name) => {
-                let mut block = String::new();
-                for (title, body) in report_parts(report.as_ref(), text.as_deref()) {
-                    let _ = write!(block, "{title}:\n\n```text\n{}\n```\n\n", body.trim_end());
-                }
-                for image in images {
-                    let _ = write!(block, "![A chart the code drew]({image})\n\n");
-                }
-                block.trim_end().to_owned()
-            }
-            other => markdown_of(other).unwrap_or_default(),
-        };
+    for block in log.iter().filter_map(markdown_block) {
         if !block.is_empty() {
             out.push('\n');
             out.push_str(&block);
@@ -79,7 +66,67 @@ pub fn markdown(log: &[PageEvent], pool: PoolKind) -> String {
     out
 }
 
-/// Whether the tool `name` runs code (its calls are code cells).
+/// One event as Markdown: a run's code in a fenced block, its outputs in fenced blocks and charts as
+/// embedded images, anything else as [`markdown_of`] says it.
+fn markdown_block(event: &PageEvent) -> Option<String> {
+    match event {
+        PageEvent::ToolCall { name, code: Some(code), .. } if runs_code(name) => {
+            let language = Tool::from_name(name).and_then(Tool::code_parts).map_or("", |(_, _, fence)| fence);
+            Some(fenced(language, code))
+        }
+        PageEvent::ToolResult { name, report, images, text, .. } if runs_code(name) => {
+            let mut block = String::new();
+            for (title, body) in report_parts(report.as_ref(), text.as_deref()) {
+                let _ = write!(block, "{title}:\n\n{}\n\n", fenced("text", &body));
+            }
+            for image in images.iter().filter(|i| i.starts_with("data:image/")) {
+                let _ = write!(block, "![A chart the code drew]({image})\n\n");
+            }
+            Some(block.trim_end().to_owned())
+        }
+        other => markdown_of(other),
+    }
+}
+
+/// `body` in a fenced block longer than any run of backticks in it (so output cannot close it).
+fn fenced(language: &str, body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in body.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{language}\n{}\n{fence}", body.trim_end())
+}
+
+/// Text that is not code, with the characters HTML gives meaning to escaped (Markdown renders raw HTML).
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Sanitised HTML as one Markdown HTML block: a blank line would end the block, so each one becomes a line
+/// break entity at the end of the line before it (which keeps the line breaks of a `<pre>`).
+fn html_block(html: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for line in html.lines() {
+        match lines.last_mut() {
+            Some(previous) if line.trim().is_empty() => previous.push_str("&#10;"),
+            _ if line.trim().is_empty() => {}
+            _ => lines.push(line.to_owned()),
+        }
+    }
+    lines.join("\n")
+}
+
+/// Whether a call of `name` is a code cell of the notebook of a `pool` pool: the pool's own language, and
+/// shell commands in a Python notebook (as `%%bash` cells).
+fn in_kernel(pool: PoolKind, name: &str) -> bool {
+    let main = Tool::main_for(pool);
+    name == main.name() || (main == Tool::RunPython && name == Tool::RunShell.name())
+}
+
+/// Whether the tool `name` runs code.
 fn runs_code(name: &str) -> bool {
     Tool::from_name(name).is_some_and(Tool::runs_code)
 }
@@ -94,28 +141,31 @@ fn source_for(pool: PoolKind, name: &str, code: &str) -> String {
 fn markdown_of(event: &PageEvent) -> Option<String> {
     match event {
         PageEvent::User { text } => Some(format!("**You:**\n\n{}", quoted(text))),
-        // Answers are kept as sanitised HTML, which Markdown (and a notebook's Markdown cells) render as is.
-        PageEvent::Assistant { html } | PageEvent::Done { html } => Some(format!("**Assistant:**\n\n{html}")),
+        // Answers are kept as sanitised HTML, which Markdown (and a notebook's Markdown cells) render.
+        PageEvent::Assistant { html } | PageEvent::Done { html } => {
+            Some(format!("**Assistant:**\n\n{}", html_block(html)))
+        }
         PageEvent::ToolCall { name, args, .. } => {
             let args = args.as_ref().map(|a| Value::Object(a.clone()).to_string()).unwrap_or_default();
-            Some(format!("*Tool `{name}`* `{}`", args.replace('`', "'")))
+            Some(format!("*Tool `{name}`*\n\n{}", fenced("json", &args)))
         }
         PageEvent::ToolResult { text: Some(text), .. } if !text.is_empty() => Some(quoted(text)),
         PageEvent::Artifact { path, size, description } => {
             let size = size.map(|s| format!(" ({s} bytes)")).unwrap_or_default();
-            let about = description.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
-            Some(format!("*File handed over:* `{path}`{size}{about}"))
+            let about = description.as_ref().map(|d| format!(": {}", escaped(d))).unwrap_or_default();
+            Some(format!("*File handed over:* {}{size}{about}", escaped(path)))
         }
-        PageEvent::Notice { message } => Some(format!("*Note:* {message}")),
-        PageEvent::Error { message, .. } => Some(format!("*The turn ended without an answer:* {message}")),
-        PageEvent::Stopped { message } => Some(format!("*Stopped:* {message}")),
+        PageEvent::Notice { message } => Some(format!("*Note:* {}", escaped(message))),
+        PageEvent::Error { message, .. } => Some(format!("*The turn ended without an answer:* {}", escaped(message))),
+        PageEvent::Stopped { message } => Some(format!("*Stopped:* {}", escaped(message))),
         _ => None,
     }
 }
 
-/// `text` as a Markdown block quote (so that what a person typed is not read as Markdown structure).
+/// `text` as a Markdown block quote, HTML escaped (what a person typed, or a tool read from a file, is words,
+/// not markup).
 fn quoted(text: &str) -> String {
-    text.lines().map(|line| format!("> {line}")).collect::<Vec<_>>().join("\n")
+    escaped(text).lines().map(|line| format!("> {line}")).collect::<Vec<_>>().join("\n")
 }
 
 /// The titled parts of a run's report: what it printed, its errors, its result; or the text the model was

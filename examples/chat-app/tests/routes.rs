@@ -402,7 +402,15 @@ async fn a_conversation_downloads_as_a_valid_notebook_and_as_markdown() {
     if let Some(python) = python_with_nbformat() {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &body).unwrap();
-        let check = "import sys, nbformat\nnb = nbformat.read(sys.argv[1], as_version=4)\nnbformat.validate(nb)\n\
+        // The file as written, before nbformat's reader repairs anything (missing or duplicate cell ids), then
+        // as nbformat reads it.
+        let check = "import sys, json, nbformat\nfrom nbformat.validator import iter_validate\n\
+                     raw = json.load(open(sys.argv[1]))\n\
+                     errors = [e.message for e in iter_validate(raw)]\n\
+                     assert not errors, errors\n\
+                     ids = [c['id'] for c in raw['cells']]\n\
+                     assert len(ids) == len(set(ids)), ids\n\
+                     nb = nbformat.read(sys.argv[1], as_version=4)\nnbformat.validate(nb)\n\
                      png = [o for c in nb.cells for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]\n\
                      print(len(nb.cells), len(png))";
         let out = std::process::Command::new(python).args(["-c", check]).arg(file.path()).output().unwrap();

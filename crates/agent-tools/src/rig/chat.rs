@@ -159,7 +159,11 @@ impl ChatAgent {
             let response = match self.run(turn, prompt, calls_left, events).await {
                 RunEnd::Final(response) => response,
                 RunEnd::TimedOut => return events.fail(timed_out(self.options.time_limit)),
-                RunEnd::Looping => return events.fail(crate::turn::looping::failure()),
+                RunEnd::Looping => {
+                    // The repeated text streamed so far is not an answer.
+                    events.send(TurnEvent::TextWithdrawn);
+                    return events.fail(crate::turn::looping::failure());
+                }
                 RunEnd::Error(e) => return events.fail(failure(&e, self.options.max_model_calls)),
                 RunEnd::Ended => {
                     return events.fail(TurnFailure {

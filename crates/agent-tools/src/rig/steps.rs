@@ -52,11 +52,12 @@ impl StepSink {
         }
     }
 
-    /// What a model call of a run under `settings` may do (`first`: the run's first call).
+    /// Whether the last call failed and the turn's forced retries are used up.
     pub(crate) fn retries_used_up(&self) -> bool {
         self.steering.lock().map(|steering| steering.retries_used_up()).unwrap_or(false)
     }
 
+    /// What a model call of a run under `settings` may do (`first`: the run's first call).
     pub(crate) fn demand(&self, settings: RunSettings, first: bool) -> Demand {
         self.steering.lock().map(|mut steering| steering.demand(settings, first)).unwrap_or(Demand::Free)
     }

@@ -5,15 +5,16 @@
 
 use super::{TurnFailure, TurnFailureKind};
 
-/// How many of the last characters must repeat with one period for the output to count as a loop.
-pub const LOOP_WINDOW: usize = 600;
+/// How many of the last characters must repeat with one period for the output to count as a loop: long
+/// enough that an answer quoting a repeated line of output (a greeting printed fifty times) is not one.
+pub const LOOP_WINDOW: usize = 1200;
 
 /// The longest repeated stretch (in characters) recognised: a loop of this length repeats at least
 /// `LOOP_WINDOW / LOOP_MAX_PERIOD` times within the window.
 pub const LOOP_MAX_PERIOD: usize = 200;
 
 /// How many new characters arrive between two checks (a check reads the whole window).
-const CHECK_EVERY: usize = 32;
+const CHECK_EVERY: usize = 64;
 
 /// Watches the output of one model call, fragment by fragment.
 #[derive(Debug, Clone, Default)]
@@ -79,12 +80,12 @@ mod tests {
     fn a_repeated_stretch_is_a_loop() {
         let csv_rows = format!(
             "import pandas as pd\ndf = pd.DataFrame({{'n': range(1, 11)}})\n{}",
-            "df.to_csv('/mnt/data/squares.csv', index=False)\n".repeat(20)
+            "df.to_csv('/mnt/data/squares.csv', index=False)\n".repeat(40)
         );
         assert!(fed(&csv_rows, 3));
-        assert!(fed(&"0".repeat(700), 1), "one character");
+        assert!(fed(&"0".repeat(1300), 1), "one character");
         let long_unit: String = (0..150).map(|i| char::from(b'a' + (i % 26) as u8)).collect::<String>() + "!\n";
-        assert!(fed(&long_unit.repeat(6), 7), "a stretch of 152 characters");
+        assert!(fed(&long_unit.repeat(10), 7), "a stretch of 152 characters");
     }
 
     #[test]
@@ -93,8 +94,10 @@ mod tests {
         assert!(!fed(&rows, 4), "counting rows differ");
         let code = "import math\nfor i in range(10):\n    print(i, math.sqrt(i))\n".repeat(2);
         assert!(!fed(&code, 5), "too short to judge");
+        let quoted = format!("The code printed:\n{}", "Hello, World!\n".repeat(50));
+        assert!(!fed(&quoted, 6), "an answer quoting fifty printed lines");
         let unit: String = (0..260).map(|i| char::from(b'a' + (i % 23) as u8)).collect::<String>();
-        let three_blocks = format!("{unit}x{unit}y{unit}");
+        let three_blocks = format!("{unit}x{unit}y{unit}z{unit}w{unit}");
         assert!(!fed(&three_blocks, 9), "a stretch longer than the longest period, with changes");
     }
 

@@ -234,8 +234,11 @@ impl TurnPolicy {
         // Guided, after code that failed: a fix written as a fenced block of the code's language is run (the
         // last request asked for the corrected call; small models write the code as Markdown instead).
         let text_call = text_call.or_else(|| {
-            let after_failure =
-                self.tool_choice == ToolChoicePolicy::Guided && !self.last_ok && self.last_call.is_some();
+            // Not in a run that asked for a plain answer without code.
+            let after_failure = self.tool_choice == ToolChoicePolicy::Guided
+                && !self.last_ok
+                && self.last_call.is_some()
+                && self.kind != RunKind::PlainAnswer;
             after_failure.then(|| find_fenced_code(answer, self.main)).flatten()
         });
         let Some(call) = text_call else {

@@ -81,7 +81,7 @@ fn a_notebook_has_messages_as_markdown_and_runs_as_code_cells_with_their_outputs
     assert_eq!(outputs[2]["output_type"], "display_data");
     assert!(outputs[2]["data"]["image/png"].as_str().is_some_and(|d| d.starts_with("iVBOR")));
     assert!(cells[2]["source"].as_str().is_some_and(|s| s.contains("send_file_to_user")));
-    assert!(cells[3]["source"].as_str().is_some_and(|s| s.contains("`squares.png` (2048 bytes): the chart")));
+    assert!(cells[3]["source"].as_str().is_some_and(|s| s.contains("squares.png (2048 bytes): the chart")));
     assert_eq!(cells[4]["source"], "**Assistant:**\n\n<p>The chart is drawn.</p>");
     assert_eq!(cells[5]["source"], "%%bash\nls /mnt/data", "a shell command in a Python notebook");
     assert_eq!(cells[5]["outputs"][0], json!({"output_type": "stream", "name": "stderr", "text": "ls: oops\n"}));
@@ -105,7 +105,7 @@ fn the_notebook_follows_the_pool() {
 
 #[test]
 fn markdown_has_the_code_its_output_and_the_chart() {
-    let text = markdown(&log(), PoolKind::Python);
+    let text = markdown(&log());
     assert!(text.starts_with("# Conversation\n"));
     for expected in [
         "> Plot the squares.",
@@ -145,5 +145,82 @@ fn a_refused_call_is_told_in_words() {
     let notebook = notebook(&log, PoolKind::Python);
     let sources: Vec<&str> =
         notebook["cells"].as_array().into_iter().flatten().filter_map(|c| c["source"].as_str()).collect();
-    assert_eq!(sources, ["*Tool `run_python`* `{\"cod\":\"1\"}`", "> the arguments for run_python are not usable"]);
+    assert_eq!(
+        sources,
+        [
+            "*Tool `run_python`*\n\n```json\n{\"cod\":\"1\"}\n```",
+            "Not run:\n\n```text\nthe arguments for run_python are not usable\n```"
+        ]
+    );
+}
+
+#[test]
+fn words_are_escaped_and_output_cannot_close_its_fence() {
+    let log = vec![
+        PageEvent::User { text: "<img src=x onerror=alert(1)> & more".into() },
+        PageEvent::ToolCall {
+            id: None,
+            name: "run_python".into(),
+            code: Some("print('```')".into()),
+            args: None,
+            as_text: false,
+            cell: true,
+        },
+        PageEvent::ToolResult {
+            id: None,
+            name: "run_python".into(),
+            outcome: StepOutcome::Ran,
+            report: Some(json!({"stdout": "```\n<script>x</script>\n", "stderr": "", "result": null})),
+            text: None,
+            images: Vec::new(),
+            cell: true,
+        },
+        PageEvent::Assistant { html: "<p>Code:</p>\n<pre><code>a = 1\n\nb = 2\n</code></pre>".into() },
+        PageEvent::Notice { message: "<b>bold</b>".into() },
+    ];
+    let text = markdown(&log);
+    assert!(text.contains("> &lt;img src=x onerror=alert(1)&gt; &amp; more"), "{text}");
+    assert!(text.contains("````python\nprint('```')\n````"), "a longer fence: {text}");
+    assert!(text.contains("````text\n```\n<script>x</script>\n````"), "output stays inside its fence: {text}");
+    assert!(text.contains("<pre><code>a = 1&#10;\nb = 2"), "no blank line ends the HTML block: {text}");
+    assert!(text.contains("*Note:* &lt;b&gt;bold&lt;/b&gt;"), "{text}");
+}
+
+#[test]
+fn a_result_belongs_to_its_own_turn_and_foreign_languages_are_markdown() {
+    let call = |id: &str, name: &str, code: Option<&str>| PageEvent::ToolCall {
+        id: Some(id.into()),
+        name: name.into(),
+        code: code.map(str::to_owned),
+        args: None,
+        as_text: false,
+        cell: false,
+    };
+    let result = |id: &str, name: &str, stdout: &str| PageEvent::ToolResult {
+        id: Some(id.into()),
+        name: name.into(),
+        outcome: StepOutcome::Ran,
+        report: Some(json!({"stdout": stdout, "stderr": "", "result": null})),
+        text: None,
+        images: Vec::new(),
+        cell: false,
+    };
+    let log = vec![
+        PageEvent::User { text: "one".into() },
+        call("call_1", "run_javascript", Some("console.log(1)")),
+        result("call_1", "run_javascript", "1\n"),
+        PageEvent::User { text: "two".into() },
+        call("call_1", "run_javascript", None),
+        result("call_1", "run_javascript", "refused"),
+        call("call_2", "run_shell", Some("ls")),
+        result("call_2", "run_shell", "a.txt\n"),
+    ];
+    let notebook = notebook(&log, PoolKind::JavaScript);
+    let cells = notebook["cells"].as_array().cloned().unwrap_or_default();
+    assert_eq!(cells[1]["outputs"][0]["text"], "1\n", "the first turn's cell keeps its output");
+    let code_cells = cells.iter().filter(|c| c["cell_type"] == "code").count();
+    assert_eq!(code_cells, 1, "a shell command is not JavaScript: {cells:?}");
+    let sources: Vec<&str> = cells.iter().filter_map(|c| c["source"].as_str()).collect();
+    assert!(sources.iter().any(|s| s.contains("refused")), "the second turn's result in words: {sources:?}");
+    assert!(sources.contains(&"```sh\nls\n```") && sources.iter().any(|s| s.contains("a.txt")), "{sources:?}");
 }
