@@ -86,9 +86,13 @@ async fn javascript_reaches_neither_the_network_nor_the_host() {
         // session are then refused only by Landlock's signal scope (ABI 6, Linux 6.12 and later). SECURITY.md.
         let signals_scoped =
             tier != SandboxMode::Landlock || as_root() || h.emulator.emulator.sandbox().landlock_abi >= 6;
+        let signal = out["signal_host"].as_str().unwrap_or_default();
         if signals_scoped {
-            let signal = out["signal_host"].as_str().unwrap_or_default();
             assert!(signal.starts_with("blocked"), "{tier:?} signal_host: {signal}");
+        } else {
+            eprintln!(
+                "{tier:?}: signals outside the session are not scoped here (Landlock ABI < 6, not root): {signal}"
+            );
         }
         assert_eq!(out["write_data"], json!("ok: undefined"), "{tier:?}: its own files are writable");
         if tier == SandboxMode::Landlock {

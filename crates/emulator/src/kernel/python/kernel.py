@@ -674,7 +674,12 @@ def limit_processes():
     if limit:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_NPROC, (int(limit), int(limit)))
+        # Never above the hard limit the sandbox was started with (raising it fails).
+        value = int(limit)
+        hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(resource.RLIMIT_NPROC, (value, value))
 
 
 def main():

@@ -46,7 +46,12 @@ def limit_processes():
     if limit:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_NPROC, (int(limit), int(limit)))
+        # Never above the hard limit the sandbox was started with (raising it fails).
+        value = int(limit)
+        hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(resource.RLIMIT_NPROC, (value, value))
 
 
 def main():
@@ -56,7 +61,7 @@ def main():
     try:
         limit_processes()
         exec_node(node, node_args, kernel_js, 0, 1, 2, dict(os.environ))
-    except OSError as e:
+    except (OSError, ValueError) as e:
         os.write(2, ("cannot start the JavaScript kernel with %s: %s\n" % (node, e)).encode())
         sys.exit(70)
 
