@@ -1,18 +1,26 @@
-//! [`CodeInterpreter`]: a session as an agent's Python workspace, independent of any agent framework.
+//! [`CodeInterpreter`]: a session as an agent's workspace (Python, JavaScript or a shell), independent of any
+//! agent framework. [`SessionProvider`] gives each user and conversation its own; `files` holds what the
+//! interpreter says about files (what changed in a run, what is missing).
 
-use std::collections::HashMap;
+mod files;
+mod provider;
+
+use files::{Snapshot, diff};
+pub(crate) use files::{human_size, missing};
+pub use provider::SessionProvider;
+
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dynamic_sessions::{ApiFamily, Execution, Image, PoolKind, Session, SessionId, SessionPoolClient, ShellExecution};
+use dynamic_sessions::{ApiFamily, Execution, Image, PoolKind, Session, SessionPoolClient, ShellExecution};
 use futures_util::StreamExt;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::error::ToolError;
 use crate::repair::{refused_for_a_slip, repair};
-use crate::report::{ChangedFile, OutputBudget, ReportFormat, RunReport};
+use crate::report::{OutputBudget, ReportFormat, RunReport};
 use crate::sanitize::{sanitize_code, sanitize_javascript};
 use crate::tools::Tool;
 
@@ -181,8 +189,6 @@ impl fmt::Debug for CodeInterpreter {
         f.debug_struct("CodeInterpreter").field("session", &self.inner.session.id()).finish_non_exhaustive()
     }
 }
-
-type Snapshot = HashMap<String, (Option<u64>, Option<OffsetDateTime>)>;
 
 impl CodeInterpreter {
     /// An interpreter on `session` with default options.
@@ -494,158 +500,5 @@ impl CodeInterpreter {
             *known = None;
         }
         Ok("The session was reset: all variables, imports and files in /mnt/data are gone.".into())
-    }
-}
-
-/// A "not found" worded for a person and a model ("there is no file named report.txt in /mnt/data"),
-/// whatever the service said; other errors as they are.
-pub(crate) fn missing(error: dynamic_sessions::Error, path: &str, kind: &str) -> ToolError {
-    match ToolError::from(error) {
-        ToolError::NotFound(_) => ToolError::NotFound(missing_message(path, kind)),
-        other => other,
-    }
-}
-
-/// "there is no {kind} named {name} in {directory}; list_files shows what is there".
-pub(crate) fn missing_message(path: &str, kind: &str) -> String {
-    let relative = path.trim().trim_start_matches("/mnt/data").trim_matches('/');
-    let (directory, name) = match relative.rsplit_once('/') {
-        Some((dir, name)) => (format!("/mnt/data/{dir}"), name),
-        None => ("/mnt/data".to_owned(), relative),
-    };
-    if name.is_empty() {
-        return format!("there is no {kind} {directory}; list_files shows what is there");
-    }
-    format!("there is no {kind} named {name} in {directory}; list_files shows what is there")
-}
-
-fn diff(before: &Snapshot, after: &Snapshot) -> Vec<ChangedFile> {
-    let mut changed: Vec<ChangedFile> = after
-        .iter()
-        .filter_map(|(path, (size, modified))| match before.get(path) {
-            None => Some(ChangedFile { path: path.clone(), change: "new", size: *size }),
-            Some((old_size, old_modified)) if old_size != size || old_modified != modified => {
-                Some(ChangedFile { path: path.clone(), change: "modified", size: *size })
-            }
-            Some(_) => None,
-        })
-        .collect();
-    changed.sort_by(|a, b| a.path.cmp(&b.path));
-    changed
-}
-
-/// `1.2 KB`, `3.4 MB`, ...
-pub(crate) fn human_size(bytes: u64) -> String {
-    match bytes {
-        b if b < 1024 => format!("{b} bytes"),
-        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
-        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
-    }
-}
-
-/// Maps users and conversations to their own sessions: each gets an unguessable identifier derived with
-/// HMAC from a server-side secret, never shown to anyone.
-#[derive(Clone)]
-pub struct SessionProvider {
-    client: SessionPoolClient,
-    secret: Arc<Vec<u8>>,
-    options: InterpreterOptions,
-}
-
-impl fmt::Debug for SessionProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionProvider").field("client", &self.client).finish_non_exhaustive()
-    }
-}
-
-impl SessionProvider {
-    /// A provider deriving identifiers from `secret` (at least 32 random bytes, kept on the server).
-    ///
-    /// # Errors
-    /// [`ToolError::InvalidArguments`] when the secret is too short.
-    pub fn new(
-        client: SessionPoolClient,
-        secret: impl Into<Vec<u8>>,
-        options: InterpreterOptions,
-    ) -> Result<Self, ToolError> {
-        let secret = secret.into();
-        SessionId::derive(&secret, "probe", "probe").map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
-        Ok(SessionProvider { client, secret: Arc::new(secret), options })
-    }
-
-    /// An interpreter on a random session (when no identity is at hand).
-    pub fn random_interpreter(&self) -> CodeInterpreter {
-        CodeInterpreter::with_options(self.client.session(SessionId::random()), self.options.clone())
-    }
-
-    /// The interpreter of one user's conversation.
-    ///
-    /// # Errors
-    /// Never in practice (the secret was checked); kept fallible for future identifier rules.
-    pub fn interpreter(&self, user: &str, conversation: &str) -> Result<CodeInterpreter, ToolError> {
-        let id = SessionId::derive(&self.secret, user, conversation)
-            .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
-        Ok(CodeInterpreter::with_options(self.client.session(id), self.options.clone()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn providers_give_each_user_and_conversation_its_own_stable_session() -> Result<(), ToolError> {
-        let client = SessionPoolClient::new("http://127.0.0.1:9", dynamic_sessions::Auth::none())
-            .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
-        let provider = SessionProvider::new(client.clone(), vec![5u8; 32], InterpreterOptions::default())?;
-        let id = |user: &str, conversation: &str| -> Result<String, ToolError> {
-            Ok(provider.interpreter(user, conversation)?.session().id().to_string())
-        };
-        assert_eq!(id("alice", "c1")?, id("alice", "c1")?);
-        assert_ne!(id("alice", "c1")?, id("alice", "c2")?);
-        assert_ne!(id("alice", "c1")?, id("bob", "c1")?);
-        assert!(!id("alice", "c1")?.contains("alice"), "the identifier does not reveal the user");
-        assert!(
-            SessionProvider::new(client, vec![5u8; 8], InterpreterOptions::default()).is_err(),
-            "short secrets are refused"
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn diff_reports_new_and_modified_files() {
-        let t = OffsetDateTime::UNIX_EPOCH;
-        let before: Snapshot = [("a.csv".into(), (Some(1), Some(t))), ("b.csv".into(), (Some(2), Some(t)))].into();
-        let after: Snapshot = [
-            ("a.csv".into(), (Some(1), Some(t))),
-            ("b.csv".into(), (Some(3), Some(t))),
-            ("out/c.png".into(), (Some(9), Some(t))),
-        ]
-        .into();
-        let changed = diff(&before, &after);
-        assert_eq!(
-            changed,
-            vec![
-                ChangedFile { path: "b.csv".into(), change: "modified", size: Some(3) },
-                ChangedFile { path: "out/c.png".into(), change: "new", size: Some(9) },
-            ]
-        );
-        assert_eq!(human_size(1536), "1.5 KB");
-    }
-
-    #[test]
-    fn missing_files_are_named_for_a_person() {
-        assert_eq!(
-            missing_message("report.txt", "file"),
-            "there is no file named report.txt in /mnt/data; list_files shows what is there"
-        );
-        assert_eq!(
-            missing_message("/mnt/data/out/report.txt", "file"),
-            "there is no file named report.txt in /mnt/data/out; list_files shows what is there"
-        );
-        assert_eq!(
-            missing_message("/mnt/data/out/", "directory"),
-            "there is no directory named out in /mnt/data; list_files shows what is there"
-        );
     }
 }
