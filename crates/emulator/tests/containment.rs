@@ -55,14 +55,16 @@ async fn hold_processes_for_a_bomb(
 }
 
 async fn contained(mode: SandboxMode) -> Option<Harness> {
-    start_tier(mode, |c| {
-        c.limits.memory_bytes = MEMORY;
-        c.limits.max_processes = PROCESSES;
-        c.limits.disk_bytes = DISK;
-        c.limits.tmp_bytes = TMP;
-        c.ready_sessions = 1;
-    })
-    .await
+    start_tier(mode, containment_limits).await
+}
+
+/// The limits every containment test runs under, and one ready session.
+fn containment_limits(c: &mut dynamic_sessions_emulator::config::EmulatorConfig) {
+    c.limits.memory_bytes = MEMORY;
+    c.limits.max_processes = PROCESSES;
+    c.limits.disk_bytes = DISK;
+    c.limits.tmp_bytes = TMP;
+    c.ready_sessions = 1;
 }
 
 fn as_root() -> bool {

@@ -9,17 +9,13 @@ use dynamic_sessions_emulator::config::{ContainerType, PoolSpec, SandboxMode};
 use serde_json::{Value, json};
 
 use super::common::{Harness, new_id, start_tier};
-use super::{ALL, DISK, MEMORY, PROCESSES, TMP, as_root, disk_is_bounded, hold_processes_for_a_bomb, host_secret};
+use super::{ALL, DISK, as_root, containment_limits, disk_is_bounded, hold_processes_for_a_bomb, host_secret};
 use super::{neighbour_and_host_are_fine, sharing_processes, stop_leaving_nothing};
 
 /// An emulator in `tier` with the containment limits and a `NodeLTS` pool `js`.
 async fn contained_js(tier: SandboxMode) -> Option<Harness> {
     start_tier(tier, |c| {
-        c.limits.memory_bytes = MEMORY;
-        c.limits.max_processes = PROCESSES;
-        c.limits.disk_bytes = DISK;
-        c.limits.tmp_bytes = TMP;
-        c.ready_sessions = 1;
+        containment_limits(c);
         c.pools = vec![PoolSpec { name: "js".into(), container_type: ContainerType::NodeLts }];
     })
     .await
