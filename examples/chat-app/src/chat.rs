@@ -1,30 +1,30 @@
 //! The chat (an agent turn streamed as server-sent events) and the code cell (code run directly, in the pool's
-//! language).
+//! language), on the conversation the request names.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use dynamic_sessions_agent_tools::Tool;
-use dynamic_sessions_agent_tools::rig::ChatAgent;
+use dynamic_sessions_agent_tools::rig::{ChatAgent, History};
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::AppState;
-use crate::conversations::{ChatState, Conversation};
+use crate::current::Current;
 use crate::error::AppError;
 use crate::events::{PageEvent, data_url};
 use crate::identity::Visitor;
+use crate::turn_runner::{TurnContext, run_turn};
 
 /// The longest message or cell accepted.
-const MAX_INPUT_CHARS: usize = 50_000;
+pub const MAX_INPUT_CHARS: usize = 50_000;
 
 /// A chat message.
 #[derive(Debug, Deserialize)]
@@ -51,24 +51,50 @@ fn check_input(text: &str, what: &str) -> Result<(), AppError> {
 /// `POST /api/chat`: runs one agent turn and streams it as server-sent events, in order: text deltas, "writing
 /// code" while a call's arguments stream, each tool call with its code, each result with what happened
 /// (ran, failed, rejected), its report and images, files handed over, notices, then the answer as sanitised
-/// HTML or a plain-language error. A closed page or `POST /api/chat/stop` ends the turn.
+/// HTML or a plain-language error. Every step is stored as it is sent. A closed page or
+/// `POST /api/chat/stop` (on any replica) ends the turn; one turn runs at a time per conversation.
 pub async fn chat(
     State(state): State<AppState>,
-    visitor: Visitor,
+    current: Current,
     Json(request): Json<ChatRequest>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let model = state.model().ok_or_else(|| {
         AppError::new(
-            axum::http::StatusCode::CONFLICT,
+            StatusCode::CONFLICT,
             "No language model is configured, so there is no chat. Use the code cell to run code directly.",
         )
     })?;
     check_input(&request.message, "message")?;
-    let conversation = state.conversations().get(&visitor.id);
-    let agent = ChatAgent::new(model, conversation.interpreter(), state.turn_options().clone())
-        .map_err(|e| AppError::new(axum::http::StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let store = state.conversations().store().clone();
+    let lease = store.begin_turn(&current.owner, current.id()).await?.ok_or_else(|| {
+        AppError::new(
+            StatusCode::CONFLICT,
+            "An answer is still being written in this conversation. Wait for it, or press Stop.",
+        )
+    })?;
+    let prepared = async {
+        let stored = store.history(&current.owner, current.id()).await?;
+        let history: History = serde_json::from_str(&stored).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the stored model history cannot be read; the model starts afresh");
+            History::new()
+        });
+        current.live.remember_session(current.row.session_created.as_deref());
+        store.touch_with_message(&current.owner, current.id(), &request.message).await?;
+        let agent = ChatAgent::new(model, current.live.interpreter().clone(), state.turn_options().clone())
+            .map_err(|e| AppError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+        Ok::<_, AppError>((history, agent))
+    }
+    .await;
+    let (history, agent) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            let _ = store.end_turn(&lease).await;
+            return Err(e);
+        }
+    };
     let (tx, rx) = mpsc::channel::<PageEvent>(256);
-    tokio::spawn(run_turn(conversation, agent, request.message, tx));
+    let context = TurnContext::new(store, current.owner, current.live, lease, model.describe());
+    tokio::spawn(run_turn(context, agent, history, request.message, tx));
     let stream =
         tokio_stream_from(rx).map(|event| Ok(Event::default().data(serde_json::to_string(&event).unwrap_or_default())));
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -78,54 +104,17 @@ fn tokio_stream_from(mut rx: mpsc::Receiver<PageEvent>) -> impl Stream<Item = Pa
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-async fn run_turn(conversation: Arc<Conversation>, agent: ChatAgent, message: String, tx: mpsc::Sender<PageEvent>) {
-    let mut chat = conversation.chat.lock().await;
-    let mut stop = conversation.arm_stop();
-    chat.log.push(PageEvent::User { text: message.clone() });
-    let ChatState { history, log } = &mut *chat;
-    let mut turn = Box::pin(agent.turn(history, message));
-    let ended = loop {
-        let event = tokio::select! {
-            event = turn.next() => event,
-            Ok(()) = &mut stop => break Some("Stopped. The session keeps its variables and files."),
-            () = tx.closed() => {
-                // The page is gone: stop the turn (dropping it cancels the model call and the execution).
-                tracing::info!("the page closed: its turn is stopped");
-                break None;
-            }
-        };
-        let Some(event) = event else { break None };
-        for page_event in PageEvent::of_turn(&conversation, event) {
-            if let Some(entry) = page_event.logged() {
-                log.push(entry);
-            }
-            if tx.send(page_event).await.is_err() {
-                break;
-            }
-        }
-        if tx.is_closed() {
-            break None;
-        }
-    };
-    drop(turn);
-    conversation.disarm_stop();
-    if let Some(note) = ended {
-        let event = PageEvent::Stopped { message: note.to_owned() };
-        log.push(event.clone());
-        let _ = tx.send(event).await;
-    }
-}
-
 /// `POST /api/run`: runs a code cell directly in the session (no model needed), in the pool's language
-/// (Python, JavaScript, or a shell command line in a Shell pool).
+/// (Python, JavaScript, or a shell command line in a Shell pool). The cell and its result are stored.
 pub async fn run(
     State(state): State<AppState>,
-    visitor: Visitor,
+    current: Current,
     Json(request): Json<RunRequest>,
 ) -> Result<Json<PageEvent>, AppError> {
     check_input(&request.code, "code")?;
-    let conversation = state.conversations().get(&visitor.id);
-    let interpreter = conversation.interpreter();
+    let store = state.conversations().store();
+    let interpreter = current.live.interpreter();
+    current.live.remember_session(current.row.session_created.as_deref());
     let tool = Tool::main_for(state.pool());
     let field = if tool == Tool::RunShell { "command" } else { "code" };
     let arguments = serde_json::Map::from_iter([(field.to_owned(), Value::String(request.code.clone()))]);
@@ -152,36 +141,54 @@ pub async fn run(
         images,
         cell: true,
     };
-    let mut chat = conversation.chat.lock().await;
-    chat.log.push(call);
-    chat.log.push(result.clone());
+    store.append(&current.owner, current.id(), &call).await?;
+    store.append(&current.owner, current.id(), &result).await?;
+    store.save_session_seen(&current.owner, current.id(), current.live.session_seen().as_deref()).await?;
     Ok(Json(result))
 }
 
-/// `GET /api/history`: what the page shows, for re-rendering after a reload.
-pub async fn history(State(state): State<AppState>, visitor: Visitor) -> Json<Value> {
-    let conversation = state.conversations().get(&visitor.id);
-    let chat = conversation.chat.lock().await;
-    Json(json!({"events": chat.log, "model": state.model().map(|m| m.describe())}))
+/// `GET /api/history`: what the page shows, for re-rendering after a reload; a turn whose process died is
+/// marked interrupted first.
+pub async fn history(State(state): State<AppState>, current: Current) -> Result<Json<Value>, AppError> {
+    let store = state.conversations().store();
+    let interrupted = store.interrupt_if_dead(&current.owner, current.id()).await?;
+    let events = store.events(&current.owner, current.id()).await?;
+    Ok(Json(json!({
+        "events": events,
+        "model": state.model().map(|m| m.describe()),
+        "conversation": crate::conversation_api::summary(&current.row),
+        "running": current.row.running && !interrupted,
+    })))
 }
 
 /// `GET /api/conversation.ipynb`: the conversation as a Jupyter notebook, to download.
-pub async fn export_notebook(State(state): State<AppState>, visitor: Visitor) -> Response {
-    let conversation = state.conversations().get(&visitor.id);
-    let notebook = crate::export::notebook(&conversation.chat.lock().await.log, state.pool());
+pub async fn export_notebook(State(state): State<AppState>, current: Current) -> Result<Response, AppError> {
+    let events = state.conversations().store().events(&current.owner, current.id()).await?;
+    let notebook = crate::export::notebook(&events, state.pool());
     let body = serde_json::to_string_pretty(&notebook).unwrap_or_default();
-    download(body, "application/x-ipynb+json", "conversation.ipynb")
+    Ok(download(body, "application/x-ipynb+json", &current.row.title, "ipynb"))
 }
 
 /// `GET /api/conversation.md`: the conversation as Markdown, to download.
-pub async fn export_markdown(State(state): State<AppState>, visitor: Visitor) -> Response {
-    let conversation = state.conversations().get(&visitor.id);
-    let text = crate::export::markdown(&conversation.chat.lock().await.log);
-    download(text, "text/markdown; charset=utf-8", "conversation.md")
+pub async fn export_markdown(State(state): State<AppState>, current: Current) -> Result<Response, AppError> {
+    let events = state.conversations().store().events(&current.owner, current.id()).await?;
+    let text = crate::export::markdown(&events);
+    Ok(download(text, "text/markdown; charset=utf-8", &current.row.title, "md"))
 }
 
-fn download(body: String, content_type: &'static str, name: &'static str) -> Response {
-    let disposition = format!("attachment; filename=\"{name}\"");
+/// An attachment named after the conversation's title (ASCII letters, digits, `-` and `_` only).
+fn download(body: String, content_type: &'static str, title: &str, extension: &str) -> Response {
+    let stem: String = title
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let stem: String = stem.chars().take(60).collect();
+    let stem = if stem.is_empty() { "conversation".to_owned() } else { stem };
+    let disposition = format!("attachment; filename=\"{stem}.{extension}\"");
     let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
@@ -189,15 +196,17 @@ fn download(body: String, content_type: &'static str, name: &'static str) -> Res
     response
 }
 
-/// `POST /api/chat/stop`: stops this browser's running turn (the model call ends, running code is
-/// interrupted; the session keeps its state). Nothing happens when no turn runs.
-pub async fn stop(State(state): State<AppState>, visitor: Visitor) -> Json<Value> {
-    let stopped = state.conversations().get(&visitor.id).stop();
-    Json(json!({"stopped": stopped}))
+/// `POST /api/chat/stop`: stops the conversation's running turn, on whichever replica runs it (the model call
+/// ends, running code is interrupted; the session keeps its state). Nothing happens when no turn runs.
+pub async fn stop(State(state): State<AppState>, current: Current) -> Result<Json<Value>, AppError> {
+    let stopped =
+        current.live.stop() || state.conversations().store().request_stop(&current.owner, current.id()).await?;
+    Ok(Json(json!({"stopped": stopped})))
 }
 
-/// `POST /api/session/new`: releases the session and starts over.
-pub async fn new_session(State(state): State<AppState>, visitor: Visitor) -> Json<Value> {
-    state.conversations().reset(&visitor.id).await;
-    Json(json!({"ok": true}))
+/// `POST /api/session/new`: starts a new conversation (with a new session); the others are kept.
+pub async fn new_session(State(state): State<AppState>, visitor: Visitor) -> Result<Json<Value>, AppError> {
+    let conversations = state.conversations();
+    let row = conversations.store().create(&conversations.owner(&visitor.id)).await?;
+    Ok(Json(json!({"ok": true, "conversation": crate::conversation_api::summary(&row)})))
 }

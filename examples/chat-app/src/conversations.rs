@@ -1,43 +1,32 @@
-//! Each browser's conversation: its session (derived from its identity and a nonce that "new session"
-//! rotates), the model history (both sides), the log the page re-renders after a reload, and the files the
-//! agent handed over.
+//! What a conversation has in this process: its interpreter (on the pool session derived from the owner's
+//! identity and the conversation's id, so every replica reaches the same session) and the Stop of a turn that
+//! runs here. Everything else (the steps, the titles, the model's history) is in the [`Store`].
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use dynamic_sessions_agent_tools::rig::History;
 use dynamic_sessions_agent_tools::{CodeInterpreter, SessionProvider};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::sync::oneshot;
 
-use crate::events::PageEvent;
+use crate::store::Store;
 
-/// The most conversations kept in memory; the least recently used go first.
-const MAX_CONVERSATIONS: usize = 10_000;
+/// The most conversations whose interpreters are kept in memory; the least recently used go first.
+const MAX_LIVE: usize = 10_000;
 
-/// What the chat keeps between requests.
-#[derive(Debug, Default)]
-pub struct ChatState {
-    /// The model history (user and assistant turns, tool calls and results).
-    pub history: History,
-    /// What the page shows, for re-rendering after a reload.
-    pub log: Vec<PageEvent>,
-}
-
-/// One browser's conversation.
+/// A conversation's state in this process.
 #[derive(Debug)]
-pub struct Conversation {
-    interpreter: RwLock<CodeInterpreter>,
-    /// Held for the whole of a chat turn: one turn at a time per browser.
-    pub chat: tokio::sync::Mutex<ChatState>,
-    artifacts: Mutex<BTreeSet<String>>,
+pub struct Live {
+    interpreter: CodeInterpreter,
     last_used: Mutex<Instant>,
-    /// Stops the running turn, when one runs.
+    /// Stops the turn running here, when one runs.
     stop: Mutex<Option<oneshot::Sender<()>>>,
 }
 
-impl Conversation {
-    /// Called by a turn as it starts: the receiver completes when the user presses Stop.
+impl Live {
+    /// Called by a turn as it starts: the receiver completes when the user presses Stop on this replica.
     pub fn arm_stop(&self) -> oneshot::Receiver<()> {
         let (sender, receiver) = oneshot::channel();
         if let Ok(mut stop) = self.stop.lock() {
@@ -53,109 +42,114 @@ impl Conversation {
         }
     }
 
-    /// Stops the running turn; `false` when none runs.
+    /// Stops the turn running here; `false` when none runs here.
     pub fn stop(&self) -> bool {
         let sender = self.stop.lock().ok().and_then(|mut s| s.take());
         sender.is_some_and(|s| s.send(()).is_ok())
     }
 
-    /// The interpreter on the conversation's current session.
-    pub fn interpreter(&self) -> CodeInterpreter {
-        match self.interpreter.read() {
-            Ok(i) => i.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    /// The interpreter on the conversation's session.
+    pub fn interpreter(&self) -> &CodeInterpreter {
+        &self.interpreter
     }
 
-    /// Marks a file the agent handed over.
-    pub fn add_artifact(&self, path: String) {
-        if let Ok(mut a) = self.artifacts.lock() {
-            a.insert(path);
-        }
+    /// The session as the interpreter last saw it, as stored.
+    pub fn session_seen(&self) -> Option<String> {
+        seen_to_text(self.interpreter.session_seen())
     }
 
-    /// Whether the agent handed over this file.
-    pub fn is_artifact(&self, path: &str) -> bool {
-        self.artifacts.lock().map(|a| a.contains(path)).unwrap_or(false)
+    /// Restores the session as last seen (by any replica) from its stored form.
+    pub fn remember_session(&self, stored: Option<&str>) {
+        self.interpreter.remember_session(seen_from_text(stored));
     }
 }
 
-/// All conversations, by browser identity.
+/// `None` (never seen), `""` (seen, creation time unknown) or an RFC 3339 time.
+fn seen_to_text(seen: Option<Option<OffsetDateTime>>) -> Option<String> {
+    seen.map(|created| created.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default())
+}
+
+fn seen_from_text(text: Option<&str>) -> Option<Option<OffsetDateTime>> {
+    text.map(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+}
+
+/// The conversations: the store, and the interpreters of the ones used lately.
 #[derive(Debug)]
 pub struct Conversations {
     sessions: SessionProvider,
+    store: Store,
+    secret: Arc<Vec<u8>>,
     /// `std` mutex: lookups only, never held across `.await`.
-    map: Mutex<HashMap<String, Arc<Conversation>>>,
+    live: Mutex<HashMap<String, Arc<Live>>>,
 }
 
 impl Conversations {
-    /// An empty store; sessions come from `sessions` (identity and a per-conversation nonce, HMAC-derived).
-    pub fn new(sessions: SessionProvider) -> Self {
-        Conversations { sessions, map: Mutex::new(HashMap::new()) }
+    /// Conversations kept in `store`, on sessions from `sessions`; `secret` keys the owner hashes.
+    pub fn new(sessions: SessionProvider, store: Store, secret: Arc<Vec<u8>>) -> Self {
+        Conversations { sessions, store, secret, live: Mutex::new(HashMap::new()) }
     }
 
-    /// A new conversation's interpreter: the nonce changes with every "new session".
-    fn interpreter_for(&self, identity: &str) -> CodeInterpreter {
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
-        match self.sessions.interpreter(identity, &nonce) {
-            Ok(interpreter) => interpreter,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot derive a session identifier");
-                self.sessions.random_interpreter()
-            }
-        }
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    /// The conversation of `identity`, created on first use.
-    pub fn get(&self, identity: &str) -> Arc<Conversation> {
-        let Ok(mut map) = self.map.lock() else {
-            return Arc::new(self.fresh(identity));
+    /// The owner of `identity`'s conversations in the store: a keyed hash, so the database never holds what
+    /// the cookie holds.
+    pub fn owner(&self, identity: &str) -> String {
+        crate::identity::owner_of(&self.secret, identity)
+    }
+
+    /// The state of `identity`'s conversation `id` in this process, made on first use.
+    pub fn live(&self, identity: &str, id: &str) -> Arc<Live> {
+        let fresh = || {
+            let interpreter = match self.sessions.interpreter(identity, id) {
+                Ok(interpreter) => interpreter,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot derive a session identifier");
+                    self.sessions.random_interpreter()
+                }
+            };
+            Arc::new(Live { interpreter, last_used: Mutex::new(Instant::now()), stop: Mutex::new(None) })
         };
-        if let Some(c) = map.get(identity) {
-            if let Ok(mut t) = c.last_used.lock() {
+        let Ok(mut live) = self.live.lock() else { return fresh() };
+        if let Some(found) = live.get(id) {
+            if let Ok(mut t) = found.last_used.lock() {
                 *t = Instant::now();
             }
-            return c.clone();
+            return found.clone();
         }
-        if map.len() >= MAX_CONVERSATIONS {
-            let oldest = map
+        if live.len() >= MAX_LIVE {
+            let oldest = live
                 .iter()
                 .min_by_key(|(_, c)| c.last_used.lock().map(|t| *t).unwrap_or_else(|_| Instant::now()))
                 .map(|(k, _)| k.clone());
             if let Some(key) = oldest {
-                map.remove(&key);
+                live.remove(&key);
             }
         }
-        let conversation = Arc::new(self.fresh(identity));
-        map.insert(identity.to_owned(), conversation.clone());
-        conversation
+        let made = fresh();
+        live.insert(id.to_owned(), made.clone());
+        made
     }
 
-    fn fresh(&self, identity: &str) -> Conversation {
-        Conversation {
-            interpreter: RwLock::new(self.interpreter_for(identity)),
-            chat: tokio::sync::Mutex::new(ChatState::default()),
-            artifacts: Mutex::new(BTreeSet::new()),
-            last_used: Mutex::new(Instant::now()),
-            stop: Mutex::new(None),
+    /// Forgets a deleted conversation's state in this process.
+    pub fn forget(&self, id: &str) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(id);
         }
     }
+}
 
-    /// "New session": releases the old session in the pool and starts a fresh conversation.
-    pub async fn reset(&self, identity: &str) {
-        let conversation = self.get(identity);
-        conversation.stop();
-        let mut chat = conversation.chat.lock().await;
-        let old = conversation.interpreter();
-        if let Err(e) = old.session().delete().await {
-            tracing::warn!(error = %e, "could not release the old session; it will expire after its cooldown");
-        }
-        if let Ok(mut interpreter) = conversation.interpreter.write() {
-            *interpreter = self.interpreter_for(identity);
-        }
-        *chat = ChatState::default();
-        if let Ok(mut a) = conversation.artifacts.lock() {
-            a.clear();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_as_seen_survives_its_stored_form() {
+        let t = time::macros::datetime!(2026-12-07 10:00:00 UTC);
+        for seen in [None, Some(None), Some(Some(t))] {
+            assert_eq!(seen_from_text(seen_to_text(seen).as_deref()), seen);
         }
     }
 }

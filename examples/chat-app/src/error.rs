@@ -50,6 +50,24 @@ impl AppError {
     }
 }
 
+impl From<crate::store::StoreError> for AppError {
+    /// Database trouble is the service's, not the person's: 503 while it cannot be reached, 500 otherwise.
+    fn from(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as E;
+        tracing::error!(error = %error, "conversation store");
+        match error {
+            E::NotReady(_) | E::Database(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Your conversations cannot be reached right now (the database does not answer). Nothing was lost; \
+                 try again in a moment.",
+            ),
+            E::Config(_) | E::Corrupt(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "The conversation store failed. The app's log says why.")
+            }
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         (self.status, Json(json!({"error": self.message}))).into_response()

@@ -7,7 +7,6 @@ use dynamic_sessions_agent_tools::turn::{StepOutcome, TurnEvent, TurnFailureKind
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::conversations::Conversation;
 use crate::render;
 
 /// One event for the page, JSON with its kind in `type`.
@@ -113,6 +112,11 @@ pub enum PageEvent {
         /// Sanitised HTML.
         html: String,
     },
+    /// The app stopped while the turn ran (a restart, a deploy, a crash): the steps before it were kept.
+    Interrupted {
+        /// What happened, in words.
+        message: String,
+    },
 }
 
 impl PageEvent {
@@ -128,8 +132,28 @@ impl PageEvent {
         }
     }
 
-    /// The page's events for one turn event; files handed over are remembered by `conversation`.
-    pub fn of_turn(conversation: &Conversation, event: TurnEvent) -> Vec<PageEvent> {
+    /// The event's `type`, as stored beside it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PageEvent::User { .. } => "user",
+            PageEvent::Text { .. } => "text",
+            PageEvent::TextWithdrawn => "text_withdrawn",
+            PageEvent::WritingCode { .. } => "writing_code",
+            PageEvent::ToolCall { .. } => "tool_call",
+            PageEvent::ToolResult { .. } => "tool_result",
+            PageEvent::Artifact { .. } => "artifact",
+            PageEvent::Notice { .. } => "notice",
+            PageEvent::Files => "files",
+            PageEvent::Done { .. } => "done",
+            PageEvent::Error { .. } => "error",
+            PageEvent::Stopped { .. } => "stopped",
+            PageEvent::Assistant { .. } => "assistant",
+            PageEvent::Interrupted { .. } => "interrupted",
+        }
+    }
+
+    /// The page's events for one turn event.
+    pub fn of_turn(event: TurnEvent) -> Vec<PageEvent> {
         match event {
             TurnEvent::Text(delta) => vec![PageEvent::Text { delta }],
             TurnEvent::TextWithdrawn => vec![PageEvent::TextWithdrawn],
@@ -143,7 +167,7 @@ impl PageEvent {
                 cell: false,
             }],
             TurnEvent::ToolResult(result) => {
-                let (images, files) = artifact_events(conversation, result.artifacts);
+                let (images, files) = artifact_events(result.artifacts);
                 let mut events = vec![PageEvent::ToolResult {
                     id: Some(result.id),
                     name: result.name,
@@ -173,19 +197,55 @@ pub fn data_url(format: &str, data: &[u8]) -> String {
 }
 
 /// Artifacts as page events: images as `data:` URLs (shown in their step), files handed over as `Artifact`
-/// events (remembered, so the file list marks them).
-fn artifact_events(conversation: &Conversation, artifacts: Vec<Artifact>) -> (Vec<String>, Vec<PageEvent>) {
+/// events (stored, so the file list marks them).
+fn artifact_events(artifacts: Vec<Artifact>) -> (Vec<String>, Vec<PageEvent>) {
     let mut images = Vec::new();
     let mut files = Vec::new();
     for artifact in artifacts {
         match artifact {
             Artifact::Image { format, data } => images.push(data_url(&format, &data)),
             Artifact::File { path, size, description } => {
-                conversation.add_artifact(path.clone());
                 files.push(PageEvent::Artifact { path, size, description });
             }
             _ => {}
         }
     }
     (images, files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_kind_is_the_type_the_page_is_sent() {
+        let events = [
+            PageEvent::User { text: "hi".into() },
+            PageEvent::Text { delta: "a".into() },
+            PageEvent::TextWithdrawn,
+            PageEvent::WritingCode { name: "run_python".into() },
+            PageEvent::ToolCall { id: None, name: "t".into(), code: None, args: None, as_text: false, cell: true },
+            PageEvent::ToolResult {
+                id: None,
+                name: "t".into(),
+                outcome: StepOutcome::Ran,
+                report: None,
+                text: None,
+                images: Vec::new(),
+                cell: false,
+            },
+            PageEvent::Artifact { path: "/mnt/data/a".into(), size: None, description: None },
+            PageEvent::Notice { message: "n".into() },
+            PageEvent::Files,
+            PageEvent::Done { html: String::new() },
+            PageEvent::Error { kind: TurnFailureKind::Model, message: "m".into() },
+            PageEvent::Stopped { message: "s".into() },
+            PageEvent::Assistant { html: String::new() },
+            PageEvent::Interrupted { message: "i".into() },
+        ];
+        for event in events {
+            let json = serde_json::to_value(&event).unwrap_or_default();
+            assert_eq!(json["type"], event.kind(), "{event:?}");
+        }
+    }
 }

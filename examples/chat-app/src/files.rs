@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 
 use crate::AppState;
+use crate::current::Current;
 use crate::error::AppError;
-use crate::identity::Visitor;
 
 /// A file path from the page.
 #[derive(Debug, Deserialize)]
@@ -43,7 +43,7 @@ fn too_large(name: &str, limit: u64) -> AppError {
 /// `POST /api/files`: uploads every `files` part of a multipart form, streamed to the session.
 pub async fn upload(
     State(state): State<AppState>,
-    visitor: Visitor,
+    current: Current,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Value>, AppError> {
@@ -56,7 +56,7 @@ pub async fn upload(
     }
     let mut multipart =
         multipart.map_err(|e| AppError::bad_request(format!("Upload the files as multipart/form-data: {e}")))?;
-    let interpreter = state.conversations().get(&visitor.id).interpreter();
+    let interpreter = current.live.interpreter();
     let mut uploaded = Vec::new();
     while let Some(field) =
         multipart.next_field().await.map_err(|e| AppError::bad_request(format!("The upload was cut short: {e}")))?
@@ -110,9 +110,10 @@ pub async fn upload(
 }
 
 /// `GET /api/files`: every file in the session, with the ones the agent handed over marked.
-pub async fn list(State(state): State<AppState>, visitor: Visitor) -> Result<Json<Value>, AppError> {
-    let conversation = state.conversations().get(&visitor.id);
-    let interpreter = conversation.interpreter();
+pub async fn list(State(state): State<AppState>, current: Current) -> Result<Json<Value>, AppError> {
+    let interpreter = current.live.interpreter();
+    let artifacts: std::collections::BTreeSet<String> =
+        state.conversations().store().artifacts(&current.owner, current.id()).await?.into_iter().collect();
     let files = interpreter.session().files().list().recursive(true).send().await.map_err(AppError::session)?;
     let entries: Vec<Value> = files
         .into_iter()
@@ -124,7 +125,7 @@ pub async fn list(State(state): State<AppState>, visitor: Visitor) -> Result<Jso
                 "name": f.name,
                 "size": f.size,
                 "modified": f.last_modified.and_then(|t| t.format(&Rfc3339).ok()),
-                "artifact": conversation.is_artifact(&path),
+                "artifact": artifacts.contains(&path),
             })
         })
         .collect();
@@ -132,13 +133,9 @@ pub async fn list(State(state): State<AppState>, visitor: Visitor) -> Result<Jso
 }
 
 /// `GET /api/files/download?path=`: the file as an attachment (never rendered by the browser).
-pub async fn download(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Query(q): Query<PathQuery>,
-) -> Result<Response, AppError> {
+pub async fn download(current: Current, Query(q): Query<PathQuery>) -> Result<Response, AppError> {
     let path = remote(&q.path)?;
-    let interpreter = state.conversations().get(&visitor.id).interpreter();
+    let interpreter = current.live.interpreter();
     let download = interpreter.session().files().download(&path).await.map_err(AppError::session)?;
     let length = download.content_length();
     let body = Body::from_stream(download.into_stream().map_err(io::Error::other));
@@ -160,13 +157,9 @@ pub async fn download(
 }
 
 /// `DELETE /api/files?path=`.
-pub async fn delete(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Query(q): Query<PathQuery>,
-) -> Result<StatusCode, AppError> {
+pub async fn delete(current: Current, Query(q): Query<PathQuery>) -> Result<StatusCode, AppError> {
     let path = remote(&q.path)?;
-    let interpreter = state.conversations().get(&visitor.id).interpreter();
+    let interpreter = current.live.interpreter();
     interpreter.session().files().delete(&path).await.map_err(AppError::session)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -51,6 +51,12 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
     bytes.chunks(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
 }
 
+/// The owner of an identity's conversations in the store: a keyed hash of the identity (the identity itself
+/// stays in the signed cookie).
+pub fn owner_of(secret: &[u8], identity: &str) -> String {
+    mac(secret, "owner", identity)
+}
+
 /// A browser, identified by a verified cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Visitor {

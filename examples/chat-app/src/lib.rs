@@ -1,8 +1,9 @@
 //! The original "AI code execution agent" demo as a Rust web app: chat with an agent that writes and runs
 //! Python on your uploaded files in an isolated session, sees its charts, and hands you the files it makes.
 //!
-//! * Each browser gets a random identity in a signed, HttpOnly, SameSite cookie; its session identifier is
-//!   derived from it with HMAC and never shown. "New session" releases the old session.
+//! * Each browser gets a random identity in a signed, HttpOnly, SameSite cookie. It has several conversations,
+//!   each with its own session (identifier derived with HMAC from the identity and the conversation, never
+//!   shown), kept in a database ([`store`]): SQLite by default, PostgreSQL for several replicas.
 //! * State-changing requests need the page's CSRF token and a same-origin request.
 //! * Model output is untrusted: Markdown is rendered and sanitised on the server; the CSP allows no inline
 //!   script, and downloads are always attachments.
@@ -11,7 +12,9 @@
 #![warn(missing_docs)]
 
 pub mod chat;
+pub mod conversation_api;
 pub mod conversations;
+pub mod current;
 pub mod error;
 pub mod events;
 pub mod export;
@@ -19,6 +22,9 @@ pub mod files;
 pub mod identity;
 pub mod page;
 pub mod render;
+pub mod setup;
+pub mod store;
+pub mod turn_runner;
 
 use std::sync::Arc;
 
@@ -27,7 +33,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use dynamic_sessions::SessionPoolClient;
 use dynamic_sessions_agent_tools::rig::ModelConfig;
 use dynamic_sessions_agent_tools::turn::TurnOptions;
@@ -35,6 +41,7 @@ use dynamic_sessions_agent_tools::{InterpreterOptions, PoolKind, SessionProvider
 use serde_json::json;
 
 use conversations::Conversations;
+use store::Store;
 
 /// How the app is set up.
 #[derive(Debug, Clone)]
@@ -68,15 +75,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a session pool.
+    /// State over a session pool, with conversations kept in `store`.
     ///
     /// # Errors
     /// When the secret is shorter than 32 bytes.
-    pub fn new(client: SessionPoolClient, config: AppConfig) -> Result<Self, String> {
+    pub fn new(client: SessionPoolClient, config: AppConfig, store: Store) -> Result<Self, String> {
         let secret = Arc::new(config.secret.clone());
         let provider = SessionProvider::new(client.clone(), config.secret.clone(), config.interpreter.clone())
             .map_err(|e| format!("the app secret cannot derive session identifiers: {e}"))?;
-        let conversations = Conversations::new(provider);
+        let conversations = Conversations::new(provider, store, secret.clone());
         Ok(AppState { inner: Arc::new(Inner { client, config, secret, conversations }) })
     }
 
@@ -129,6 +136,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/conversation.ipynb", get(chat::export_notebook))
         .route("/api/conversation.md", get(chat::export_markdown))
         .route("/api/session/new", post(chat::new_session))
+        .route("/api/conversations", get(conversation_api::list).post(conversation_api::create))
+        .route("/api/conversations/{id}", patch(conversation_api::rename).delete(conversation_api::delete))
         .route("/api/files", get(files::list).post(files::upload).layer(DefaultBodyLimit::disable()))
         .route("/api/files/download", get(files::download))
         .route("/api/files", delete(files::delete))
@@ -141,14 +150,19 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Ready when the session pool answers.
+/// Ready when the conversation database and the session pool answer.
 async fn ready(State(state): State<AppState>) -> Response {
+    let unavailable =
+        |status: String| (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": status}))).into_response();
+    if let Err(e) = state.conversations().store().ping().await {
+        tracing::warn!(error = %e, "readiness check failed");
+        return unavailable(format!("the conversation database does not answer: {e}"));
+    }
     match state.inner.client.metadata().await {
         Ok(_) => (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "the session pool does not answer"})))
-                .into_response()
+            unavailable("the session pool does not answer".into())
         }
     }
 }

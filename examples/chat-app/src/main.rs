@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use chat_app::{AppConfig, AppState, app};
+use chat_app::{AppConfig, AppState, app, setup};
 use dynamic_sessions::{Auth, MAX_UPLOAD_BYTES, SessionPoolClient};
 use dynamic_sessions_agent_tools::InterpreterOptions;
 use dynamic_sessions_agent_tools::rig::ModelConfig;
@@ -83,14 +84,13 @@ async fn serve() -> Result<(), String> {
 
 /// Configures and serves the app until a shutdown signal.
 async fn run_app(client: SessionPoolClient, bind: SocketAddr) -> Result<(), String> {
-    let secret = match var("CHAT_APP_SECRET") {
-        Some(s) if s.len() >= 32 => s.into_bytes(),
-        Some(_) => return Err("CHAT_APP_SECRET must be at least 32 characters".into()),
-        None => {
-            tracing::info!("CHAT_APP_SECRET is not set: a random key is used, so sessions end when the app restarts");
-            format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()).into_bytes()
-        }
-    };
+    let lookup = |name: &str| var(name);
+    let (store, described) = setup::store(&lookup)?;
+    let secret = setup::secret(&lookup)?;
+    tracing::info!(store = %described, "conversations are kept in {described}");
+    // The app serves (and /readyz says why it is not ready) while the database is unreachable.
+    let preparing = store.clone();
+    tokio::spawn(async move { preparing.prepare_until_ready(Duration::from_secs(2)).await });
     let model = ModelConfig::from_env().map_err(|e| e.to_string())?;
     match &model {
         Some(m) => tracing::info!(model = %m.describe(), "chat model"),
@@ -128,8 +128,11 @@ async fn run_app(client: SessionPoolClient, bind: SocketAddr) -> Result<(), Stri
     };
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!("chat app listening on http://{bind}");
-    let state = AppState::new(client, config)?;
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
+    let state = AppState::new(client, config, store.clone())?;
+    let served =
+        axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string());
+    store.close().await;
+    served
 }
 
 #[tokio::main]

@@ -9,6 +9,20 @@ const codeTool = document.querySelector('meta[name="code-tool"]').content;
 const codeLanguage = document.querySelector('meta[name="code-language"]').content;
 const $ = (id) => document.getElementById(id);
 
+// The conversation this page shows: in the address (#c=ID) so a reload, a bookmark or a second tab keeps it.
+let current = new URLSearchParams(location.hash.slice(1)).get("c") || "";
+function setCurrent(id) {
+  current = id || "";
+  history.replaceState(null, "", current ? "#c=" + current : location.pathname);
+  const query = current ? "?conversation=" + current : "";
+  $("export-notebook").href = "/api/conversation.ipynb" + query;
+  $("export-markdown").href = "/api/conversation.md" + query;
+}
+function withConversation(headers) {
+  if (current) headers["X-Conversation"] = current;
+  return headers;
+}
+
 function el(tag, attrs, text) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
@@ -17,7 +31,7 @@ function el(tag, attrs, text) {
 }
 
 async function api(method, url, body) {
-  const options = { method, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" };
+  const options = { method, headers: withConversation({ "X-CSRF-Token": csrf }), credentials: "same-origin" };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -221,6 +235,11 @@ function turnView(root) {
           seal();
           notice(root, event.message, "stopped");
           break;
+        case "interrupted": // the app stopped while this answer was written
+          dropWriting();
+          seal();
+          notice(root, event.message, "interrupted");
+          break;
         case "assistant": { // a reload's log
           const answer = el("div", { class: "bubble" });
           answer.innerHTML = event.html; // rendered and sanitised on the server
@@ -244,7 +263,7 @@ async function sendChat(message) {
   const response = await fetch("/api/chat", {
     method: "POST",
     credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    headers: withConversation({ "Content-Type": "application/json", "X-CSRF-Token": csrf }),
     body: JSON.stringify({ message }),
   });
   if (!response.ok) {
@@ -286,7 +305,8 @@ async function runCell(code) {
 
 // ---- history -----------------------------------------------------------------------------------------------
 async function loadHistory() {
-  const { events } = await api("GET", "/api/history");
+  const { events, conversation, running } = await api("GET", "/api/history");
+  if (conversation && conversation.id !== current) setCurrent(conversation.id);
   let view = null;
   for (const event of events) {
     if (event.type === "user") { addUser(event.text); view = null; continue; }
@@ -298,10 +318,59 @@ async function loadHistory() {
     view.handle(event);
     if (event.type === "assistant" || (event.cell && event.type === "tool_result")) view = null;
   }
+  if (running) notice($("messages"), "An answer is still being written in this conversation; reload to see it.", "stopped");
+}
+
+// ---- conversations -----------------------------------------------------------------------------------------
+async function openConversation(id) {
+  setCurrent(id);
+  $("messages").replaceChildren();
+  $("upload-status").replaceChildren();
+  try { await loadHistory(); } catch (e) { addError($("messages"), e.message); }
+  refreshFiles();
+  refreshConversations();
+}
+
+function renameForm(item, c) {
+  const form = el("form", { class: "rename" });
+  const input = el("input", { type: "text", maxlength: "200", value: c.title, "aria-label": "New title" });
+  form.appendChild(input);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try { await api("PATCH", "/api/conversations/" + c.id, { title: input.value }); } catch (err) { addError($("messages"), err.message); }
+    refreshConversations();
+  });
+  item.replaceChildren(form);
+  input.focus();
+  input.select();
+}
+
+async function refreshConversations() {
+  let list = [];
+  try { list = (await api("GET", "/api/conversations")).conversations; } catch (e) { return; }
+  const ul = $("conversation-list");
+  ul.replaceChildren();
+  for (const c of list) {
+    const item = el("li", { class: c.id === current ? "current" : "", "data-id": c.id });
+    const open = el("button", { type: "button", class: "open", title: c.updated ? new Date(c.updated).toLocaleString() : "" }, c.title);
+    open.addEventListener("click", () => openConversation(c.id));
+    const rename = el("button", { type: "button", class: "rename", title: "Rename" }, "Rename");
+    rename.addEventListener("click", () => renameForm(item, c));
+    const remove = el("button", { type: "button", class: "delete", title: "Delete this conversation, its session and its files" }, "Delete");
+    remove.addEventListener("click", async () => {
+      if (!remove.classList.contains("confirm")) { remove.classList.add("confirm"); remove.textContent = "Really delete?"; return; }
+      try { await api("DELETE", "/api/conversations/" + c.id); } catch (e) { addError($("messages"), e.message); return; }
+      if (c.id === current) await openConversation(""); else refreshConversations();
+    });
+    item.append(open, rename, remove);
+    ul.appendChild(item);
+  }
 }
 
 // ---- files -------------------------------------------------------------------------------------------------
-function downloadUrl(path) { return "/api/files/download?path=" + encodeURIComponent(path); }
+function downloadUrl(path) {
+  return "/api/files/download?path=" + encodeURIComponent(path) + (current ? "&conversation=" + current : "");
+}
 
 async function refreshFiles() {
   let files = [];
@@ -346,6 +415,7 @@ function uploadFile(file) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/files");
     xhr.setRequestHeader("X-CSRF-Token", csrf);
+    if (current) xhr.setRequestHeader("X-Conversation", current);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round((e.loaded * 100) / e.total); };
     xhr.onload = () => {
       if (xhr.status === 200) {
@@ -403,11 +473,8 @@ document.addEventListener("DOMContentLoaded", () => {
     refreshFiles();
   });
   $("new-session").addEventListener("click", async () => {
-    await api("POST", "/api/session/new");
-    $("messages").replaceChildren();
-    $("upload-status").replaceChildren();
-    refreshFiles();
+    try { await openConversation((await api("POST", "/api/conversations")).id); } catch (e) { addError($("messages"), e.message); }
   });
-  loadHistory().catch((e) => addError($("messages"), e.message));
-  refreshFiles();
+  setCurrent(current);
+  openConversation(current);
 });

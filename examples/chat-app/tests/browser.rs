@@ -90,7 +90,7 @@ async fn serve(state: AppState) -> SocketAddr {
     addr
 }
 
-fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState {
+async fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState {
     let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
     let config = AppConfig {
         secret: b"browser-test-secret-0123456789abcdef".to_vec(),
@@ -100,7 +100,7 @@ fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState {
         interpreter: InterpreterOptions::default(),
         turn: Default::default(),
     };
-    AppState::new(client, config).unwrap()
+    AppState::new(client, config, chat_app::store::Store::in_memory().await.unwrap()).unwrap()
 }
 
 /// Polls a JavaScript expression until it is truthy.
@@ -181,7 +181,7 @@ async fn chat_with_a_chart_upload_download_and_isolation() {
         model: "gpt-4o".into(),
         base_url: Some(model.base_url()),
     };
-    let addr = serve(state(&emulator, Some(config))).await;
+    let addr = serve(state(&emulator, Some(config)).await).await;
     let url = format!("http://{addr}/");
     let driver = start_driver().await;
     let tmp = tempfile::tempdir().unwrap();
@@ -288,7 +288,7 @@ async fn without_a_model_the_code_cell_runs_python() {
         return;
     }
     let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
-    let addr = serve(state(&emulator, None)).await;
+    let addr = serve(state(&emulator, None).await).await;
     let driver = start_driver().await;
     let tmp = tempfile::tempdir().unwrap();
     let client = browser(&driver, &tmp.path().join("p"), &tmp.path().join("d")).await;
@@ -328,7 +328,7 @@ async fn stop_ends_the_turn_and_interrupts_the_code() {
     ])
     .await;
     let config = ModelConfig::OpenAi { api_key: None, model: "local".into(), base_url: Some(model.base_url()) };
-    let addr = serve(state(&emulator, Some(config))).await;
+    let addr = serve(state(&emulator, Some(config)).await).await;
     let driver = start_driver().await;
     let tmp = tempfile::tempdir().unwrap();
     let client = browser(&driver, &tmp.path().join("p"), &tmp.path().join("d")).await;

@@ -41,6 +41,7 @@ async fn a_real_model_runs_python_through_the_chat_app() {
             interpreter: InterpreterOptions::default(),
             turn,
         },
+        chat_app::store::Store::in_memory().await.unwrap(),
     )
     .unwrap());
 

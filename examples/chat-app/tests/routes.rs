@@ -27,7 +27,7 @@ async fn setup(max_upload: u64) -> Option<(Router, TestEmulator)> {
         interpreter: InterpreterOptions::default(),
         turn: Default::default(),
     };
-    Some((app(AppState::new(client, config).unwrap()), emulator))
+    Some((app(AppState::new(client, config, chat_app::store::Store::in_memory().await.unwrap()).unwrap()), emulator))
 }
 
 /// A browser: its cookie and CSRF token, from loading the page.
@@ -250,7 +250,7 @@ async fn readiness_fails_when_the_pool_is_unreachable() {
         interpreter: InterpreterOptions::default(),
         turn: Default::default(),
     };
-    let app = app(AppState::new(client, config).unwrap());
+    let app = app(AppState::new(client, config, chat_app::store::Store::in_memory().await.unwrap()).unwrap());
     assert_eq!(
         send(&app, Request::get("/readyz").body(Body::empty()).unwrap()).await.0,
         StatusCode::SERVICE_UNAVAILABLE
@@ -282,7 +282,7 @@ async fn a_closed_page_ends_its_turn_and_the_code_stops() {
         interpreter: InterpreterOptions::default(),
         turn: Default::default(),
     };
-    let app = app(AppState::new(client, config).unwrap());
+    let app = app(AppState::new(client, config, chat_app::store::Store::in_memory().await.unwrap()).unwrap());
     let browser = open_page(&app).await;
     let response = app.clone().oneshot(browser.post_json("/api/chat", json!({"message": "sleep"}))).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -322,7 +322,7 @@ async fn setup_pool(
         interpreter: InterpreterOptions { pool, ..InterpreterOptions::default() },
         turn: Default::default(),
     };
-    Some((app(AppState::new(client, config).unwrap()), emulator))
+    Some((app(AppState::new(client, config, chat_app::store::Store::in_memory().await.unwrap()).unwrap()), emulator))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,7 +387,11 @@ async fn a_conversation_downloads_as_a_valid_notebook_and_as_markdown() {
 
     let (status, headers, body) = send(&app, browser.get("/api/conversation.ipynb")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers[header::CONTENT_DISPOSITION], "attachment; filename=\"conversation.ipynb\"");
+    assert_eq!(
+        headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"New-conversation.ipynb\"",
+        "named after the title"
+    );
     let notebook = json_of(&body);
     let cells = notebook["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 3, "three code cells: {notebook}");

@@ -489,6 +489,21 @@ impl CodeInterpreter {
         Ok(check)
     }
 
+    /// What [`CodeInterpreter::check_session`] last saw: `None` before it looked or after a reset;
+    /// `Some(created)` once it saw the session (with its creation time when the pool reports one). An
+    /// application keeps this between processes and gives it back with
+    /// [`CodeInterpreter::remember_session`], so an expired session is still noticed after a restart.
+    pub fn session_seen(&self) -> Option<Option<OffsetDateTime>> {
+        self.inner.created.lock().map(|known| *known).unwrap_or(None)
+    }
+
+    /// Restores what [`CodeInterpreter::session_seen`] returned (in another process, or after a restart).
+    pub fn remember_session(&self, seen: Option<Option<OffsetDateTime>>) {
+        if let Ok(mut known) = self.inner.created.lock() {
+            *known = seen;
+        }
+    }
+
     /// Deletes the session: variables, imports and files are gone; the next run starts fresh.
     ///
     /// # Errors

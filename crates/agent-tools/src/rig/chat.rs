@@ -38,8 +38,10 @@ use stream::Events;
 /// turn's messages when it does.
 const UNFINISHED: &str = "(This answer did not finish: it was stopped or failed before the end.)";
 
-/// A conversation's messages as the model sees them. Opaque: it holds rig types.
-#[derive(Debug, Clone, Default)]
+/// A conversation's messages as the model sees them. Opaque: it holds rig types. It serializes (as rig's
+/// messages) so an application can keep it between turns and across restarts.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct History(Vec<Message>);
 
 impl History {

@@ -1,0 +1,100 @@
+//! Azure Database for PostgreSQL with Microsoft Entra authentication: the app's identity gets a token, the
+//! token is the password of new connections, and a fresh one replaces it before it expires. No password is
+//! stored anywhere.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+use sqlx::any::AnyConnectOptions;
+use time::OffsetDateTime;
+
+use super::{Store, StoreError};
+
+/// The token scope of Azure Database for PostgreSQL.
+pub const ENTRA_SCOPE: &str = "https://ossrdbms-aad.database.windows.net/.default";
+
+/// How long before expiry the token is replaced.
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// How long to wait after a failed token request.
+const RETRY: Duration = Duration::from_secs(15);
+
+/// Connections to PostgreSQL that sign in with Entra ID tokens.
+pub struct EntraPassword {
+    url: url::Url,
+    credential: Arc<dyn TokenCredential>,
+}
+
+impl std::fmt::Debug for EntraPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntraPassword").field("host", &self.url.host_str()).finish_non_exhaustive()
+    }
+}
+
+impl EntraPassword {
+    /// Tokens from `credential` as the password of `database_url`, which must name the user (the identity's
+    /// name as its database role) and carry no password.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for a URL that cannot be read, has a password, or names no user.
+    pub fn new(database_url: &str, credential: Arc<dyn TokenCredential>) -> Result<Self, StoreError> {
+        let url = url::Url::parse(database_url)
+            .map_err(|e| StoreError::Config(format!("DATABASE_URL cannot be read: {e}")))?;
+        if url.password().is_some() {
+            return Err(StoreError::Config(
+                "DATABASE_URL carries a password, but DATABASE_AUTH=entra signs in with Entra ID tokens: remove it"
+                    .into(),
+            ));
+        }
+        if url.username().is_empty() {
+            return Err(StoreError::Config(
+                "DATABASE_URL names no user: with DATABASE_AUTH=entra it is the identity's database role".into(),
+            ));
+        }
+        Ok(EntraPassword { url, credential })
+    }
+
+    async fn options(&self) -> Result<(AnyConnectOptions, OffsetDateTime), StoreError> {
+        let token = self
+            .credential
+            .get_token(&[ENTRA_SCOPE], None)
+            .await
+            .map_err(|e| StoreError::Config(format!("no Entra ID token for the database: {e}")))?;
+        let mut url = self.url.clone();
+        url.set_password(Some(token.token.secret()))
+            .map_err(|()| StoreError::Config("DATABASE_URL cannot carry a token".into()))?;
+        let options = AnyConnectOptions::from_str(url.as_str())
+            .map_err(|e| StoreError::Config(format!("DATABASE_URL cannot be read: {e}")))?;
+        Ok((options, token.expires_on))
+    }
+
+    /// The store, with a task that keeps its token fresh for as long as the app runs.
+    ///
+    /// # Errors
+    /// As [`Store::lazy`].
+    pub fn into_store(self) -> Result<Store, StoreError> {
+        let store = Store::lazy(self.url.as_str())?;
+        let refreshed = store.clone();
+        tokio::spawn(async move {
+            loop {
+                let pause = match self.options().await {
+                    Ok((options, expires_on)) => {
+                        refreshed.set_connect_options(options);
+                        let left = expires_on - OffsetDateTime::now_utc();
+                        let left = if left.is_positive() { left.unsigned_abs() } else { Duration::ZERO };
+                        tracing::debug!(expires_on = %expires_on, "database token refreshed");
+                        left.saturating_sub(REFRESH_MARGIN).max(RETRY)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot get a database token; retrying");
+                        RETRY
+                    }
+                };
+                tokio::time::sleep(pause).await;
+            }
+        });
+        Ok(store)
+    }
+}
