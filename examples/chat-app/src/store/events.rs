@@ -19,27 +19,39 @@ impl Store {
 }
 
 /// [`Store::append`] on `pool` (also before the store is marked ready).
+///
+/// In one transaction: a no-op update of the conversation's row (the owner check, and a lock that lines up
+/// writers to one conversation, on either engine), then the event with the next sequence number.
 pub(super) async fn append_on(pool: &AnyPool, owner: &str, id: &str, event: &PageEvent) -> Result<bool, StoreError> {
     let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        // The owner check and the next sequence number in one statement.
-        let result = sqlx::query(
+        let mut tx = pool.begin().await?;
+        let mine = sqlx::query("UPDATE conversations SET updated_at = updated_at WHERE id = $1 AND owner = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        if mine.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let inserted = sqlx::query(
             "INSERT INTO events (conversation_id, seq, kind, payload, created_at) \
-                 SELECT c.id, COALESCE((SELECT MAX(e.seq) FROM events e WHERE e.conversation_id = c.id), 0) + 1, \
-                 $3, $4, $5 FROM conversations c WHERE c.id = $1 AND c.owner = $2",
+             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM events WHERE conversation_id = $1",
         )
         .bind(id)
-        .bind(owner)
         .bind(event.kind())
         .bind(&payload)
         .bind(now_ms())
-        .execute(pool)
+        .execute(&mut *tx)
         .await;
-        match result {
-            Ok(done) => return Ok(done.rows_affected() == 1),
-            // Two writers took the same number (another replica's code cell): take the next one.
+        match inserted {
+            Ok(_) => {
+                tx.commit().await?;
+                return Ok(true);
+            }
+            // Not expected under the row lock; kept as a safety net: take the next number.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < APPEND_ATTEMPTS => continue,
             Err(e) => return Err(e.into()),
         }
