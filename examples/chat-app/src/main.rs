@@ -127,7 +127,8 @@ async fn run_app(client: SessionPoolClient, bind: SocketAddr) -> Result<(), Stri
         turn,
     };
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    tracing::info!("chat app listening on http://{bind}");
+    let address = listener.local_addr().map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    tracing::info!(%address, "chat app listening on http://{address}");
     let state = AppState::new(client, config, store.clone())?;
     let served =
         axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string());

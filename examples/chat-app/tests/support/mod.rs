@@ -3,6 +3,9 @@
 //! test gets a database of its own.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod app;
+pub mod proxy;
+
 use chat_app::store::Store;
 use sqlx::Connection;
 
