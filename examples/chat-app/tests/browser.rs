@@ -1,7 +1,8 @@
 //! The app in real headless Chromium (Debian's `chromium` and `chromium-driver`), on a real emulator, with a
 //! scripted OpenAI-compatible model: upload a CSV, ask for a chart, see the streamed answer, the tool step,
 //! the chart and the new files, download a file byte-exact; a second browser sees none of it. The same
-//! without a model, through the code cell. Screenshots go to `target/chat-app-screenshots/`.
+//! without a model, through the code cell; two conversations kept across a reload and a restart, and one
+//! downloaded as a notebook that nbformat validates. Screenshots go to `target/chat-app-screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ use dynamic_sessions_emulator::testing::{TestEmulator, in_ci};
 use dynamic_sessions_test_support::{Reply, ScriptedModel};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+
+mod support;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -84,13 +87,24 @@ async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
 }
 
 async fn serve(state: AppState) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_at("127.0.0.1:0".parse().unwrap(), state).await.0
+}
+
+/// Serves `state` at `addr`; the task's handle stops the server (a restart, as far as the browser can tell).
+async fn serve_at(addr: SocketAddr, state: AppState) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(state)).await });
-    addr
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app(state)).await;
+    });
+    (addr, server)
 }
 
 async fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState {
+    state_on(emulator, model, chat_app::store::Store::in_memory().await.unwrap())
+}
+
+fn state_on(emulator: &TestEmulator, model: Option<ModelConfig>, store: chat_app::store::Store) -> AppState {
     let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
     let config = AppConfig {
         secret: b"browser-test-secret-0123456789abcdef".to_vec(),
@@ -100,7 +114,7 @@ async fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState 
         interpreter: InterpreterOptions::default(),
         turn: Default::default(),
     };
-    AppState::new(client, config, chat_app::store::Store::in_memory().await.unwrap()).unwrap()
+    AppState::new(client, config, store).unwrap()
 }
 
 /// Polls a JavaScript expression until it is truthy.
@@ -379,5 +393,127 @@ async fn stop_ends_the_turn_and_interrupts_the_code() {
     assert_eq!(model.script.bodies().len(), 1, "the model was not called again");
     screenshot(&client, "stopped-turn").await;
     client.close().await.unwrap();
+    emulator.stop().await;
+}
+
+/// The titles in the conversation list, in order; the current one starred.
+const CONVERSATIONS_JS: &str = "Array.from(document.querySelectorAll('#conversation-list li')).map(li => \
+     (li.querySelector('button.open') || {}).textContent + (li.classList.contains('current') ? '*' : ''))";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_conversations_survive_a_reload_and_a_restart_and_download_as_a_notebook() {
+    if !browser_available() {
+        return;
+    }
+    let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    let data = tempfile::tempdir().unwrap();
+    let (addr, server) =
+        serve_at("127.0.0.1:0".parse().unwrap(), state_on(&emulator, None, support::sqlite_store(data.path()).await))
+            .await;
+    let driver = start_driver().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("d");
+    let client = browser(&driver, &tmp.path().join("p"), &downloads).await;
+    let url = format!("http://{addr}/");
+    client.goto(&url).await.unwrap();
+    let run = async |code: &str, cells: usize| {
+        client.execute("document.getElementById('code').value = arguments[0];", vec![json!(code)]).await.unwrap();
+        client.find(Locator::Id("run")).await.unwrap().click().await.unwrap();
+        let done = format!("document.querySelectorAll('.msg.cell .tool-step.ok').length === {cells}");
+        wait_js(&client, &done, "the cell's result").await;
+    };
+
+    // The first conversation: a chart.
+    let chart = "import matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\nplt.show()\nprint('first conversation')";
+    run(chart, 1).await;
+    wait_js(&client, "document.querySelector('.msg.cell img.chart')", "the chart").await;
+    // A second one, with a session of its own.
+    client.find(Locator::Id("new-session")).await.unwrap().click().await.unwrap();
+    wait_js(&client, "document.querySelectorAll('#messages .msg').length === 0", "an empty conversation").await;
+    wait_js(&client, &format!("{CONVERSATIONS_JS}.length === 2"), "two conversations listed").await;
+    run("print('second conversation')\nprint(len(__import__('os').listdir('/mnt/data')))", 1).await;
+    // Rename it.
+    client.find(Locator::Css("#conversation-list li.current button.rename")).await.unwrap().click().await.unwrap();
+    client
+        .execute(
+            "const f = document.querySelector('#conversation-list form.rename'); f.querySelector('input').value = 'Second talk'; f.requestSubmit();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let listed = wait_js(
+        &client,
+        &format!("{CONVERSATIONS_JS}.includes('Second talk*') && {CONVERSATIONS_JS}"),
+        "the new title",
+    )
+    .await;
+    assert_eq!(listed, json!(["Second talk*", "New conversation"]));
+    // Switch back to the first: its chart is there.
+    client.find(Locator::Css("#conversation-list li:not(.current) button.open")).await.unwrap().click().await.unwrap();
+    wait_js(
+        &client,
+        "document.querySelector('.msg.cell img.chart') && document.body.innerText.includes('first conversation')",
+        "the first conversation again",
+    )
+    .await;
+    screenshot(&client, "two-conversations").await;
+
+    // A reload shows the same conversation; so does a restart of the server (a new store on the same file).
+    client.refresh().await.unwrap();
+    wait_js(&client, "document.querySelector('.msg.cell img.chart')", "the first conversation after a reload").await;
+    server.abort();
+    let _ = server.await;
+    let (_, server) = serve_at(addr, state_on(&emulator, None, support::sqlite_store(data.path()).await)).await;
+    client.refresh().await.unwrap();
+    wait_js(
+        &client,
+        "document.querySelector('.msg.cell img.chart') && document.body.innerText.includes('first conversation')",
+        "the first conversation after a restart",
+    )
+    .await;
+    let listed = wait_js(
+        &client,
+        &format!("{CONVERSATIONS_JS}.length === 2 && {CONVERSATIONS_JS}"),
+        "both conversations after a restart",
+    )
+    .await;
+    assert_eq!(listed, json!(["Second talk", "New conversation*"]), "the most recently used first");
+    client.find(Locator::Css("#conversation-list li:not(.current) button.open")).await.unwrap().click().await.unwrap();
+    wait_js(
+        &client,
+        "document.body.innerText.includes('second conversation')",
+        "the second conversation after a restart",
+    )
+    .await;
+
+    // The first conversation, downloaded as a notebook: nbformat validates it; it holds the code and the chart.
+    client.find(Locator::Css("#conversation-list li:not(.current) button.open")).await.unwrap().click().await.unwrap();
+    wait_js(&client, "document.querySelector('.msg.cell img.chart')", "the first conversation").await;
+    client.find(Locator::Id("export-notebook")).await.unwrap().click().await.unwrap();
+    let notebook = downloads.join("New-conversation.ipynb");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !notebook.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no notebook in {}: {:?}",
+            downloads.display(),
+            std::fs::read_dir(&downloads).map(|d| d.count())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let parsed: Value = serde_json::from_slice(&std::fs::read(&notebook).unwrap()).unwrap();
+    assert_eq!(parsed["cells"][0]["source"], chart.replace("\\n", "\n"));
+    if let Some(python) = support::python_with_nbformat() {
+        let check = "import sys, nbformat\nnb = nbformat.read(sys.argv[1], as_version=4)\nnbformat.validate(nb)\n\
+                     png = [o for c in nb.cells for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]\n\
+                     code = [c.source for c in nb.cells if c.cell_type == 'code']\n\
+                     assert any('plt.plot([3, 1, 2])' in s for s in code), code\nprint(len(png))";
+        let out = std::process::Command::new(python).args(["-c", check]).arg(&notebook).output().unwrap();
+        assert!(out.status.success(), "nbformat refused it: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "the chart is an image/png output");
+    }
+    client.close().await.unwrap();
+    server.abort();
     emulator.stop().await;
 }

@@ -98,7 +98,8 @@ async fn two_replicas_serve_the_same_people_and_stop_reaches_across() {
     let (status, _) = visitor.call(Method::PATCH, &b.base, &path, None, Some(json!({"title": "Second"}))).await;
     assert_eq!(status, 200);
     let (_, list) = visitor.call(Method::GET, &a.base, "/api/conversations", None, None).await;
-    let titles: Vec<&str> = list["conversations"].as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> =
+        list["conversations"].as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["Second", "What is the total?"]);
     let (status, _) = visitor.call(Method::DELETE, &b.base, &format!("/api/conversations/{id}"), None, None).await;
     assert_eq!(status, 204);
@@ -171,10 +172,8 @@ async fn a_database_that_is_down_or_lost_gets_words_and_a_failing_readyz_then_re
 
 #[tokio::test]
 async fn postgres_without_a_shared_secret_refuses_to_start_in_words() {
-    let output = app::command(&[("DATABASE_URL", "postgres://app@127.0.0.1:9/chat".to_owned())])
-        .output()
-        .await
-        .unwrap();
+    let output =
+        app::command(&[("DATABASE_URL", "postgres://app@127.0.0.1:9/chat".to_owned())]).output().await.unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("CHAT_APP_SECRET must be too"), "{stderr}");

@@ -14,6 +14,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod support;
+
 const HOST: &str = "127.0.0.1:8000";
 
 async fn setup(max_upload: u64) -> Option<(Router, TestEmulator)> {
@@ -352,29 +354,6 @@ async fn the_code_cell_follows_the_pools_language() {
     }
 }
 
-/// The Python of the real-client environment (which has nbformat), or `None` (skipped loudly; a failure under
-/// `CI=true`).
-fn python_with_nbformat() -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("DS_PYTHON_CLIENTS_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/python-clients-venv"));
-    let python = dir.join("bin/python");
-    let has = std::process::Command::new(&python)
-        .args(["-c", "import nbformat"])
-        .status()
-        .is_ok_and(|status| status.success());
-    if has {
-        return Some(python);
-    }
-    let message = format!(
-        "no nbformat at {} (pip install -r crates/emulator/tests/python_clients/requirements.txt)",
-        python.display()
-    );
-    assert!(!dynamic_sessions_emulator::testing::in_ci(), "CI=true but {message}");
-    eprintln!("\n*** SKIPPING the notebook's nbformat validation: {message} ***\n");
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_downloads_as_a_valid_notebook_and_as_markdown() {
     let Some((app, emulator)) = setup(1 << 20).await else { return };
@@ -403,7 +382,7 @@ async fn a_conversation_downloads_as_a_valid_notebook_and_as_markdown() {
     assert_eq!(cells[1]["outputs"][0]["data"]["text/plain"], "42");
     assert!(cells[2]["outputs"][0]["text"].as_str().unwrap().contains("ZeroDivisionError"));
 
-    if let Some(python) = python_with_nbformat() {
+    if let Some(python) = support::python_with_nbformat() {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &body).unwrap();
         // The file as written, before nbformat's reader repairs anything (missing or duplicate cell ids), then

@@ -129,18 +129,18 @@ impl Store {
         Ok(found.as_ref().map(row).transpose()?)
     }
 
-    /// Renames one of `owner`'s conversations; `false` when it is not theirs (or gone).
+    /// Renames one of `owner`'s conversations (its place in the list stays); `false` when it is not theirs
+    /// (or gone).
     ///
     /// # Errors
     /// Database errors.
     pub async fn rename(&self, owner: &str, id: &str, title: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE conversations SET title = $3, auto_title = 0, updated_at = $4 WHERE id = $1 AND owner = $2",
+            "UPDATE conversations SET title = $3, auto_title = 0 WHERE id = $1 AND owner = $2",
         )
         .bind(id)
         .bind(owner)
         .bind(clean_title(title, MAX_TITLE_CHARS))
-        .bind(now_ms())
         .execute(self.ready()?)
         .await?;
         Ok(done.rows_affected() == 1)

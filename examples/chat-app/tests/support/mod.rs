@@ -49,3 +49,26 @@ pub async fn sqlite_store(dir: &std::path::Path) -> Store {
     store.prepare().await.unwrap();
     store
 }
+
+/// The Python of the real-client environment (which has nbformat), or `None` (skipped loudly; a failure under
+/// `CI=true`).
+pub fn python_with_nbformat() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("DS_PYTHON_CLIENTS_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/python-clients-venv"));
+    let python = dir.join("bin/python");
+    let has = std::process::Command::new(&python)
+        .args(["-c", "import nbformat"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if has {
+        return Some(python);
+    }
+    let message = format!(
+        "no nbformat at {} (pip install -r crates/emulator/tests/python_clients/requirements.txt)",
+        python.display()
+    );
+    assert!(!dynamic_sessions_emulator::testing::in_ci(), "CI=true but {message}");
+    eprintln!("\n*** SKIPPING the notebook's nbformat validation: {message} ***\n");
+    None
+}
