@@ -1,6 +1,7 @@
 // Everything the chat app needs on Azure: a Python code-interpreter session pool (no egress), Azure OpenAI with
-// a chat model, a registry, monitoring, and the app itself, all keyless: one user-assigned managed identity
-// holds the Session Executor, OpenAI User and AcrPull roles. No output carries a key or secret.
+// a chat model, PostgreSQL for the conversations, a registry, monitoring, and the app itself (several replicas),
+// all keyless: one user-assigned managed identity holds the Session Executor, OpenAI User and AcrPull roles and
+// is the database's Entra administrator. No output carries a key or secret, and no password exists.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -46,8 +47,13 @@ param principalId string = ''
 param webAppExists bool = false
 
 @secure()
-@description('Key for the app\'s cookie signatures and session identifiers. Generated per deployment unless given.')
-param chatAppSecret string = '${newGuid()}${newGuid()}'
+@description('Key for the app\'s cookie signatures and session identifiers, the same on every replica and every provision (the preprovision hook makes it once and keeps it in the azd environment): a new key would orphan every conversation.')
+param chatAppSecret string
+
+@minValue(1)
+@maxValue(10)
+@description('Most replicas of the chat app (they share the conversations in PostgreSQL).')
+param maxWebReplicas int = 3
 
 var tags = { 'azd-env-name': environmentName }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -121,6 +127,18 @@ module roles 'modules/role-assignments.bicep' = {
   }
 }
 
+module postgres 'modules/postgres.bicep' = {
+  scope: rg
+  name: 'postgres'
+  params: {
+    name: 'psql-${token}'
+    location: location
+    tags: tags
+    administratorPrincipalId: identity.outputs.principalId
+    administratorName: identity.outputs.name
+  }
+}
+
 module web 'modules/chat-app.bicep' = {
   scope: rg
   name: 'chat-app'
@@ -139,6 +157,10 @@ module web 'modules/chat-app.bicep' = {
     openAiDeployment: openAi.outputs.deploymentName
     openAiApiVersion: openAiApiVersion
     chatAppSecret: chatAppSecret
+    databaseHost: postgres.outputs.host
+    databaseName: postgres.outputs.databaseName
+    databaseUser: identity.outputs.name
+    maxReplicas: maxWebReplicas
   }
 }
 
@@ -157,5 +179,6 @@ output POOL_MCP_ENDPOINT string = sessionPool.outputs.mcpServerEndpoint
 output AZURE_OPENAI_ENDPOINT string = openAi.outputs.endpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
 output AZURE_OPENAI_API_VERSION string = openAiApiVersion
+output POSTGRES_HOST string = postgres.outputs.host
 output SERVICE_WEB_NAME string = web.outputs.name
 output SERVICE_WEB_URI string = web.outputs.uri

@@ -1,5 +1,6 @@
-// The chat app: external ingress on port 8000, the managed identity for the pool, Azure OpenAI and the
-// registry; every variable the app reads is set here. One replica: conversations live in memory.
+// The chat app: external ingress on port 8000, the managed identity for the pool, Azure OpenAI, PostgreSQL and
+// the registry; every variable the app reads is set here. Several replicas: conversations live in PostgreSQL,
+// which the identity signs in to with Entra ID tokens (DATABASE_URL names the user and carries no password).
 param name string
 param location string
 param tags object
@@ -12,6 +13,11 @@ param poolManagementEndpoint string
 param openAiEndpoint string
 param openAiDeployment string
 param openAiApiVersion string
+param databaseHost string
+param databaseName string
+@description('The identity\'s database role name.')
+param databaseUser string
+param maxReplicas int
 
 @secure()
 param chatAppSecret string
@@ -52,6 +58,8 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'AZURE_OPENAI_DEPLOYMENT', value: openAiDeployment }
             { name: 'AZURE_OPENAI_API_VERSION', value: openAiApiVersion }
             { name: 'CHAT_APP_SECRET', secretRef: 'chat-app-secret' }
+            { name: 'DATABASE_URL', value: 'postgres://${databaseUser}@${databaseHost}:5432/${databaseName}?sslmode=verify-full' }
+            { name: 'DATABASE_AUTH', value: 'entra' }
             { name: 'CHAT_APP_SECURE_COOKIES', value: 'true' }
             { name: 'CHAT_APP_LOG_FORMAT', value: 'json' }
             { name: 'RUST_LOG', value: 'chat_app=info,dynamic_sessions=info,tower_http=info' }
@@ -62,7 +70,11 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
           ]
         }
       ]
-      scale: { minReplicas: 1, maxReplicas: 1 }
+      scale: {
+        minReplicas: 1
+        maxReplicas: maxReplicas
+        rules: [{ name: 'http', http: { metadata: { concurrentRequests: '50' } } }]
+      }
     }
   }
 }

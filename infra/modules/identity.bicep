@@ -12,3 +12,4 @@ resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' 
 output id string = identity.id
 output principalId string = identity.properties.principalId
 output clientId string = identity.properties.clientId
+output name string = identity.name

@@ -48,7 +48,7 @@ fn variables_the_app_reads() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for file in files_under(&root().join("examples/chat-app/src"), "rs") {
         let text = std::fs::read_to_string(&file).unwrap();
-        for marker in ["var(\"", "env::var(\""] {
+        for marker in ["var(\"", "env::var(\"", "lookup(\""] {
             for (i, _) in text.match_indices(marker) {
                 let rest = &text[i + marker.len()..];
                 names.insert(rest.split('"').next().unwrap().to_owned());
@@ -105,6 +105,9 @@ const NOT_SET_ON_AZURE: &[(&str, &str)] = &[
     ("MODEL_MAX_TOKENS", "the default bound per model call suits the deployed model"),
     ("MODEL_TEMPERATURE", "the model's default temperature"),
     ("TURN_TIME_LIMIT_SECONDS", "the default five-minute bound per turn"),
+    ("CHAT_APP_DATA_DIR", "the SQLite store's directory: on Azure the conversations are in PostgreSQL"),
+    ("XDG_DATA_HOME", "the SQLite store's default directory: on Azure the conversations are in PostgreSQL"),
+    ("HOME", "the SQLite store's default directory: on Azure the conversations are in PostgreSQL"),
 ];
 
 /// The `name:` of every env entry of the chat app's container.
@@ -129,6 +132,8 @@ fn every_variable_the_app_reads_is_set_by_the_deployment() {
         "AZURE_CLIENT_ID",
         "CHAT_APP_BIND",
         "CHAT_APP_SECRET",
+        "DATABASE_URL",
+        "DATABASE_AUTH",
     ] {
         assert!(reads.contains(must), "the scan missed {must}: {reads:?}");
     }
@@ -339,6 +344,7 @@ fn azd_wiring_is_complete() {
         "path: examples/chat-app/Dockerfile",
         "remoteBuild: true",
         "run: ./infra/hooks/postprovision.sh",
+        "run: ./infra/hooks/preprovision.sh",
     ] {
         assert!(azure.contains(needle), "azure.yaml lacks {needle}");
     }
@@ -375,4 +381,45 @@ fn azd_wiring_is_complete() {
     ] {
         assert!(hook.contains(output) && main.contains(&format!("output {output} ")), "{output}");
     }
+}
+
+#[test]
+fn conversations_are_in_postgres_with_entra_only_and_the_app_scales_out() {
+    let postgres = read("infra/modules/postgres.bicep");
+    assert!(postgres.contains("passwordAuth: 'Disabled'") && postgres.contains("activeDirectoryAuth: 'Enabled'"));
+    assert!(
+        postgres.contains("flexibleServers/administrators@") && postgres.contains("principalType: 'ServicePrincipal'")
+    );
+    for (file, text) in bicep() {
+        let lower = text.to_ascii_lowercase();
+        assert!(!lower.contains("administratorloginpassword"), "{file}: a database password");
+        assert!(!lower.contains("connectionstring"), "{file}: a connection string");
+    }
+    let main = read("infra/main.bicep");
+    assert!(main.contains("administratorPrincipalId: identity.outputs.principalId"), "the app's identity is the admin");
+    assert!(main.contains("databaseUser: identity.outputs.name"));
+
+    // DATABASE_URL names the identity's role and carries no password; the app signs in with Entra tokens.
+    let settings = deployed_app_settings();
+    let url = settings["DATABASE_URL"].split("value: '").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    let user_info = url.strip_prefix("postgres://").unwrap().split('@').next().unwrap();
+    assert_eq!(user_info, "${databaseUser}", "no password in DATABASE_URL: {url}");
+    assert!(url.ends_with("sslmode=verify-full"), "TLS with the server's certificate checked: {url}");
+    assert!(settings["DATABASE_AUTH"].contains("value: 'entra'"));
+    assert!(
+        read("examples/chat-app/src/store/entra.rs").contains("https://ossrdbms-aad.database.windows.net/.default")
+    );
+
+    // Several replicas, with one key for all of them that stays the same across provisions.
+    let app = read("infra/modules/chat-app.bicep");
+    assert!(app.contains("maxReplicas: maxReplicas") && !app.contains("maxReplicas: 1"), "the app scales out");
+    assert!(main.contains("@maxValue(10)") && main.contains("param maxWebReplicas int = 3"));
+    assert!(!main.contains("newGuid()"), "a key made per deployment would orphan every conversation");
+    let parameters: serde_json::Value = serde_json::from_str(&read("infra/main.parameters.json")).unwrap();
+    assert_eq!(parameters["parameters"]["chatAppSecret"]["value"], "${CHAT_APP_SECRET}");
+    let hook = read("infra/hooks/preprovision.sh");
+    assert!(hook.contains("azd env set CHAT_APP_SECRET") && hook.contains("/dev/urandom"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = root().join("infra/hooks/preprovision.sh").metadata().unwrap().permissions().mode();
+    assert!(mode & 0o111 != 0, "the hook is executable");
 }

@@ -187,3 +187,58 @@ async fn a_database_that_is_not_there_says_so() {
     assert!(not_ready.contains("not ready"), "{not_ready}");
     assert!(Store::lazy("mysql://x/y").unwrap_err().to_string().contains("postgres://"));
 }
+
+/// Entra ID sign-in: the token is the password of new connections, asked for with the database's scope, and
+/// replaced before it expires (the throwaway cluster trusts loopback, so this checks the token's life cycle and
+/// that connections keep working through each replacement; the Azure side is Entra's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_tokens_are_asked_for_the_database_and_replaced_before_they_expire() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+    use chat_app::store::{ENTRA_SCOPE, EntraPassword};
+
+    #[derive(Debug, Default)]
+    struct Tokens(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl TokenCredential for Tokens {
+        async fn get_token(
+            &self,
+            scopes: &[&str],
+            _: Option<TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<AccessToken> {
+            assert_eq!(scopes, [ENTRA_SCOPE]);
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            // JWT-like text, with the characters real tokens carry; valid for 2 s.
+            let token = format!("eyJ0eXAi.eyJhdWQi-{n}_x.sig-{n}");
+            Ok(AccessToken::new(token, time::OffsetDateTime::now_utc() + time::Duration::seconds(2)))
+        }
+    }
+
+    let Some(base) = support::postgres_base() else { return };
+    let url = support::fresh_database(&base).await;
+    let with_password = url.replacen("postgres@", "postgres:pw@", 1);
+    let refused = EntraPassword::new(&with_password, Arc::new(Tokens::default())).unwrap_err().to_string();
+    assert!(refused.contains("password"), "{refused}");
+
+    let tokens = Arc::new(Tokens::default());
+    let store = EntraPassword::new(&url, tokens.clone())
+        .unwrap()
+        .with_timing(Duration::from_secs(1), Duration::from_millis(200))
+        .into_store()
+        .unwrap();
+    store.prepare().await.unwrap();
+    let c = store.create("o").await.unwrap();
+    // A 2-second token is replaced a second before it expires: the third token comes after two such waits,
+    // not in a busy loop and not never.
+    let started = std::time::Instant::now();
+    while tokens.0.load(Ordering::SeqCst) < 3 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the token was never replaced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1500), "replaced too soon: {:?}", started.elapsed());
+    assert!(store.append("o", &c.id, &user("still here")).await.unwrap());
+}

@@ -135,14 +135,12 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn rename(&self, owner: &str, id: &str, title: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE conversations SET title = $3, auto_title = 0 WHERE id = $1 AND owner = $2",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(clean_title(title, MAX_TITLE_CHARS))
-        .execute(self.ready()?)
-        .await?;
+        let done = sqlx::query("UPDATE conversations SET title = $3, auto_title = 0 WHERE id = $1 AND owner = $2")
+            .bind(id)
+            .bind(owner)
+            .bind(clean_title(title, MAX_TITLE_CHARS))
+            .execute(self.ready()?)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

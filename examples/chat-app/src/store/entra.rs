@@ -18,13 +18,15 @@ pub const ENTRA_SCOPE: &str = "https://ossrdbms-aad.database.windows.net/.defaul
 /// How long before expiry the token is replaced.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
-/// How long to wait after a failed token request.
+/// How long to wait after a failed token request (and the least time between two requests).
 const RETRY: Duration = Duration::from_secs(15);
 
 /// Connections to PostgreSQL that sign in with Entra ID tokens.
 pub struct EntraPassword {
     url: url::Url,
     credential: Arc<dyn TokenCredential>,
+    margin: Duration,
+    retry: Duration,
 }
 
 impl std::fmt::Debug for EntraPassword {
@@ -53,7 +55,15 @@ impl EntraPassword {
                 "DATABASE_URL names no user: with DATABASE_AUTH=entra it is the identity's database role".into(),
             ));
         }
-        Ok(EntraPassword { url, credential })
+        Ok(EntraPassword { url, credential, margin: REFRESH_MARGIN, retry: RETRY })
+    }
+
+    /// Replaces the token `margin` before it expires (five minutes by default), and waits `retry` after a
+    /// failed request (15 s by default; also the least time between two requests).
+    pub fn with_timing(mut self, margin: Duration, retry: Duration) -> Self {
+        self.margin = margin;
+        self.retry = retry;
+        self
     }
 
     async fn options(&self) -> Result<(AnyConnectOptions, OffsetDateTime), StoreError> {
@@ -85,11 +95,11 @@ impl EntraPassword {
                         let left = expires_on - OffsetDateTime::now_utc();
                         let left = if left.is_positive() { left.unsigned_abs() } else { Duration::ZERO };
                         tracing::debug!(expires_on = %expires_on, "database token refreshed");
-                        left.saturating_sub(REFRESH_MARGIN).max(RETRY)
+                        left.saturating_sub(self.margin).max(self.retry)
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "cannot get a database token; retrying");
-                        RETRY
+                        self.retry
                     }
                 };
                 tokio::time::sleep(pause).await;
