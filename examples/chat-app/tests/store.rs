@@ -225,6 +225,7 @@ async fn entra_tokens_are_asked_for_the_database_and_replaced_before_they_expire
     assert!(refused.contains("password"), "{refused}");
 
     let tokens = Arc::new(Tokens::default());
+    let started = std::time::Instant::now();
     let store = EntraPassword::new(&url, tokens.clone())
         .unwrap()
         .with_timing(Duration::from_secs(1), Duration::from_millis(200))
@@ -234,7 +235,6 @@ async fn entra_tokens_are_asked_for_the_database_and_replaced_before_they_expire
     let c = store.create("o").await.unwrap();
     // A 2-second token is replaced a second before it expires: the third token comes after two such waits,
     // not in a busy loop and not never.
-    let started = std::time::Instant::now();
     while tokens.0.load(Ordering::SeqCst) < 3 {
         assert!(started.elapsed() < Duration::from_secs(30), "the token was never replaced");
         tokio::time::sleep(Duration::from_millis(50)).await;
