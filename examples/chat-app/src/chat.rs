@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use dynamic_sessions_agent_tools::Tool;
+use dynamic_sessions_agent_tools::{SessionCheck, Tool};
 use dynamic_sessions_agent_tools::rig::{ChatAgent, History};
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
@@ -22,6 +22,10 @@ use crate::error::AppError;
 use crate::events::{PageEvent, data_url};
 use crate::identity::Visitor;
 use crate::turn_runner::{TurnContext, run_turn};
+
+/// What a code cell's conversation is told when its session expired since it was last used.
+const EXPIRED: &str = "This conversation's session expired after a while without use: its variables and files are \
+                       gone. It goes on in a new session.";
 
 /// The longest message or cell accepted.
 pub const MAX_INPUT_CHARS: usize = 50_000;
@@ -119,7 +123,13 @@ pub async fn run(
     let field = if tool == Tool::RunShell { "command" } else { "code" };
     let arguments = serde_json::Map::from_iter([(field.to_owned(), Value::String(request.code.clone()))]);
     let call = tool.parse(&arguments).map_err(AppError::bad_request)?;
+    if let Ok(SessionCheck::Expired) = interpreter.check_session().await {
+        let notice = PageEvent::Notice { message: EXPIRED.into() };
+        store.append(&current.owner, current.id(), &notice).await?;
+    }
     let invocation = interpreter.invoke_call(&call).await.map_err(|e| AppError::bad_request(e.to_string()))?;
+    // The session as it is now (the cell may have made it), so a later expiry is noticed.
+    let _ = interpreter.check_session().await;
     let _ = interpreter.take_artifacts();
     let images: Vec<String> =
         invocation.images.iter().filter_map(|i| i.decode().ok().map(|data| data_url(&i.format, &data))).collect();

@@ -66,6 +66,10 @@ impl TurnContext {
 
     /// Keeps what the turn leaves (the model's history, the session as seen) and gives the lease back.
     async fn finish(&self, history: &History) {
+        // The session as it is now (a first turn made it), so an expiry is noticed later, on any replica.
+        if let Err(e) = self.live.interpreter().check_session().await {
+            tracing::warn!(error = %e, "could not look at the session");
+        }
         let json = serde_json::to_string(history).unwrap_or_else(|_| "[]".into());
         let seen = self.live.session_seen();
         if let Err(e) = self.store.save_turn(&self.owner, self.id(), &json, Some(&self.model), seen.as_deref()).await {

@@ -91,6 +91,16 @@ impl Browser {
             .body(Body::from(body))
             .unwrap()
     }
+    /// A request about conversation `id` (the header the page sends).
+    fn about(&self, mut request: Request<Body>, id: &str) -> Request<Body> {
+        request.headers_mut().insert("x-conversation", id.parse().unwrap());
+        request
+    }
+    fn send_json(&self, method: &str, uri: &str, body: Value) -> Request<Body> {
+        let mut request = self.post_json(uri, body);
+        *request.method_mut() = method.parse().unwrap();
+        request
+    }
     async fn files(&self, app: &Router) -> Vec<String> {
         let (status, _, body) = send(app, self.get("/api/files")).await;
         assert_eq!(status, StatusCode::OK);
@@ -415,5 +425,118 @@ async fn a_conversation_downloads_as_a_valid_notebook_and_as_markdown() {
     let other = open_page(&app).await;
     let (_, _, body) = send(&app, other.get("/api/conversation.ipynb")).await;
     assert_eq!(json_of(&body)["cells"], json!([]));
+    emulator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_are_listed_renamed_and_deleted_by_their_owner_only() {
+    let Some((app, emulator)) = setup(1 << 20).await else { return };
+    let alice = open_page(&app).await;
+    let (status, _, body) = send(&app, alice.get("/api/conversations")).await;
+    assert_eq!((status, json_of(&body)["conversations"].clone()), (StatusCode::OK, json!([])), "none before use");
+    let (_, _, body) = send(&app, alice.post_json("/api/run", json!({"code": "open('a.txt', 'w').write('a')"}))).await;
+    assert_eq!(json_of(&body)["outcome"], "ran");
+    let first = json_of(&send(&app, alice.get("/api/conversations")).await.2)["conversations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, body) = send(&app, alice.post_json("/api/conversations", json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let second = json_of(&body)["id"].as_str().unwrap().to_owned();
+    assert!(alice.files(&app).await.is_empty(), "the newest conversation has a session of its own");
+    let (_, _, body) = send(&app, alice.about(alice.get("/api/files"), &first)).await;
+    assert_eq!(json_of(&body)["files"][0]["name"], "a.txt", "the first keeps its files");
+
+    // Titles: trimmed to one line; empty or oversized ones refused, nothing changed.
+    let rename =
+        |id: &str, title: Value| alice.send_json("PATCH", &format!("/api/conversations/{id}"), json!({"title": title}));
+    let (status, _, body) = send(&app, rename(&second, json!("  Quarterly\nreport "))).await;
+    assert_eq!((status, json_of(&body)["title"].clone()), (StatusCode::OK, json!("Quarterly report")));
+    for bad in [json!("   "), json!("x".repeat(201))] {
+        let (status, _, body) = send(&app, rename(&second, bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+        assert!(json_of(&body)["error"].as_str().unwrap().contains("title"));
+    }
+    let (status, _, _) = send(&app, alice.post_json("/api/run", json!({"code": "x".repeat(50_001)}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an oversized cell");
+    let (_, _, body) = send(&app, alice.get("/api/conversations")).await;
+    let titles: Vec<Value> =
+        json_of(&body)["conversations"].as_array().unwrap().iter().map(|c| c["title"].clone()).collect();
+    assert_eq!(titles, [json!("Quarterly report"), json!("New conversation")], "the most recently used first");
+
+    // Bob can reach none of it, whatever id he names.
+    let bob = open_page(&app).await;
+    for request in [
+        bob.about(bob.get("/api/history"), &first),
+        bob.about(bob.get("/api/files"), &first),
+        bob.get(&format!("/api/conversation.ipynb?conversation={first}")),
+        bob.about(bob.post_json("/api/run", json!({"code": "1"})), &first),
+        bob.about(bob.post_json("/api/chat/stop", json!({})), &first),
+        bob.send_json("PATCH", &format!("/api/conversations/{first}"), json!({"title": "mine"})),
+        bob.send_json("DELETE", &format!("/api/conversations/{first}"), json!({})),
+        bob.about(bob.get("/api/history"), "../../etc/passwd"),
+    ] {
+        let uri = request.uri().clone();
+        let (status, _, body) = send(&app, request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {}", String::from_utf8_lossy(&body));
+    }
+    let (_, _, body) = send(&app, alice.about(alice.get("/api/history"), &first)).await;
+    assert_eq!(json_of(&body)["events"].as_array().unwrap().len(), 2, "alice's conversation is untouched");
+
+    // Deleting a conversation deletes its session (its files) and its rows.
+    let sessions_before = emulator_sessions(&emulator).await;
+    let (status, _, _) = send(&app, alice.send_json("DELETE", &format!("/api/conversations/{first}"), json!({}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(emulator_sessions(&emulator).await, sessions_before - 1, "its pool session is gone");
+    let (status, _, _) = send(&app, alice.about(alice.get("/api/history"), &first)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, _, body) = send(&app, alice.get("/api/conversations")).await;
+    assert_eq!(json_of(&body)["conversations"].as_array().unwrap().len(), 1);
+    emulator.stop().await;
+}
+
+async fn emulator_sessions(emulator: &TestEmulator) -> usize {
+    let pool = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
+    pool.list_sessions().await.unwrap().len()
+}
+
+/// A conversation whose session expired while the app was down: after the restart, the next turn says its
+/// files are gone (the session as last seen was kept with the conversation) and goes on in a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_is_noticed_after_a_restart() {
+    use dynamic_sessions_agent_tools::rig::ModelConfig;
+    use dynamic_sessions_test_support::{Reply, ScriptedModel};
+    let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    let model = ScriptedModel::start(vec![Reply::Text("Upload it again, please.")]).await;
+    let data = tempfile::tempdir().unwrap();
+    let started = async || {
+        let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
+        let config = AppConfig {
+            secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
+            model: Some(ModelConfig::OpenAi { api_key: None, model: "m".into(), base_url: Some(model.base_url()) }),
+            max_upload_bytes: 1 << 20,
+            secure_cookies: false,
+            interpreter: InterpreterOptions::default(),
+            turn: Default::default(),
+        };
+        let store = chat_app::store::Store::sqlite_in(data.path()).unwrap();
+        store.prepare().await.unwrap();
+        app(AppState::new(client, config, store).unwrap())
+    };
+    let before = started().await;
+    let browser = open_page(&before).await;
+    send(&before, browser.post_json("/api/run", json!({"code": "open('data.csv', 'w').write('1')"}))).await;
+    drop(before);
+    // While the app is down, the pool forgets the session (its cooldown ran out).
+    let pool = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
+    for info in pool.list_sessions().await.unwrap() {
+        pool.session(info.identifier.parse().unwrap()).delete().await.unwrap();
+    }
+    let after = started().await;
+    let response =
+        after.clone().oneshot(browser.post_json("/api/chat", json!({"message": "sum data.csv"}))).await.unwrap();
+    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("\"notice\"") && text.contains("files (your uploads included) are gone"), "{text}");
+    assert!(text.contains("Upload it again"), "{text}");
     emulator.stop().await;
 }
