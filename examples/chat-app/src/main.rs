@@ -87,7 +87,7 @@ async fn run_app(client: SessionPoolClient, bind: SocketAddr) -> Result<(), Stri
     let lookup = |name: &str| var(name);
     let (store, described) = setup::store(&lookup)?;
     let secret = setup::secret(&lookup)?;
-    tracing::info!(store = %described, "conversations are kept in {described}");
+    tracing::info!("conversations are kept in {described}");
     // The app serves (and /readyz says why it is not ready) while the database is unreachable.
     let preparing = store.clone();
     tokio::spawn(async move { preparing.prepare_until_ready(Duration::from_secs(2)).await });

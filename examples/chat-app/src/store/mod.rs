@@ -120,12 +120,14 @@ impl Store {
         Ok(store)
     }
 
-    /// The SQLite store in `dir` (`conversations.sqlite3`), creating the directory and the file as needed.
+    /// The SQLite store in `dir` (`conversations.sqlite3`), creating the directory (readable by its owner only:
+    /// conversations are private) and the file as needed.
     ///
     /// # Errors
     /// [`StoreError::Config`] when the directory cannot be created or its path cannot be used in a URL.
     pub fn sqlite_in(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
             StoreError::Config(format!("cannot create the data directory {} (CHAT_APP_DATA_DIR): {e}", dir.display()))
         })?;
         let file = dir.join("conversations.sqlite3");
