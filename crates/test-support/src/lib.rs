@@ -24,6 +24,8 @@ pub enum Reply {
     Error(u16, &'static str),
     /// Answers with text after a delay (a slow model).
     SlowText(std::time::Duration, &'static str),
+    /// Writes some text, then calls tools, in one reply (a model that says what it is about to do).
+    TextThenToolCalls(&'static str, Vec<(&'static str, &'static str, String)>),
 }
 
 /// Replies with the script in order, as JSON or as an SSE stream when the request asks for one.
@@ -91,6 +93,12 @@ fn completion(reply: &Reply) -> Value {
             })).collect::<Vec<_>>()}),
             "tool_calls",
         ),
+        Reply::TextThenToolCalls(text, calls) => (
+            json!({"role": "assistant", "content": text, "tool_calls": calls.iter().map(|(id, name, args)| json!({
+                "id": id, "type": "function", "function": {"name": name, "arguments": args}
+            })).collect::<Vec<_>>()}),
+            "tool_calls",
+        ),
         Reply::Text(text) | Reply::SlowText(_, text) => (json!({"role": "assistant", "content": text}), "stop"),
         Reply::Error(..) => (Value::Null, "stop"),
     };
@@ -111,6 +119,16 @@ fn chunk(delta: Value, finish: Option<&str>) -> String {
 
 fn stream(reply: &Reply) -> String {
     let mut out = String::new();
+    if let Reply::TextThenToolCalls(text, calls) = reply {
+        out.push_str(&chunk(json!({"role": "assistant", "content": ""}), None));
+        for word in text.split_inclusive(' ') {
+            out.push_str(&chunk(json!({"content": word}), None));
+        }
+        let calls = Reply::ToolCalls(calls.clone());
+        let rest = stream(&calls);
+        out.push_str(&rest);
+        return out;
+    }
     match reply {
         Reply::ToolCalls(calls) => {
             for (i, (id, name, args)) in calls.iter().enumerate() {
@@ -127,7 +145,7 @@ fn stream(reply: &Reply) -> String {
             }
             out.push_str(&chunk(json!({}), Some("tool_calls")));
         }
-        Reply::Error(..) => {}
+        Reply::Error(..) | Reply::TextThenToolCalls(..) => {}
         Reply::Text(text) | Reply::SlowText(_, text) => {
             out.push_str(&chunk(json!({"role": "assistant", "content": ""}), None));
             for word in text.split_inclusive(' ') {

@@ -112,6 +112,12 @@ pub enum PageEvent {
         /// Sanitised HTML.
         html: String,
     },
+    /// Text the model wrote that was not its answer (before a step, or cut off), as the page showed it: plain
+    /// text (in the log).
+    Narration {
+        /// The text.
+        text: String,
+    },
     /// The app stopped while the turn ran (a restart, a deploy, a crash): the steps before it were kept.
     Interrupted {
         /// What happened, in words.
@@ -148,6 +154,7 @@ impl PageEvent {
             PageEvent::Error { .. } => "error",
             PageEvent::Stopped { .. } => "stopped",
             PageEvent::Assistant { .. } => "assistant",
+            PageEvent::Narration { .. } => "narration",
             PageEvent::Interrupted { .. } => "interrupted",
         }
     }
@@ -241,6 +248,7 @@ mod tests {
             PageEvent::Error { kind: TurnFailureKind::Model, message: "m".into() },
             PageEvent::Stopped { message: "s".into() },
             PageEvent::Assistant { html: String::new() },
+            PageEvent::Narration { text: "n".into() },
             PageEvent::Interrupted { message: "i".into() },
         ];
         for event in events {

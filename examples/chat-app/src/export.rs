@@ -158,6 +158,8 @@ fn markdown_of(event: &PageEvent) -> Option<String> {
         PageEvent::Notice { message } => Some(format!("*Note:* {}", escaped(message))),
         PageEvent::Error { message, .. } => Some(format!("*The turn ended without an answer:* {}", escaped(message))),
         PageEvent::Stopped { message } => Some(format!("*Stopped:* {}", escaped(message))),
+        PageEvent::Narration { text } => Some(format!("**Assistant:**\n\n{}", escaped(text))),
+        PageEvent::Interrupted { message } => Some(format!("*Interrupted:* {}", escaped(message))),
         _ => None,
     }
 }

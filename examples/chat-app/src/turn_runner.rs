@@ -32,12 +32,14 @@ pub struct TurnContext {
     pub model: String,
     /// Whether a step failed to be stored (said once).
     unsaved: bool,
+    /// The text streamed since the last step: the answer, or text the page will keep as narration.
+    text: String,
 }
 
 impl TurnContext {
     /// A turn's context.
     pub fn new(store: Store, owner: String, live: Arc<Live>, lease: TurnLease, model: String) -> Self {
-        TurnContext { store, owner, live, lease, model, unsaved: false }
+        TurnContext { store, owner, live, lease, model, unsaved: false, text: String::new() }
     }
 
     fn id(&self) -> &str {
@@ -58,10 +60,42 @@ impl TurnContext {
 
     /// Stores `event` and sends it to the page; `false` when the page is gone.
     async fn emit(&mut self, event: PageEvent, tx: &mpsc::Sender<PageEvent>) -> bool {
+        self.follow_text(&event, tx).await;
         if let Some(entry) = event.logged() {
             self.record(&entry, tx).await;
         }
         tx.send(event).await.is_ok()
+    }
+
+    /// Follows the streamed text as the page shows it: an answer replaces it, a withdrawn call removes it, and a
+    /// step (or the end) seals it, and the page keeps it: then it is stored as narration.
+    async fn follow_text(&mut self, event: &PageEvent, tx: &mpsc::Sender<PageEvent>) {
+        match event {
+            PageEvent::Text { delta } => self.text.push_str(delta),
+            PageEvent::TextWithdrawn | PageEvent::Done { .. } => self.forget_text().await,
+            PageEvent::WritingCode { .. }
+            | PageEvent::ToolCall { .. }
+            | PageEvent::Error { .. }
+            | PageEvent::Stopped { .. } => {
+                if !self.text.is_empty() {
+                    let narration = PageEvent::Narration { text: self.text.clone() };
+                    self.record(&narration, tx).await;
+                    self.forget_text().await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Drops the streamed text, here and as the saved draft (it is now a stored step, or gone).
+    async fn forget_text(&mut self) {
+        if self.text.is_empty() {
+            return;
+        }
+        self.text.clear();
+        if let Err(e) = self.store.heartbeat(&self.lease, "").await {
+            tracing::warn!(error = %e, "the draft could not be cleared");
+        }
     }
 
     /// Keeps what the turn leaves (the model's history, the session as seen) and gives the lease back.
@@ -106,7 +140,7 @@ pub async fn run_turn(
         let event = tokio::select! {
             event = turn.next() => event,
             Ok(()) = &mut stop => break Some(Ending::Note(STOPPED)),
-            _ = beat.tick() => match ctx.store.heartbeat(&ctx.lease).await {
+            _ = beat.tick() => match ctx.store.heartbeat(&ctx.lease, &ctx.text).await {
                 Ok(Some(true)) => break Some(Ending::Note(STOPPED)),
                 Ok(None) => break Some(Ending::Note(LEASE_LOST)),
                 Ok(Some(false)) => continue,

@@ -235,6 +235,11 @@ function turnView(root) {
           seal();
           notice(root, event.message, "stopped");
           break;
+        case "narration": { // text that was not the answer (a reload's log)
+          seal();
+          root.appendChild(el("div", { class: "bubble" }, event.text));
+          break;
+        }
         case "interrupted": // the app stopped while this answer was written
           dropWriting();
           seal();

@@ -540,3 +540,40 @@ async fn an_expired_session_is_noticed_after_a_restart() {
     assert!(text.contains("Upload it again"), "{text}");
     emulator.stop().await;
 }
+
+/// Text the model wrote before a step stays on the page; the stored conversation keeps it too, so a reload
+/// (or a restart) shows what the page showed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_before_a_step_is_kept_as_the_page_showed_it() {
+    use dynamic_sessions_agent_tools::rig::ModelConfig;
+    use dynamic_sessions_test_support::{Reply, ScriptedModel};
+    let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    let model = ScriptedModel::start(vec![
+        Reply::TextThenToolCalls(
+            "Let me add them up first.",
+            vec![("call_1", "run_python", json!({"code": "print(2 + 3)"}).to_string())],
+        ),
+        Reply::Text("The sum is 5."),
+    ])
+    .await;
+    let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
+    let config = AppConfig {
+        secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
+        model: Some(ModelConfig::OpenAi { api_key: None, model: "m".into(), base_url: Some(model.base_url()) }),
+        max_upload_bytes: 1 << 20,
+        secure_cookies: false,
+        interpreter: InterpreterOptions::default(),
+        turn: Default::default(),
+    };
+    let app = app(AppState::new(client, config, chat_app::store::Store::in_memory().await.unwrap()).unwrap());
+    let browser = open_page(&app).await;
+    let response = app.clone().oneshot(browser.post_json("/api/chat", json!({"message": "2 + 3?"}))).await.unwrap();
+    let streamed = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(streamed.contains("\"delta\":\"Let \""), "{streamed}");
+    let (_, _, body) = send(&app, browser.get("/api/history")).await;
+    let events = json_of(&body)["events"].clone();
+    let kinds: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["user", "narration", "tool_call", "tool_result", "assistant"], "{events}");
+    assert_eq!(events[1]["text"], "Let me add them up first.");
+    emulator.stop().await;
+}

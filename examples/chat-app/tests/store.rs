@@ -95,16 +95,18 @@ async fn turns_are_leased(store: &Store, url: &str) {
     let lease = store.begin_turn(owner, &c.id).await.unwrap().unwrap();
     assert!(store.begin_turn(owner, &c.id).await.unwrap().is_none(), "a second turn waits");
     assert!(store.find(owner, &c.id).await.unwrap().unwrap().running);
-    assert_eq!(store.heartbeat(&lease).await.unwrap(), Some(false));
+    assert_eq!(store.heartbeat(&lease, "").await.unwrap(), Some(false));
     assert!(store.request_stop(owner, &c.id).await.unwrap());
-    assert_eq!(store.heartbeat(&lease).await.unwrap(), Some(true), "Stop pressed anywhere reaches the holder");
+    assert_eq!(store.heartbeat(&lease, "").await.unwrap(), Some(true), "Stop pressed anywhere reaches the holder");
     store.end_turn(&lease).await.unwrap();
     assert!(!store.request_stop(owner, &c.id).await.unwrap(), "no turn, nothing to stop");
-    assert_eq!(store.heartbeat(&lease).await.unwrap(), None, "an ended lease is gone");
+    assert_eq!(store.heartbeat(&lease, "").await.unwrap(), None, "an ended lease is gone");
 
     // A live lease is never taken for dead.
     let lease = store.begin_turn(owner, &c.id).await.unwrap().unwrap();
     assert!(!store.interrupt_if_dead(owner, &c.id).await.unwrap());
+    // The answer being written is saved with the lease: what the page showed of it outlives the process.
+    assert_eq!(store.heartbeat(&lease, "The total is").await.unwrap(), Some(false));
     // Its process stops renewing it (a SIGKILL): it is marked interrupted, once, and the next turn may run.
     let aged = chat_app::store::STALE_AFTER.as_millis() as i64 * 2;
     raw(url, &format!("UPDATE conversations SET turn_heartbeat = turn_heartbeat - {aged}")).await;
@@ -112,7 +114,8 @@ async fn turns_are_leased(store: &Store, url: &str) {
     assert!(!store.interrupt_if_dead(owner, &c.id).await.unwrap(), "marked once");
     let events = store.events(owner, &c.id).await.unwrap();
     assert!(matches!(events.last(), Some(PageEvent::Interrupted { .. })), "{events:?}");
-    assert_eq!(store.heartbeat(&lease).await.unwrap(), None, "the dead turn's lease is gone");
+    assert_eq!(events[events.len() - 2], PageEvent::Narration { text: "The total is".into() }, "the cut-off text");
+    assert_eq!(store.heartbeat(&lease, "").await.unwrap(), None, "the dead turn's lease is gone");
     assert!(store.begin_turn(owner, &c.id).await.unwrap().is_some());
 }
 
@@ -141,17 +144,19 @@ async fn sqlite_restarts_with_every_conversation_and_cut_off_turns_marked() {
     let c = before.create("o").await.unwrap();
     before.append("o", &c.id, &user("hello")).await.unwrap();
     let lease = before.begin_turn("o", &c.id).await.unwrap().unwrap();
+    before.heartbeat(&lease, "Half an ans").await.unwrap();
     // The process dies without a word (its pool is simply dropped).
     drop((before, lease));
     let after = support::sqlite_store(dir.path()).await;
     let events = after.events("o", &c.id).await.unwrap();
-    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events.len(), 3, "{events:?}");
     assert_eq!(events[0], user("hello"));
-    assert!(matches!(&events[1], PageEvent::Interrupted { message } if message.contains("cut off")));
+    assert_eq!(events[1], PageEvent::Narration { text: "Half an ans".into() }, "what the page showed of the answer");
+    assert!(matches!(&events[2], PageEvent::Interrupted { message } if message.contains("cut off")));
     assert!(!after.find("o", &c.id).await.unwrap().unwrap().running);
     // Preparing again in the same process marks nothing more (the migrations and the sweep run once).
     after.prepare().await.unwrap();
-    assert_eq!(after.events("o", &c.id).await.unwrap().len(), 2);
+    assert_eq!(after.events("o", &c.id).await.unwrap().len(), 3);
 }
 
 /// Several replicas start at once on one PostgreSQL: the migrations run once, and writers to one

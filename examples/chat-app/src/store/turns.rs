@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
+use sqlx::{AnyPool, Row};
+
+use super::events::append_on;
 
 use super::{Store, StoreError, now_ms};
 use crate::events::PageEvent;
@@ -42,7 +44,7 @@ impl Store {
         self.interrupt_if_dead(owner, id).await?;
         let token = super::conversations::new_id();
         let done = sqlx::query(
-            "UPDATE conversations SET turn_lease = $3, turn_heartbeat = $4, stop_requested = 0 \
+            "UPDATE conversations SET turn_lease = $3, turn_heartbeat = $4, stop_requested = 0, draft = NULL \
              WHERE id = $1 AND owner = $2 AND turn_lease IS NULL",
         )
         .bind(id)
@@ -54,17 +56,20 @@ impl Store {
         Ok((done.rows_affected() == 1).then(|| TurnLease { conversation: id.to_owned(), token }))
     }
 
-    /// Renews the lease; `Some(true)` when Stop was pressed, `None` when the lease is lost.
+    /// Renews the lease and saves the text of the answer being written (`draft`, empty when none); `Some(true)`
+    /// when Stop was pressed, `None` when the lease is lost.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn heartbeat(&self, lease: &TurnLease) -> Result<Option<bool>, StoreError> {
+    pub async fn heartbeat(&self, lease: &TurnLease, draft: &str) -> Result<Option<bool>, StoreError> {
         let found = sqlx::query(
-            "UPDATE conversations SET turn_heartbeat = $3 WHERE id = $1 AND turn_lease = $2 RETURNING stop_requested",
+            "UPDATE conversations SET turn_heartbeat = $3, draft = $4 WHERE id = $1 AND turn_lease = $2 \
+             RETURNING stop_requested",
         )
         .bind(&lease.conversation)
         .bind(&lease.token)
         .bind(now_ms())
+        .bind((!draft.is_empty()).then_some(draft))
         .fetch_optional(self.ready()?)
         .await?;
         Ok(match found {
@@ -79,7 +84,7 @@ impl Store {
     /// Database errors.
     pub async fn end_turn(&self, lease: &TurnLease) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE conversations SET turn_lease = NULL, turn_heartbeat = NULL, stop_requested = 0 \
+            "UPDATE conversations SET turn_lease = NULL, turn_heartbeat = NULL, stop_requested = 0, draft = NULL \
              WHERE id = $1 AND turn_lease = $2",
         )
         .bind(&lease.conversation)
@@ -111,19 +116,19 @@ impl Store {
     /// Database errors.
     pub async fn interrupt_if_dead(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
         let stale_before = now_ms().saturating_sub(ms(STALE_AFTER));
-        let done = sqlx::query(
+        let pool = self.ready()?;
+        let found = sqlx::query(
+            // `RETURNING` gives the row as updated: the draft stays (the next turn clears it) to be read here.
             "UPDATE conversations SET turn_lease = NULL, turn_heartbeat = NULL, stop_requested = 0 \
-             WHERE id = $1 AND owner = $2 AND turn_lease IS NOT NULL AND turn_heartbeat < $3",
+             WHERE id = $1 AND owner = $2 AND turn_lease IS NOT NULL AND turn_heartbeat < $3 RETURNING draft",
         )
         .bind(id)
         .bind(owner)
         .bind(stale_before)
-        .execute(self.ready()?)
+        .fetch_optional(pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        self.append(owner, id, &PageEvent::Interrupted { message: INTERRUPTED.into() }).await?;
+        let Some(row) = found else { return Ok(false) };
+        mark_interrupted(pool, owner, id, row.try_get("draft")?).await?;
         Ok(true)
     }
 
@@ -132,15 +137,23 @@ impl Store {
     pub(super) async fn interrupt_all_running(&self) -> Result<usize, StoreError> {
         let rows = sqlx::query(
             "UPDATE conversations SET turn_lease = NULL, turn_heartbeat = NULL, stop_requested = 0 \
-             WHERE turn_lease IS NOT NULL RETURNING id, owner",
+             WHERE turn_lease IS NOT NULL RETURNING id, owner, draft",
         )
         .fetch_all(&self.pool)
         .await?;
         for r in &rows {
             let (id, owner): (String, String) = (r.try_get("id")?, r.try_get("owner")?);
-            let event = PageEvent::Interrupted { message: INTERRUPTED.into() };
-            super::events::append_on(&self.pool, &owner, &id, &event).await?;
+            mark_interrupted(&self.pool, &owner, &id, r.try_get("draft")?).await?;
         }
         Ok(rows.len())
     }
+}
+
+/// Appends what the page had shown of the answer being written (its last saved draft), then the mark.
+async fn mark_interrupted(pool: &AnyPool, owner: &str, id: &str, draft: Option<String>) -> Result<(), StoreError> {
+    if let Some(text) = draft.filter(|t| !t.is_empty()) {
+        append_on(pool, owner, id, &PageEvent::Narration { text }).await?;
+    }
+    append_on(pool, owner, id, &PageEvent::Interrupted { message: INTERRUPTED.into() }).await?;
+    Ok(())
 }
