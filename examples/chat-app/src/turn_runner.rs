@@ -76,12 +76,12 @@ impl TurnContext {
             PageEvent::WritingCode { .. }
             | PageEvent::ToolCall { .. }
             | PageEvent::Error { .. }
-            | PageEvent::Stopped { .. } => {
-                if !self.text.is_empty() {
-                    let narration = PageEvent::Narration { text: self.text.clone() };
-                    self.record(&narration, tx).await;
-                    self.forget_text().await;
-                }
+            | PageEvent::Stopped { .. }
+                if !self.text.is_empty() =>
+            {
+                let narration = PageEvent::Narration { text: self.text.clone() };
+                self.record(&narration, tx).await;
+                self.forget_text().await;
             }
             _ => {}
         }
