@@ -47,12 +47,13 @@ param principalId string = ''
 param webAppExists bool = false
 
 @secure()
+@minLength(32)
 @description('Key for the app\'s cookie signatures and session identifiers, the same on every replica and every provision (the preprovision hook makes it once and keeps it in the azd environment): a new key would orphan every conversation.')
 param chatAppSecret string
 
 @minValue(1)
-@maxValue(10)
-@description('Most replicas of the chat app (they share the conversations in PostgreSQL).')
+@maxValue(5)
+@description('Most replicas of the chat app (they share the conversations in PostgreSQL). Each opens at most 3 database connections (DATABASE_MAX_CONNECTIONS); the Burstable B1ms server allows 35, and a revision swap briefly runs old and new replicas together: 5 and 5 make 30.')
 param maxWebReplicas int = 3
 
 var tags = { 'azd-env-name': environmentName }

@@ -60,6 +60,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'CHAT_APP_SECRET', secretRef: 'chat-app-secret' }
             { name: 'DATABASE_URL', value: 'postgres://${databaseUser}@${databaseHost}:5432/${databaseName}?sslmode=verify-full' }
             { name: 'DATABASE_AUTH', value: 'entra' }
+            { name: 'DATABASE_MAX_CONNECTIONS', value: '3' }
             { name: 'CHAT_APP_SECURE_COOKIES', value: 'true' }
             { name: 'CHAT_APP_LOG_FORMAT', value: 'json' }
             { name: 'RUST_LOG', value: 'chat_app=info,dynamic_sessions=info,tower_http=info' }

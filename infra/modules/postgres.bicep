@@ -26,24 +26,28 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   }
 }
 
+// One operation at a time on a flexible server, and the Entra administrator first: a database made before the
+// server has an administrator is owned by the service's own role, and the administrator could not create tables
+// in it.
+resource administrator 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
+  parent: server
+  name: administratorPrincipalId
+  properties: { principalType: 'ServicePrincipal', principalName: administratorName, tenantId: subscription().tenantId }
+}
+
 // 0.0.0.0 to 0.0.0.0 is the service's rule for "Azure services only".
 resource azureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
   parent: server
   name: 'AllowAzureServices'
+  dependsOn: [administrator]
   properties: { startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }
 }
 
 resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
   parent: server
   name: databaseName
+  dependsOn: [azureServices]
   properties: { charset: 'UTF8', collation: 'en_US.utf8' }
-}
-
-resource administrator 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
-  parent: server
-  name: administratorPrincipalId
-  dependsOn: [database, azureServices]
-  properties: { principalType: 'ServicePrincipal', principalName: administratorName, tenantId: subscription().tenantId }
 }
 
 output host string = server.properties.fullyQualifiedDomainName

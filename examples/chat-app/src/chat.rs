@@ -21,6 +21,7 @@ use crate::current::Current;
 use crate::error::AppError;
 use crate::events::{PageEvent, data_url};
 use crate::identity::Visitor;
+use crate::store::{Store, TurnLease};
 use crate::turn_runner::{TurnContext, run_turn};
 
 /// What a code cell's conversation is told when its session expired since it was last used.
@@ -76,6 +77,7 @@ pub async fn chat(
             "An answer is still being written in this conversation. Wait for it, or press Stop.",
         )
     })?;
+    let guard = LeaseGuard { store: store.clone(), lease, armed: true };
     let prepared = async {
         let stored = store.history(&current.owner, current.id()).await?;
         let history: History = serde_json::from_str(&stored).unwrap_or_else(|e| {
@@ -89,19 +91,46 @@ pub async fn chat(
         Ok::<_, AppError>((history, agent))
     }
     .await;
-    let (history, agent) = match prepared {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            let _ = store.end_turn(&lease).await;
-            return Err(e);
-        }
-    };
+    let (history, agent) = prepared?;
+    let lease = guard.disarm();
     let (tx, rx) = mpsc::channel::<PageEvent>(256);
     let context = TurnContext::new(store, current.owner, current.live, lease, model.describe());
     tokio::spawn(run_turn(context, agent, history, request.message, tx));
     let stream =
         tokio_stream_from(rx).map(|event| Ok(Event::default().data(serde_json::to_string(&event).unwrap_or_default())));
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Gives a turn's lease back when the request ends before its turn starts (an error, or the page went away
+/// while it was prepared), instead of leaving it to expire and be marked interrupted.
+struct LeaseGuard {
+    store: Store,
+    lease: TurnLease,
+    armed: bool,
+}
+
+impl LeaseGuard {
+    /// The turn starts: it gives the lease back itself.
+    fn disarm(mut self) -> TurnLease {
+        self.armed = false;
+        self.lease.clone()
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (store, lease) = (self.store.clone(), self.lease.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = store.end_turn(&lease).await {
+                    tracing::warn!(error = %e, "a lease could not be given back; it expires by itself");
+                }
+            });
+        }
+    }
 }
 
 fn tokio_stream_from(mut rx: mpsc::Receiver<PageEvent>) -> impl Stream<Item = PageEvent> {

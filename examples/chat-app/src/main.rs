@@ -85,7 +85,7 @@ async fn serve() -> Result<(), String> {
 /// Configures and serves the app until a shutdown signal.
 async fn run_app(client: SessionPoolClient, bind: SocketAddr) -> Result<(), String> {
     let lookup = |name: &str| var(name);
-    let (store, described) = setup::store(&lookup)?;
+    let (store, described) = setup::store(&lookup).await?;
     let secret = setup::secret(&lookup)?;
     tracing::info!("conversations are kept in {described}");
     // The app serves (and /readyz says why it is not ready) while the database is unreachable.

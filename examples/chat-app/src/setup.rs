@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `DATABASE_URL` | PostgreSQL (`postgres://...`): several replicas may share it; needs `CHAT_APP_SECRET` |
 //! | `DATABASE_AUTH=entra` | sign in to PostgreSQL with the app's Entra ID identity (no password) |
+//! | `DATABASE_MAX_CONNECTIONS` | connections per app process (default 5 for PostgreSQL, 4 for SQLite) |
 //! | `CHAT_APP_DATA_DIR` | without `DATABASE_URL`: the directory of the SQLite file (and of the generated key) |
 //! | `CHAT_APP_SECRET` | the key of cookies, CSRF tokens and session identifiers (32 characters or more) |
 
@@ -40,7 +41,7 @@ pub fn data_dir(lookup: Lookup<'_>) -> PathBuf {
 ///
 /// # Errors
 /// In words: a `DATABASE_URL` without `CHAT_APP_SECRET`, a bad URL, a data directory that cannot be made.
-pub fn store(lookup: Lookup<'_>) -> Result<(Store, String), String> {
+pub async fn store(lookup: Lookup<'_>) -> Result<(Store, String), String> {
     let Some(url) = lookup("DATABASE_URL") else {
         let dir = data_dir(lookup);
         let store = Store::sqlite_in(&dir).map_err(|e| e.to_string())?;
@@ -52,13 +53,26 @@ pub fn store(lookup: Lookup<'_>) -> Result<(Store, String), String> {
             .into());
     }
     let host = url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    let connections = match lookup("DATABASE_MAX_CONNECTIONS") {
+        Some(n) => Some(
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("DATABASE_MAX_CONNECTIONS={n:?}: give a number of connections, 1 or more"))?,
+        ),
+        None => None,
+    };
     match lookup("DATABASE_AUTH").as_deref() {
         Some("entra") => {
             let credential = dynamic_sessions::credential_from_env().map_err(|e| e.to_string())?;
-            let store = EntraPassword::new(&url, credential.credential).and_then(EntraPassword::into_store);
-            Ok((store.map_err(|e| e.to_string())?, format!("PostgreSQL at {host} (Entra ID, {:?})", credential.kind)))
+            let entra = EntraPassword::new(&url, credential.credential).map_err(|e| e.to_string())?;
+            let store = entra.into_store(connections).await.map_err(|e| e.to_string())?;
+            Ok((store, format!("PostgreSQL at {host} (Entra ID, {:?})", credential.kind)))
         }
-        None | Some("password") => Ok((Store::lazy(&url).map_err(|e| e.to_string())?, format!("PostgreSQL at {host}"))),
+        None | Some("password") => {
+            let store = Store::lazy_with(&url, connections).map_err(|e| e.to_string())?;
+            Ok((store, format!("PostgreSQL at {host}")))
+        }
         Some(other) => Err(format!("DATABASE_AUTH={other:?}: use entra, or leave it unset")),
     }
 }
@@ -109,14 +123,23 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    #[test]
-    fn postgres_needs_the_shared_secret() {
+    #[tokio::test]
+    async fn postgres_needs_the_shared_secret_and_sane_settings() {
         let lookup = env(&[("DATABASE_URL", "postgres://app@127.0.0.1/chat")]);
-        let Err(message) = store(&lookup) else { unreachable!("a store without a secret") };
+        let Err(message) = store(&lookup).await else { unreachable!("a store without a secret") };
         assert!(message.contains("CHAT_APP_SECRET"), "{message}");
-        let lookup = env(&[("DATABASE_URL", "mysql://x"), ("CHAT_APP_SECRET", &"k".repeat(32))]);
-        let Err(message) = store(&lookup) else { unreachable!("a MySQL store") };
+        let secret = "k".repeat(32);
+        let lookup = env(&[("DATABASE_URL", "mysql://x"), ("CHAT_APP_SECRET", &secret)]);
+        let Err(message) = store(&lookup).await else { unreachable!("a MySQL store") };
         assert!(message.contains("postgres://"), "{message}");
+        let pg = "postgres://app@127.0.0.1/chat";
+        for (name, value, says) in
+            [("DATABASE_MAX_CONNECTIONS", "0", "1 or more"), ("DATABASE_AUTH", "kerberos", "use entra")]
+        {
+            let lookup = env(&[("DATABASE_URL", pg), ("CHAT_APP_SECRET", &secret), (name, value)]);
+            let Err(message) = store(&lookup).await else { unreachable!("{name}={value} accepted") };
+            assert!(message.contains(says), "{message}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! One agent turn, run in the background of `POST /api/chat`: every step is stored as it is streamed to the
-//! page; the turn's lease is renewed while it runs, and Stop (pressed on this replica or any other) ends it.
+//! page; the turn's lease is renewed while it runs (with the text of the answer being written), and Stop
+//! (pressed on this replica or any other) ends it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use dynamic_sessions_agent_tools::rig::{ChatAgent, History};
 use futures_util::StreamExt;
@@ -9,13 +11,17 @@ use tokio::sync::mpsc;
 
 use crate::conversations::Live;
 use crate::events::PageEvent;
-use crate::store::{HEARTBEAT, Store, TurnLease};
+use crate::store::{HEARTBEAT, STALE_AFTER, Store, TurnLease};
 
 /// What the page is told when Stop ends a turn.
 pub const STOPPED: &str = "Stopped. The session keeps its variables and files.";
 
-/// What the page is told when the turn's lease was taken over (its process was thought dead).
-const LEASE_LOST: &str = "This answer was stopped: another copy of the app took the conversation over.";
+/// What the page is told when the turn lost its hold on the conversation.
+const LEASE_LOST: &str = "This answer was stopped: the conversation was deleted, or another copy of the app took it \
+                          over.";
+
+/// What the page is told when the database stopped answering for too long to keep the turn's lease.
+const DATABASE_LOST: &str = "This answer was stopped: the conversation database stopped answering.";
 
 /// What a turn writes to.
 #[derive(Debug)]
@@ -32,6 +38,8 @@ pub struct TurnContext {
     pub model: String,
     /// Whether a step failed to be stored (said once).
     unsaved: bool,
+    /// Whether the turn lost its hold on the conversation: then it writes nothing more.
+    lost: bool,
     /// The text streamed since the last step: the answer, or text the page will keep as narration.
     text: String,
 }
@@ -39,74 +47,74 @@ pub struct TurnContext {
 impl TurnContext {
     /// A turn's context.
     pub fn new(store: Store, owner: String, live: Arc<Live>, lease: TurnLease, model: String) -> Self {
-        TurnContext { store, owner, live, lease, model, unsaved: false, text: String::new() }
+        TurnContext { store, owner, live, lease, model, unsaved: false, lost: false, text: String::new() }
     }
 
-    fn id(&self) -> &str {
-        &self.lease.conversation
-    }
-
-    /// Stores `event`; when that fails, the page is told once (the turn goes on).
+    /// Stores `event` as a step of this turn; when that fails, the page is told once (the turn goes on).
     async fn record(&mut self, event: &PageEvent, tx: &mpsc::Sender<PageEvent>) {
-        if let Err(e) = self.store.append(&self.owner, &self.lease.conversation, event).await {
-            tracing::error!(error = %e, "a step could not be stored");
-            if !self.unsaved {
-                self.unsaved = true;
-                let notice = "The conversation database does not answer: this answer may be missing after a reload.";
-                let _ = tx.send(PageEvent::Notice { message: notice.into() }).await;
+        if self.lost {
+            return;
+        }
+        match self.store.append_in_turn(&self.owner, &self.lease, event).await {
+            Ok(true) => {}
+            Ok(false) => self.lost = true,
+            Err(e) => {
+                tracing::error!(error = %e, "a step could not be stored");
+                if !self.unsaved {
+                    self.unsaved = true;
+                    let notice =
+                        "The conversation database does not answer: this answer may be missing after a reload.";
+                    let _ = tx.send(PageEvent::Notice { message: notice.into() }).await;
+                }
             }
         }
     }
 
-    /// Stores `event` and sends it to the page; `false` when the page is gone.
+    /// Stores `event` and sends it to the page; `false` when the page is gone. Text the page keeps on screen
+    /// when a step follows is stored first, as narration.
     async fn emit(&mut self, event: PageEvent, tx: &mpsc::Sender<PageEvent>) -> bool {
-        self.follow_text(&event, tx).await;
+        let seals = matches!(
+            event,
+            PageEvent::WritingCode { .. }
+                | PageEvent::ToolCall { .. }
+                | PageEvent::Error { .. }
+                | PageEvent::Stopped { .. }
+        );
+        if seals && !self.text.is_empty() {
+            let narration = PageEvent::Narration { text: std::mem::take(&mut self.text) };
+            self.record(&narration, tx).await;
+        }
+        match &event {
+            PageEvent::Text { delta } => self.text.push_str(delta),
+            // The answer replaces the text (storing it drops the draft in the same transaction).
+            PageEvent::Done { .. } => self.text.clear(),
+            PageEvent::TextWithdrawn => {
+                self.text.clear();
+                if !self.lost {
+                    let _ = self.store.heartbeat(&self.lease, "").await;
+                }
+            }
+            _ => {}
+        }
         if let Some(entry) = event.logged() {
             self.record(&entry, tx).await;
         }
         tx.send(event).await.is_ok()
     }
 
-    /// Follows the streamed text as the page shows it: an answer replaces it, a withdrawn call removes it, and a
-    /// step (or the end) seals it, and the page keeps it: then it is stored as narration.
-    async fn follow_text(&mut self, event: &PageEvent, tx: &mpsc::Sender<PageEvent>) {
-        match event {
-            PageEvent::Text { delta } => self.text.push_str(delta),
-            PageEvent::TextWithdrawn | PageEvent::Done { .. } => self.forget_text().await,
-            PageEvent::WritingCode { .. }
-            | PageEvent::ToolCall { .. }
-            | PageEvent::Error { .. }
-            | PageEvent::Stopped { .. }
-                if !self.text.is_empty() =>
-            {
-                let narration = PageEvent::Narration { text: self.text.clone() };
-                self.record(&narration, tx).await;
-                self.forget_text().await;
-            }
-            _ => {}
-        }
-    }
-
-    /// Drops the streamed text, here and as the saved draft (it is now a stored step, or gone).
-    async fn forget_text(&mut self) {
-        if self.text.is_empty() {
-            return;
-        }
-        self.text.clear();
-        if let Err(e) = self.store.heartbeat(&self.lease, "").await {
-            tracing::warn!(error = %e, "the draft could not be cleared");
-        }
-    }
-
     /// Keeps what the turn leaves (the model's history, the session as seen) and gives the lease back.
     async fn finish(&self, history: &History) {
+        if self.lost {
+            return;
+        }
         // The session as it is now (a first turn made it), so an expiry is noticed later, on any replica.
         if let Err(e) = self.live.interpreter().check_session().await {
             tracing::warn!(error = %e, "could not look at the session");
         }
         let json = serde_json::to_string(history).unwrap_or_else(|_| "[]".into());
         let seen = self.live.session_seen();
-        if let Err(e) = self.store.save_turn(&self.owner, self.id(), &json, Some(&self.model), seen.as_deref()).await {
+        let saved = self.store.save_turn(&self.owner, &self.lease, &json, Some(&self.model), seen.as_deref()).await;
+        if let Err(e) = saved {
             tracing::error!(error = %e, "the turn's history could not be stored");
         }
         if let Err(e) = self.store.end_turn(&self.lease).await {
@@ -117,7 +125,7 @@ impl TurnContext {
 
 /// Why the loop ended early.
 enum Ending {
-    /// The page closed: nothing more to say.
+    /// The page closed: nothing more to say to it.
     Gone,
     /// Say this.
     Note(&'static str),
@@ -135,6 +143,7 @@ pub async fn run_turn(
     let mut stop = ctx.live.arm_stop();
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = Instant::now();
     let mut turn = Box::pin(agent.turn(&mut history, message));
     let ended = loop {
         let event = tokio::select! {
@@ -142,8 +151,16 @@ pub async fn run_turn(
             Ok(()) = &mut stop => break Some(Ending::Note(STOPPED)),
             _ = beat.tick() => match ctx.store.heartbeat(&ctx.lease, &ctx.text).await {
                 Ok(Some(true)) => break Some(Ending::Note(STOPPED)),
-                Ok(None) => break Some(Ending::Note(LEASE_LOST)),
-                Ok(Some(false)) => continue,
+                Ok(None) => {
+                    ctx.lost = true;
+                    break Some(Ending::Note(LEASE_LOST));
+                }
+                Ok(Some(false)) => {
+                    renewed = Instant::now();
+                    continue;
+                }
+                // Unrenewed for half the time after which another replica may take the turn for dead: stop.
+                Err(_) if renewed.elapsed() > STALE_AFTER / 2 => break Some(Ending::Note(DATABASE_LOST)),
                 Err(e) => {
                     tracing::warn!(error = %e, "the turn's lease could not be renewed");
                     continue;

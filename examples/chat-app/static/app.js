@@ -10,9 +10,13 @@ const codeLanguage = document.querySelector('meta[name="code-language"]').conten
 const $ = (id) => document.getElementById(id);
 
 // The conversation this page shows: in the address (#c=ID) so a reload, a bookmark or a second tab keeps it.
-let current = new URLSearchParams(location.hash.slice(1)).get("c") || "";
+// Anything but an id (32 hex digits) is ignored: the server then picks the most recently used one.
+const conversationId = (id) => (/^[0-9a-f]{32}$/.test(id || "") ? id : "");
+let current = conversationId(new URLSearchParams(location.hash.slice(1)).get("c"));
+// The conversation whose answer is being written, for Stop (the page may show another by then).
+let turnConversation = "";
 function setCurrent(id) {
-  current = id || "";
+  current = conversationId(id);
   history.replaceState(null, "", current ? "#c=" + current : location.pathname);
   const query = current ? "?conversation=" + current : "";
   $("export-notebook").href = "/api/conversation.ipynb" + query;
@@ -268,7 +272,7 @@ async function sendChat(message) {
   const response = await fetch("/api/chat", {
     method: "POST",
     credentials: "same-origin",
-    headers: withConversation({ "Content-Type": "application/json", "X-CSRF-Token": csrf }),
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Conversation": turnConversation },
     body: JSON.stringify({ message }),
   });
   if (!response.ok) {
@@ -293,6 +297,7 @@ async function sendChat(message) {
   }
   waiting.remove();
   refreshFiles();
+  refreshConversations(); // the first message names the conversation
 }
 
 // ---- code cell ---------------------------------------------------------------------------------------------
@@ -331,7 +336,13 @@ async function openConversation(id) {
   setCurrent(id);
   $("messages").replaceChildren();
   $("upload-status").replaceChildren();
-  try { await loadHistory(); } catch (e) { addError($("messages"), e.message); }
+  try {
+    await loadHistory();
+  } catch (e) {
+    // A conversation that is gone (deleted elsewhere, or a stale link): show the most recent one instead.
+    if (current) { setCurrent(""); return openConversation(""); }
+    addError($("messages"), e.message);
+  }
   refreshFiles();
   refreshConversations();
 }
@@ -450,6 +461,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $("prompt").value = "";
     $("send").disabled = true;
     $("stop").hidden = false;
+    turnConversation = current;
     try { await sendChat(message); } catch (err) { addError($("messages"), err.message); } finally {
       $("send").disabled = false;
       $("stop").hidden = true;
@@ -457,7 +469,13 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("stop").addEventListener("click", async () => {
     $("stop").disabled = true;
-    try { await api("POST", "/api/chat/stop"); } catch (e) { addError($("messages"), e.message); } finally { $("stop").disabled = false; }
+    try {
+      await fetch("/api/chat/stop", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf, "X-Conversation": turnConversation },
+      });
+    } catch (e) { addError($("messages"), e.message); } finally { $("stop").disabled = false; }
   });
   $("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("chat-form").requestSubmit(); }

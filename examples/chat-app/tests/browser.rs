@@ -87,24 +87,14 @@ async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
 }
 
 async fn serve(state: AppState) -> SocketAddr {
-    serve_at("127.0.0.1:0".parse().unwrap(), state).await.0
-}
-
-/// Serves `state` at `addr`; the task's handle stops the server (a restart, as far as the browser can tell).
-async fn serve_at(addr: SocketAddr, state: AppState) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app(state)).await;
-    });
-    (addr, server)
+    tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    addr
 }
 
 async fn state(emulator: &TestEmulator, model: Option<ModelConfig>) -> AppState {
-    state_on(emulator, model, chat_app::store::Store::in_memory().await.unwrap())
-}
-
-fn state_on(emulator: &TestEmulator, model: Option<ModelConfig>, store: chat_app::store::Store) -> AppState {
+    let store = chat_app::store::Store::in_memory().await.unwrap();
     let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
     let config = AppConfig {
         secret: b"browser-test-secret-0123456789abcdef".to_vec(),
@@ -406,10 +396,15 @@ async fn two_conversations_survive_a_reload_and_a_restart_and_download_as_a_note
         return;
     }
     let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    // The app as its own process (a restart is a new process on the same data directory and address).
     let data = tempfile::tempdir().unwrap();
-    let (addr, server) =
-        serve_at("127.0.0.1:0".parse().unwrap(), state_on(&emulator, None, support::sqlite_store(data.path()).await))
-            .await;
+    let env = vec![
+        ("CHAT_APP_DATA_DIR", data.path().display().to_string()),
+        ("POOL_MANAGEMENT_ENDPOINT", emulator.url()),
+        ("DYNAMIC_SESSIONS_TOKEN", emulator.token().to_owned()),
+    ];
+    let server = support::app::start(&env).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
     let driver = start_driver().await;
     let tmp = tempfile::tempdir().unwrap();
     let downloads = tmp.path().join("d");
@@ -461,9 +456,10 @@ async fn two_conversations_survive_a_reload_and_a_restart_and_download_as_a_note
     // A reload shows the same conversation; so does a restart of the server (a new store on the same file).
     client.refresh().await.unwrap();
     wait_js(&client, "document.querySelector('.msg.cell img.chart')", "the first conversation after a reload").await;
-    server.abort();
-    let _ = server.await;
-    let (_, server) = serve_at(addr, state_on(&emulator, None, support::sqlite_store(data.path()).await)).await;
+    server.kill().await;
+    let mut env = env;
+    env.push(("CHAT_APP_BIND", addr.clone()));
+    let server = support::app::start(&env).await;
     client.refresh().await.unwrap();
     wait_js(
         &client,
@@ -514,6 +510,6 @@ async fn two_conversations_survive_a_reload_and_a_restart_and_download_as_a_note
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "the chart is an image/png output");
     }
     client.close().await.unwrap();
-    server.abort();
+    server.kill().await;
     emulator.stop().await;
 }

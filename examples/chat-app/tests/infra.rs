@@ -413,7 +413,11 @@ fn conversations_are_in_postgres_with_entra_only_and_the_app_scales_out() {
     // Several replicas, with one key for all of them that stays the same across provisions.
     let app = read("infra/modules/chat-app.bicep");
     assert!(app.contains("maxReplicas: maxReplicas") && !app.contains("maxReplicas: 1"), "the app scales out");
-    assert!(main.contains("@maxValue(10)") && main.contains("param maxWebReplicas int = 3"));
+    assert!(main.contains("@maxValue(5)") && main.contains("param maxWebReplicas int = 3"));
+    assert!(main.contains("@minLength(32)\n@description('Key for the app"), "an empty key fails the provision");
+    // Replicas times connections stay within the B1ms server's 35 user connections, with room for a swap.
+    assert!(postgres.contains("name: 'Standard_B1ms'"));
+    assert!(settings["DATABASE_MAX_CONNECTIONS"].contains("value: '3'"), "2 x 5 replicas x 3 <= 35");
     assert!(!main.contains("newGuid()"), "a key made per deployment would orphan every conversation");
     let parameters: serde_json::Value = serde_json::from_str(&read("infra/main.parameters.json")).unwrap();
     assert_eq!(parameters["parameters"]["chatAppSecret"]["value"], "${CHAT_APP_SECRET}");

@@ -83,7 +83,9 @@ async fn two_replicas_serve_the_same_people_and_stop_reaches_across() {
     let (status, stopped) = visitor.call(Method::POST, &a.base, "/api/chat/stop", Some(&id), None).await;
     assert_eq!((status, &stopped["stopped"]), (200, &json!(true)), "{stopped}");
     let events = read_events(&mut stream, |e| e["type"] == "stopped").await;
-    assert_eq!(events.last().unwrap()["type"], "stopped", "{events:?}");
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "stopped", "{events:?}");
+    assert!(last["message"].as_str().unwrap().starts_with("Stopped."), "stopped by Stop, not otherwise: {last}");
     assert!(started.elapsed() < Duration::from_secs(10), "Stop took {:?}", started.elapsed());
     assert_eq!(model.script.bodies().len(), 3, "the model was not called again after Stop");
     assert_eq!(visitor.kinds(&a.base, &id).await.last().map(String::as_str), Some("stopped"));

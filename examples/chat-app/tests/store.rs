@@ -68,17 +68,20 @@ async fn conversations_are_kept_per_owner(store: &Store) {
     assert!(!store.delete(bob, &first.id).await.unwrap());
     assert!(store.begin_turn(bob, &first.id).await.unwrap().is_none());
     assert!(!store.request_stop(bob, &first.id).await.unwrap());
-    store.save_turn(bob, &first.id, "[\"bob's\"]", Some("bob-model"), None).await.unwrap();
+    let lease = store.begin_turn(alice, &first.id).await.unwrap().unwrap();
+    assert!(!store.save_turn(bob, &lease, "[\"bob's\"]", Some("bob-model"), None).await.unwrap());
+    assert!(!store.append_in_turn(bob, &lease, &user("injected")).await.unwrap());
     assert_eq!(store.history(alice, &first.id).await.unwrap(), "[]", "bob cannot write alice's history");
     assert_eq!(store.events(alice, &first.id).await.unwrap().len(), 4);
 
     // Rename, history, delete.
     assert!(store.rename(alice, &first.id, "  Sales\nby month  ").await.unwrap());
     assert_eq!(store.find(alice, &first.id).await.unwrap().unwrap().title, "Sales by month");
-    store
-        .save_turn(alice, &first.id, "[{\"role\":\"user\"}]", Some("gpt"), Some("2026-12-07T10:00:00Z"))
-        .await
-        .unwrap();
+    let saved = store.save_turn(alice, &lease, "[{\"role\":\"user\"}]", Some("gpt"), Some("2026-12-07T10:00:00Z"));
+    assert!(saved.await.unwrap());
+    store.end_turn(&lease).await.unwrap();
+    assert!(!store.save_turn(alice, &lease, "[]", None, None).await.unwrap(), "an ended turn writes nothing");
+    assert!(!store.append_in_turn(alice, &lease, &user("late")).await.unwrap());
     assert_eq!(store.history(alice, &first.id).await.unwrap(), "[{\"role\":\"user\"}]");
     let row = store.find(alice, &first.id).await.unwrap().unwrap();
     assert_eq!((row.model.as_deref(), row.session_created.as_deref()), (Some("gpt"), Some("2026-12-07T10:00:00Z")));
@@ -230,17 +233,20 @@ async fn entra_tokens_are_asked_for_the_database_and_replaced_before_they_expire
     assert!(refused.contains("password"), "{refused}");
 
     let tokens = Arc::new(Tokens::default());
-    let started = std::time::Instant::now();
-    let store = EntraPassword::new(&url, tokens.clone())
+    let entra = EntraPassword::new(&url, tokens.clone())
         .unwrap()
-        .with_timing(Duration::from_secs(1), Duration::from_millis(200))
-        .into_store()
-        .unwrap();
+        .with_timing(Duration::from_secs(1), Duration::from_millis(200));
+    // The token is the password of a new connection.
+    let (options, _) = entra.connect_options().await.unwrap();
+    assert_eq!(options.database_url.password(), Some("eyJ0eXAi.eyJhdWQi-0_x.sig-0"));
+    assert_eq!(options.database_url.username(), "postgres", "the role stays the URL's");
+    let started = std::time::Instant::now();
+    let store = entra.into_store(Some(2)).await.unwrap();
     store.prepare().await.unwrap();
     let c = store.create("o").await.unwrap();
-    // A 2-second token is replaced a second before it expires: the third token comes after two such waits,
-    // not in a busy loop and not never.
-    while tokens.0.load(Ordering::SeqCst) < 3 {
+    // A 2-second token is replaced a second before it expires: two replacements after the first token take
+    // two such waits, not a busy loop and not never.
+    while tokens.0.load(Ordering::SeqCst) < 4 {
         assert!(started.elapsed() < Duration::from_secs(30), "the token was never replaced");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

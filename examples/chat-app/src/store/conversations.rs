@@ -34,7 +34,10 @@ pub struct ConversationRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, title, model, session_created, turn_lease, created_at, updated_at";
+const COLUMNS: &str = "id, title, model, session_created, turn_lease, turn_heartbeat, created_at, updated_at";
+
+/// The order of a person's list: the most recently used first, then the most recently made.
+const NEWEST_FIRST: &str = "ORDER BY updated_at DESC, created_at DESC, id";
 
 fn row(r: &AnyRow) -> Result<ConversationRow, sqlx::Error> {
     Ok(ConversationRow {
@@ -42,7 +45,9 @@ fn row(r: &AnyRow) -> Result<ConversationRow, sqlx::Error> {
         title: r.try_get("title")?,
         model: r.try_get("model")?,
         session_created: r.try_get("session_created")?,
-        running: r.try_get::<Option<String>, _>("turn_lease")?.is_some(),
+        // A lease whose process stopped renewing it is no running turn.
+        running: r.try_get::<Option<String>, _>("turn_lease")?.is_some()
+            && r.try_get::<Option<i64>, _>("turn_heartbeat")?.is_some_and(|beat| beat >= super::turns::stale_before()),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -99,7 +104,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn list(&self, owner: &str) -> Result<Vec<ConversationRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM conversations WHERE owner = $1 ORDER BY updated_at DESC, id");
+        let sql = format!("SELECT {COLUMNS} FROM conversations WHERE owner = $1 {NEWEST_FIRST}");
         let rows = sqlx::query(&sql).bind(owner).fetch_all(self.ready()?).await?;
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
     }
@@ -122,9 +127,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn latest(&self, owner: &str) -> Result<Option<ConversationRow>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM conversations WHERE owner = $1 ORDER BY updated_at DESC, created_at DESC LIMIT 1"
-        );
+        let sql = format!("SELECT {COLUMNS} FROM conversations WHERE owner = $1 {NEWEST_FIRST} LIMIT 1");
         let found = sqlx::query(&sql).bind(owner).fetch_optional(self.ready()?).await?;
         Ok(found.as_ref().map(row).transpose()?)
     }
@@ -206,31 +209,34 @@ impl Store {
         })
     }
 
-    /// What a turn leaves behind: the model's history, the model, and the session as last seen.
+    /// What the turn holding `lease` leaves behind: the model's history, the model, and the session as last
+    /// seen; `false` when the turn no longer holds the conversation (then nothing is written: a newer turn's
+    /// history is never overwritten by an older one).
     ///
     /// # Errors
     /// Database errors.
     pub async fn save_turn(
         &self,
         owner: &str,
-        id: &str,
+        lease: &super::TurnLease,
         history: &str,
         model: Option<&str>,
         session_created: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE conversations SET history = $3, model = COALESCE($4, model), session_created = $5, \
-             updated_at = $6 WHERE id = $1 AND owner = $2",
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE conversations SET history = $4, model = COALESCE($5, model), session_created = $6, \
+             updated_at = $7 WHERE id = $1 AND owner = $2 AND turn_lease = $3",
         )
-        .bind(id)
+        .bind(&lease.conversation)
         .bind(owner)
+        .bind(&lease.token)
         .bind(history)
         .bind(model)
         .bind(session_created)
         .bind(now_ms())
         .execute(self.ready()?)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Records the session as last seen (after a code cell).

@@ -66,7 +66,11 @@ impl EntraPassword {
         self
     }
 
-    async fn options(&self) -> Result<(AnyConnectOptions, OffsetDateTime), StoreError> {
+    /// The options of a new connection now: a fresh token as the password, and when it expires.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] when the credential gives no token.
+    pub async fn connect_options(&self) -> Result<(AnyConnectOptions, OffsetDateTime), StoreError> {
         let token = self
             .credential
             .get_token(&[ENTRA_SCOPE], None)
@@ -80,16 +84,24 @@ impl EntraPassword {
         Ok((options, token.expires_on))
     }
 
-    /// The store, with a task that keeps its token fresh for as long as the app runs.
+    /// The store (at most `max_connections` connections, see [`Store::lazy_with`]), signed in with a first
+    /// token when one comes, and a task that replaces it before it expires for as long as the app runs (when
+    /// no token comes, the task keeps asking and the store is not ready until one does).
     ///
     /// # Errors
     /// As [`Store::lazy`].
-    pub fn into_store(self) -> Result<Store, StoreError> {
-        let store = Store::lazy(self.url.as_str())?;
+    pub async fn into_store(self, max_connections: Option<u32>) -> Result<Store, StoreError> {
+        let store = Store::lazy_with(self.url.as_str(), max_connections)?;
         let refreshed = store.clone();
+        let first = self.connect_options().await;
         tokio::spawn(async move {
+            let mut next = Some(first);
             loop {
-                let pause = match self.options().await {
+                let options = match next.take() {
+                    Some(first) => first,
+                    None => self.connect_options().await,
+                };
+                let pause = match options {
                     Ok((options, expires_on)) => {
                         refreshed.set_connect_options(options);
                         let left = expires_on - OffsetDateTime::now_utc();

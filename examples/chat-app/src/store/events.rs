@@ -1,12 +1,9 @@
 //! A conversation's events: every step as the page saw it, appended as it is streamed.
 
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, TurnLease, now_ms};
 use crate::events::PageEvent;
-
-/// How many times an append retries when another process took the same sequence number.
-const APPEND_ATTEMPTS: usize = 5;
 
 impl Store {
     /// Appends `event` to one of `owner`'s conversations; `false` when it is not theirs (or gone).
@@ -14,48 +11,68 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn append(&self, owner: &str, id: &str, event: &PageEvent) -> Result<bool, StoreError> {
-        append_on(self.ready()?, owner, id, event).await
+        let mut tx = self.ready()?.begin().await?;
+        let appended = append_in(&mut tx, owner, id, event, None).await?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    /// Appends a step of the turn holding `lease`, and drops the saved draft (the heartbeat saves the text
+    /// still being written again); `false` when the turn no longer holds the conversation (it was taken for
+    /// dead, or deleted): then nothing is written.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn append_in_turn(&self, owner: &str, lease: &TurnLease, event: &PageEvent) -> Result<bool, StoreError> {
+        let mut tx = self.ready()?.begin().await?;
+        let appended = append_in(&mut tx, owner, &lease.conversation, event, Some(&lease.token)).await?;
+        tx.commit().await?;
+        Ok(appended)
     }
 }
 
-/// [`Store::append`] on `pool` (also before the store is marked ready).
-///
-/// In one transaction: a no-op update of the conversation's row (the owner check, and a lock that lines up
-/// writers to one conversation, on either engine), then the event with the next sequence number.
-pub(super) async fn append_on(pool: &AnyPool, owner: &str, id: &str, event: &PageEvent) -> Result<bool, StoreError> {
+/// Appends `event` in the caller's transaction: first a no-op update of the conversation's row (the owner
+/// check, the lease check of a turn's step, and a lock that lines up writers to one conversation on either
+/// engine), then the event with the next sequence number.
+pub(super) async fn append_in(
+    conn: &mut AnyConnection,
+    owner: &str,
+    id: &str,
+    event: &PageEvent,
+    lease: Option<&str>,
+) -> Result<bool, StoreError> {
     let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut tx = pool.begin().await?;
-        let mine = sqlx::query("UPDATE conversations SET updated_at = updated_at WHERE id = $1 AND owner = $2")
-            .bind(id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?;
-        if mine.rows_affected() != 1 {
-            return Ok(false);
+    let mine = match lease {
+        None => {
+            sqlx::query("UPDATE conversations SET updated_at = updated_at WHERE id = $1 AND owner = $2")
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *conn)
+                .await?
         }
-        let inserted = sqlx::query(
-            "INSERT INTO events (conversation_id, seq, kind, payload, created_at) \
-             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM events WHERE conversation_id = $1",
-        )
-        .bind(id)
-        .bind(event.kind())
-        .bind(&payload)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {
-                tx.commit().await?;
-                return Ok(true);
-            }
-            // Not expected under the row lock; kept as a safety net: take the next number.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < APPEND_ATTEMPTS => continue,
-            Err(e) => return Err(e.into()),
+        Some(token) => {
+            sqlx::query("UPDATE conversations SET draft = NULL WHERE id = $1 AND owner = $2 AND turn_lease = $3")
+                .bind(id)
+                .bind(owner)
+                .bind(token)
+                .execute(&mut *conn)
+                .await?
         }
+    };
+    if mine.rows_affected() != 1 {
+        return Ok(false);
     }
+    sqlx::query(
+        "INSERT INTO events (conversation_id, seq, kind, payload, created_at) \
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM events WHERE conversation_id = $1",
+    )
+    .bind(id)
+    .bind(event.kind())
+    .bind(&payload)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
 }
 
 impl Store {

@@ -11,7 +11,7 @@ mod turns;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,10 +68,14 @@ pub struct Store {
     readiness: Arc<Readiness>,
 }
 
-/// The current time in Unix milliseconds.
+/// The current time in Unix milliseconds, strictly increasing within this process (so two changes in one
+/// millisecond still sort in the order they were made).
 pub(crate) fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let previous = LAST.fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| Some(now.max(last.saturating_add(1))));
+    let last = previous.unwrap_or_else(|last| last);
+    now.max(last.saturating_add(1))
 }
 
 impl Store {
@@ -81,23 +85,28 @@ impl Store {
     /// # Errors
     /// [`StoreError::Config`] for a URL of another kind, or one `sqlx` cannot read.
     pub fn lazy(url: &str) -> Result<Store, StoreError> {
+        Self::lazy_with(url, None)
+    }
+
+    /// [`Store::lazy`] with at most `max_connections` connections (default: 4 for SQLite, 5 for PostgreSQL;
+    /// mind the server's limit times the replicas).
+    ///
+    /// # Errors
+    /// As [`Store::lazy`].
+    pub fn lazy_with(url: &str, max_connections: Option<u32>) -> Result<Store, StoreError> {
         let engine = engine_of(url)?;
         let options = AnyConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("the database URL cannot be read: {e}")))?;
-        Ok(Self::with_options(engine, options))
-    }
-
-    fn with_options(engine: Engine, options: AnyConnectOptions) -> Store {
         sqlx::any::install_default_drivers();
-        let connections = match engine {
+        let connections = max_connections.unwrap_or(match engine {
             Engine::Sqlite => 4,
-            Engine::Postgres => 10,
-        };
+            Engine::Postgres => 5,
+        });
         let pool = AnyPoolOptions::new()
             .max_connections(connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options);
-        Store { pool, engine, readiness: Arc::new(Readiness::default()) }
+        Ok(Store { pool, engine, readiness: Arc::new(Readiness::default()) })
     }
 
     /// A prepared SQLite store in memory, gone when the last clone is dropped: for tests and demos.

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::events::append_on;
+use super::events::append_in;
 
 use super::{Store, StoreError, now_ms};
 use crate::events::PageEvent;
@@ -28,10 +28,6 @@ pub struct TurnLease {
     pub conversation: String,
     /// The turn's token.
     pub token: String,
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Store {
@@ -115,8 +111,8 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn interrupt_if_dead(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
-        let stale_before = now_ms().saturating_sub(ms(STALE_AFTER));
-        let pool = self.ready()?;
+        // One transaction: the row stays locked until the marks are in, so a new turn's first step comes after.
+        let mut tx = self.ready()?.begin().await?;
         let found = sqlx::query(
             // `RETURNING` gives the row as updated: the draft stays (the next turn clears it) to be read here.
             "UPDATE conversations SET turn_lease = NULL, turn_heartbeat = NULL, stop_requested = 0 \
@@ -124,36 +120,50 @@ impl Store {
         )
         .bind(id)
         .bind(owner)
-        .bind(stale_before)
-        .fetch_optional(pool)
+        .bind(stale_before())
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = found else { return Ok(false) };
-        mark_interrupted(pool, owner, id, row.try_get("draft")?).await?;
+        mark_interrupted(&mut tx, owner, id, row.try_get("draft")?).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
     /// At start-up of the only process a SQLite store serves (before it is marked ready): every turn still
     /// holding a lease was cut off when that process stopped. Returns how many were marked interrupted.
     pub(super) async fn interrupt_all_running(&self) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "UPDATE conversations SET turn_lease = NULL, turn_heartbeat = NULL, stop_requested = 0 \
              WHERE turn_lease IS NOT NULL RETURNING id, owner, draft",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         for r in &rows {
             let (id, owner): (String, String) = (r.try_get("id")?, r.try_get("owner")?);
-            mark_interrupted(&self.pool, &owner, &id, r.try_get("draft")?).await?;
+            mark_interrupted(&mut tx, &owner, &id, r.try_get("draft")?).await?;
         }
+        tx.commit().await?;
         Ok(rows.len())
     }
 }
 
-/// Appends what the page had shown of the answer being written (its last saved draft), then the mark.
-async fn mark_interrupted(pool: &AnyPool, owner: &str, id: &str, draft: Option<String>) -> Result<(), StoreError> {
+/// Appends what the page had shown of the answer being written (its last saved draft), then the mark, in the
+/// caller's transaction.
+async fn mark_interrupted(
+    conn: &mut AnyConnection,
+    owner: &str,
+    id: &str,
+    draft: Option<String>,
+) -> Result<(), StoreError> {
     if let Some(text) = draft.filter(|t| !t.is_empty()) {
-        append_on(pool, owner, id, &PageEvent::Narration { text }).await?;
+        append_in(conn, owner, id, &PageEvent::Narration { text }, None).await?;
     }
-    append_on(pool, owner, id, &PageEvent::Interrupted { message: INTERRUPTED.into() }).await?;
+    append_in(conn, owner, id, &PageEvent::Interrupted { message: INTERRUPTED.into() }, None).await?;
     Ok(())
+}
+
+/// A lease renewed before this (Unix milliseconds) belongs to a process that died.
+pub(super) fn stale_before() -> i64 {
+    now_ms().saturating_sub(i64::try_from(STALE_AFTER.as_millis()).unwrap_or(i64::MAX))
 }
