@@ -229,7 +229,7 @@ fn no_output_or_app_setting_carries_a_key() {
     }
     let main = read("infra/main.bicep");
     assert!(
-        main.contains("@secure()\n@description") && main.contains("param chatAppSecret string"),
+        main.contains("@secure()\n@minLength(32)\n@description") && main.contains("param chatAppSecret string"),
         "the app secret is a secure parameter"
     );
     assert!(read("infra/modules/chat-app.bicep").contains("@secure()\nparam chatAppSecret string"));
