@@ -30,6 +30,11 @@ pub(crate) const SOURCES: [(&str, &str); 4] = [
     (JAVASCRIPT_KERNEL, include_str!("node/kernel.js")),
     (JAVASCRIPT_LAUNCHER, include_str!("python/launch.py")),
 ];
+/// `ds-init` (`init.c`), built with the crate: what a namespace-tier session keeps running besides its kernel
+/// (see `python/template.py`). Empty when the build had no C compiler: the template then keeps Python processes.
+pub(crate) const INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ds-init"));
+/// Its file name in the kernel directory.
+pub(crate) const INIT_NAME: &str = "ds-init";
 /// The JavaScript kernel's file name in the kernel directory.
 pub(crate) const JAVASCRIPT_KERNEL: &str = "kernel.js";
 /// The file that starts the JavaScript kernel with its descriptors (see `python/launch.py`).

@@ -135,8 +135,8 @@ const ETC_FILES: [(&str, &str); 2] = [
     ("group", "root:x:0:\nuser:x:65534:\n"),
 ];
 
-/// Writes what every tier mounts at the kernel's place: the kernels' sources and the sandbox's `/etc/passwd`
-/// and `/etc/group` (atomically: a starting sandbox may be reading them).
+/// Writes what every tier mounts at the kernel's place: the kernels' sources, the namespace tier's `ds-init`,
+/// and the sandbox's `/etc/passwd` and `/etc/group` (atomically: a starting sandbox may be reading them).
 pub(crate) fn install_kernel_files(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
@@ -149,6 +149,14 @@ pub(crate) fn install_kernel_files(dir: &std::path::Path) -> std::io::Result<()>
         let temp = dir.join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
         std::fs::write(&temp, content)?;
         std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o644))?;
+        std::fs::rename(&temp, &target)?;
+    }
+    let init = crate::kernel::INIT;
+    let target = dir.join(crate::kernel::INIT_NAME);
+    if !init.is_empty() && !std::fs::read(&target).is_ok_and(|c| c == init) {
+        let temp = dir.join(format!(".{}.{}", crate::kernel::INIT_NAME, uuid::Uuid::new_v4().simple()));
+        std::fs::write(&temp, init)?;
+        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o755))?;
         std::fs::rename(&temp, &target)?;
     }
     Ok(())

@@ -15,6 +15,8 @@ along (SCM_RIGHTS). It runs no user code itself. Each session is forked three ti
   C2  pid 1 of the session: mounts its /proc, /dev, /mnt/data (the session's own tmpfs), /tmp and /home/user
       (sized tmpfs), hides the template's other mounts, brings up its loopback, forks C3, then drops every
       capability (C3 serves no cell before that), applies the seccomp filter and reaps processes until C3 exits.
+      C1 and C2 wait by exec'ing `ds-init` (init.c), which keeps a few hundred KB of its own where a forked
+      Python process keeps 1.4-1.8 MB; where it cannot run (not built, a noexec mount) they wait in Python.
   C3  the kernel (or, for JavaScript, the launcher that becomes Node.js): closes every descriptor but its two
       pipes, drops every capability, applies the seccomp
       filter, empties its environment, reseeds every random generator it inherited, and serves cells.
@@ -347,6 +349,8 @@ def session(request, fds, seccomp, last_cap):
         # Nothing of the session's stays open here (its pipes must close when its kernel exits).
         os.closerange(0, alive_write)
         os.closerange(alive_write + 1, os.sysconf("SC_OPEN_MAX"))
+        os.set_inheritable(alive_write, True)  # C2 may not have looked yet: it must not see C1 gone
+        exec_init(init)
         while True:
             try:
                 _, status = os.waitpid(init, 0)
@@ -379,6 +383,7 @@ def session_init(request, seccomp, last_cap):
     drop_capabilities(last_cap)
     os.closerange(0, os.sysconf("SC_OPEN_MAX"))  # dropped_write among them: the kernel may serve cells
     apply_seccomp(seccomp)
+    exec_init(kernel_pid)
     while True:
         try:
             pid, status = os.wait()
@@ -388,6 +393,18 @@ def session_init(request, seccomp, last_cap):
             continue
         if pid == kernel_pid:
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def exec_init(child):
+    """Becomes `ds-init`, which waits for `child` as the loops after the calls do (reaping every other child,
+    exiting with `child`'s status), with the rights, limits, death signal and seccomp filter this process has.
+    Returns only when it cannot run: the caller then waits in Python."""
+    path = CONFIG.get("init")
+    if path:
+        try:
+            os.execv(path, ["ds-init", str(child)])
+        except OSError:
+            pass
 
 
 def reseed():

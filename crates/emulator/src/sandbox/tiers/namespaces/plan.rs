@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::config::{HOME_BYTES, SHM_BYTES};
 use crate::kernel::protocol::Language;
-use crate::kernel::{JAVASCRIPT_KERNEL, JAVASCRIPT_LAUNCHER};
+use crate::kernel::{INIT, INIT_NAME, JAVASCRIPT_KERNEL, JAVASCRIPT_LAUNCHER};
 use crate::sandbox::kernel_env::{self, KERNEL_MOUNT, NODE_MODULES_MOUNT, RUNTIME_MOUNT};
 use crate::sandbox::{KernelFiles, rlimits};
 
@@ -126,6 +126,8 @@ impl TemplatePlan<'_> {
             "mpl_cache": self.mpl_cache.then_some(format!("{RUNTIME_MOUNT}/mpl")),
             "rlimits": rlimits,
             "nproc": self.nproc,
+            // What a session's two waiting processes become (when the build made it).
+            "init": (!INIT.is_empty()).then(|| format!("{KERNEL_MOUNT}/{INIT_NAME}")),
             "env": self.env,
             "node": self.node.as_ref().map(|n| json!({
                 "path": n.node,
