@@ -12,13 +12,7 @@ fn main() {
         .try_get_compiler()
         .ok()
         .and_then(|compiler| {
-            compiler
-                .to_command()
-                .args(["-Os", "-s", "-o"])
-                .arg(&out)
-                .arg("src/kernel/init.c")
-                .status()
-                .ok()
+            compiler.to_command().args(["-Os", "-s", "-o"]).arg(&out).arg("src/kernel/init.c").status().ok()
         })
         .is_some_and(|status| status.success());
     if !built {

@@ -661,6 +661,7 @@ async fn sessions_forked_from_one_template_share_nothing() {
          out['random'] = random.random()\n\
          out['numpy'] = float(numpy.random.rand())\n\
          out['uuid'] = uuid.uuid4().hex\n\
+         out['init'] = open('/proc/1/comm').read().strip()\n\
          out['fds'] = sorted(os.readlink('/proc/self/fd/' + f) for f in os.listdir('/proc/self/fd') if os.path.exists('/proc/self/fd/' + f))\n\
          t('signal_template', lambda: os.kill({template}, 0))\n\
          t('read_template', lambda: open('/proc/{template}/maps').read())\n\
@@ -675,6 +676,8 @@ async fn sessions_forked_from_one_template_share_nothing() {
     assert!(template_fds.iter().any(|t| t.starts_with("socket:")), "the template's control socket: {template_fds:?}");
     for out in [&one, &two] {
         assert_eq!(out["preloaded"], json!(true), "a fresh session has the data stack imported: {out}");
+        // pid 1 waits as the small init the crate builds, not as a forked Python process (benchmarks.md).
+        assert_eq!(out["init"], json!("ds-init"), "{out}");
         blocked(out, &["signal_template", "read_template"], SandboxMode::Namespaces);
         assert_eq!(out["attach_template"][0], json!(-1));
         let fds: Vec<String> = serde_json::from_value(out["fds"].clone()).unwrap();
