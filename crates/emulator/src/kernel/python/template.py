@@ -381,9 +381,13 @@ def session_init(request, seccomp, last_cap):
         session_kernel(request, seccomp, last_cap, dropped_read)
     # The init: no capabilities, the same filter, then reap until the kernel exits.
     drop_capabilities(last_cap)
-    os.closerange(0, os.sysconf("SC_OPEN_MAX"))  # dropped_write among them: the kernel may serve cells
+    os.closerange(0, dropped_write)
+    os.closerange(dropped_write + 1, os.sysconf("SC_OPEN_MAX"))
     apply_seccomp(seccomp)
+    # The kernel may serve cells once `dropped_write` closes: at the exec (it is close-on-exec), so session code
+    # only ever meets pid 1 as `ds-init`; or here, when it cannot run.
     exec_init(kernel_pid)
+    os.close(dropped_write)
     while True:
         try:
             pid, status = os.wait()
