@@ -271,9 +271,23 @@ async fn readiness_fails_when_the_pool_is_unreachable() {
     assert!(headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().contains("; Secure"));
 }
 
+/// The app on `emulator`'s pool with the scripted model at `model_url`, its conversations in `store`.
+fn app_with_model(emulator: &TestEmulator, model_url: String, store: chat_app::store::Store) -> Router {
+    use dynamic_sessions_agent_tools::rig::ModelConfig;
+    let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
+    let config = AppConfig {
+        secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
+        model: Some(ModelConfig::OpenAi { api_key: None, model: "scripted".into(), base_url: Some(model_url) }),
+        max_upload_bytes: 1 << 20,
+        secure_cookies: false,
+        interpreter: InterpreterOptions::default(),
+        turn: Default::default(),
+    };
+    app(AppState::new(client, config, store).unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_page_ends_its_turn_and_the_code_stops() {
-    use dynamic_sessions_agent_tools::rig::ModelConfig;
     use dynamic_sessions_test_support::{Reply, ScriptedModel};
     let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
     let model = ScriptedModel::start(vec![
@@ -285,16 +299,7 @@ async fn a_closed_page_ends_its_turn_and_the_code_stops() {
         Reply::Text("never read"),
     ])
     .await;
-    let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
-    let config = AppConfig {
-        secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
-        model: Some(ModelConfig::OpenAi { api_key: None, model: "local".into(), base_url: Some(model.base_url()) }),
-        max_upload_bytes: 1 << 20,
-        secure_cookies: false,
-        interpreter: InterpreterOptions::default(),
-        turn: Default::default(),
-    };
-    let app = app(AppState::new(client, config, chat_app::store::Store::in_memory().await.unwrap()).unwrap());
+    let app = app_with_model(&emulator, model.base_url(), chat_app::store::Store::in_memory().await.unwrap());
     let browser = open_page(&app).await;
     let response = app.clone().oneshot(browser.post_json("/api/chat", json!({"message": "sleep"}))).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -504,24 +509,14 @@ async fn emulator_sessions(emulator: &TestEmulator) -> usize {
 /// files are gone (the session as last seen was kept with the conversation) and goes on in a new session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_is_noticed_after_a_restart() {
-    use dynamic_sessions_agent_tools::rig::ModelConfig;
     use dynamic_sessions_test_support::{Reply, ScriptedModel};
     let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
     let model = ScriptedModel::start(vec![Reply::Text("Upload it again, please.")]).await;
     let data = tempfile::tempdir().unwrap();
     let started = async || {
-        let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
-        let config = AppConfig {
-            secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
-            model: Some(ModelConfig::OpenAi { api_key: None, model: "m".into(), base_url: Some(model.base_url()) }),
-            max_upload_bytes: 1 << 20,
-            secure_cookies: false,
-            interpreter: InterpreterOptions::default(),
-            turn: Default::default(),
-        };
         let store = chat_app::store::Store::sqlite_in(data.path()).unwrap();
         store.prepare().await.unwrap();
-        app(AppState::new(client, config, store).unwrap())
+        app_with_model(&emulator, model.base_url(), store)
     };
     let before = started().await;
     let browser = open_page(&before).await;
@@ -545,7 +540,6 @@ async fn an_expired_session_is_noticed_after_a_restart() {
 /// (or a restart) shows what the page showed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_before_a_step_is_kept_as_the_page_showed_it() {
-    use dynamic_sessions_agent_tools::rig::ModelConfig;
     use dynamic_sessions_test_support::{Reply, ScriptedModel};
     let Some(emulator) = TestEmulator::start(|_| {}).await.unwrap_or_else(|e| panic!("{e}")) else { return };
     let model = ScriptedModel::start(vec![
@@ -556,16 +550,7 @@ async fn text_before_a_step_is_kept_as_the_page_showed_it() {
         Reply::Text("The sum is 5."),
     ])
     .await;
-    let client = SessionPoolClient::new(emulator.url(), Auth::bearer(emulator.token())).unwrap();
-    let config = AppConfig {
-        secret: b"a-test-secret-that-is-long-enough!!".to_vec(),
-        model: Some(ModelConfig::OpenAi { api_key: None, model: "m".into(), base_url: Some(model.base_url()) }),
-        max_upload_bytes: 1 << 20,
-        secure_cookies: false,
-        interpreter: InterpreterOptions::default(),
-        turn: Default::default(),
-    };
-    let app = app(AppState::new(client, config, chat_app::store::Store::in_memory().await.unwrap()).unwrap());
+    let app = app_with_model(&emulator, model.base_url(), chat_app::store::Store::in_memory().await.unwrap());
     let browser = open_page(&app).await;
     let response = app.clone().oneshot(browser.post_json("/api/chat", json!({"message": "2 + 3?"}))).await.unwrap();
     let streamed = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
