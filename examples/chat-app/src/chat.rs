@@ -138,12 +138,13 @@ fn tokio_stream_from(mut rx: mpsc::Receiver<PageEvent>) -> impl Stream<Item = Pa
 }
 
 /// `POST /api/run`: runs a code cell directly in the session (no model needed), in the pool's language
-/// (Python, JavaScript, or a shell command line in a Shell pool). The cell and its result are stored.
+/// (Python, JavaScript, or a shell command line in a Shell pool). The cell and its result are stored. The answer
+/// is the result's event, with a `notice` beside it when the session had expired since it was last used.
 pub async fn run(
     State(state): State<AppState>,
     current: Current,
     Json(request): Json<RunRequest>,
-) -> Result<Json<PageEvent>, AppError> {
+) -> Result<Json<Value>, AppError> {
     check_input(&request.code, "code")?;
     let store = state.conversations().store();
     let interpreter = current.live.interpreter();
@@ -152,7 +153,8 @@ pub async fn run(
     let field = if tool == Tool::RunShell { "command" } else { "code" };
     let arguments = serde_json::Map::from_iter([(field.to_owned(), Value::String(request.code.clone()))]);
     let call = tool.parse(&arguments).map_err(AppError::bad_request)?;
-    if let Ok(SessionCheck::Expired) = interpreter.check_session().await {
+    let expired = matches!(interpreter.check_session().await, Ok(SessionCheck::Expired));
+    if expired {
         let notice = PageEvent::Notice { message: EXPIRED.into() };
         store.append(&current.owner, current.id(), &notice).await?;
     }
@@ -183,7 +185,11 @@ pub async fn run(
     store.append(&current.owner, current.id(), &call).await?;
     store.append(&current.owner, current.id(), &result).await?;
     store.save_session_seen(&current.owner, current.id(), current.live.session_seen().as_deref()).await?;
-    Ok(Json(result))
+    let mut answer = serde_json::to_value(&result).unwrap_or_default();
+    if let (true, Some(fields)) = (expired, answer.as_object_mut()) {
+        fields.insert("notice".into(), Value::String(EXPIRED.into()));
+    }
+    Ok(Json(answer))
 }
 
 /// `GET /api/history`: what the page shows, for re-rendering after a reload; a turn whose process died is

@@ -306,7 +306,9 @@ async function runCell(code) {
   $("messages").appendChild(container);
   const step = toolCall(container, { name: codeTool, code, cell: true });
   try {
-    toolResult(step, await api("POST", "/api/run", { code }));
+    const result = await api("POST", "/api/run", { code });
+    if (result.notice) notice(container, result.notice); // the session had expired: its files are gone
+    toolResult(step, result);
   } catch (e) {
     addError(container, e.message);
   }

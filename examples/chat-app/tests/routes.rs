@@ -533,6 +533,20 @@ async fn an_expired_session_is_noticed_after_a_restart() {
     let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(text.contains("\"notice\"") && text.contains("files (your uploads included) are gone"), "{text}");
     assert!(text.contains("Upload it again"), "{text}");
+
+    // Again, and this time the next thing run is a code cell: its answer carries the notice, for the page.
+    drop(after);
+    for info in pool.list_sessions().await.unwrap() {
+        pool.session(info.identifier.parse().unwrap()).delete().await.unwrap();
+    }
+    let again = started().await;
+    let (status, _, body) = send(&again, browser.post_json("/api/run", json!({"code": "print(1)"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let result = json_of(&body);
+    assert!(result["notice"].as_str().unwrap_or_default().contains("files are gone"), "{result}");
+    assert_eq!(result["report"]["stdout"], "1\n");
+    let (_, _, body) = send(&again, browser.post_json("/api/run", json!({"code": "print(2)"}))).await;
+    assert!(json_of(&body).get("notice").is_none(), "said once");
     emulator.stop().await;
 }
 
