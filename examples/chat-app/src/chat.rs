@@ -153,14 +153,17 @@ pub async fn run(
     let field = if tool == Tool::RunShell { "command" } else { "code" };
     let arguments = serde_json::Map::from_iter([(field.to_owned(), Value::String(request.code.clone()))]);
     let call = tool.parse(&arguments).map_err(AppError::bad_request)?;
-    let expired = matches!(interpreter.check_session().await, Ok(SessionCheck::Expired));
+    let check = interpreter.check_session().await;
+    let expired = matches!(check, Ok(SessionCheck::Expired));
     if expired {
         let notice = PageEvent::Notice { message: EXPIRED.into() };
         store.append(&current.owner, current.id(), &notice).await?;
     }
     let invocation = interpreter.invoke_call(&call).await.map_err(|e| AppError::bad_request(e.to_string()))?;
-    // The session as it is now (the cell may have made it), so a later expiry is noticed.
-    let _ = interpreter.check_session().await;
+    // The session as it is now, when the cell made it (a new or an expired one), so a later expiry is noticed.
+    if !matches!(check, Ok(SessionCheck::Alive)) {
+        let _ = interpreter.check_session().await;
+    }
     let _ = interpreter.take_artifacts();
     let images: Vec<String> =
         invocation.images.iter().filter_map(|i| i.decode().ok().map(|data| data_url(&i.format, &data))).collect();

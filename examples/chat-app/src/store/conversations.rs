@@ -152,22 +152,16 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn touch_with_message(&self, owner: &str, id: &str, message: &str) -> Result<(), StoreError> {
-        let pool = self.ready()?;
-        let now = now_ms();
         sqlx::query(
-            "UPDATE conversations SET title = $3, auto_title = 0 WHERE id = $1 AND owner = $2 AND auto_title = 1",
+            "UPDATE conversations SET title = CASE WHEN auto_title = 1 THEN $3 ELSE title END, auto_title = 0, \
+             updated_at = $4 WHERE id = $1 AND owner = $2",
         )
         .bind(id)
         .bind(owner)
         .bind(clean_title(message, AUTO_TITLE_CHARS))
-        .execute(pool)
+        .bind(now_ms())
+        .execute(self.ready()?)
         .await?;
-        sqlx::query("UPDATE conversations SET updated_at = $3 WHERE id = $1 AND owner = $2")
-            .bind(id)
-            .bind(owner)
-            .bind(now)
-            .execute(pool)
-            .await?;
         Ok(())
     }
 
