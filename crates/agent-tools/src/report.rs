@@ -213,6 +213,10 @@ impl RunReport {
                     "\n`{alias}` is not defined because the code does not import it: put `{import}` at the top of the \
                      code and run it again."
                 ));
+            } else if let Some((wrong, suggested)) = suggested_name(&self.stderr) {
+                out.push_str(&format!(
+                    "\n`{wrong}` does not exist; Python suggests `{suggested}`: use it in the code and run it again."
+                ));
             } else if self.stderr.contains("KeyError")
                 || self.stderr.contains("NameError")
                 || self.stderr.contains("AttributeError")
@@ -244,6 +248,23 @@ fn missing_alias(stderr: &str) -> Option<(&'static str, &'static str)> {
     let line = stderr.lines().rev().find(|l| l.starts_with("NameError: name '"))?;
     let name = line.strip_prefix("NameError: name '")?.split('\'').next()?;
     ALIASES.iter().find(|(alias, _)| *alias == name).copied()
+}
+
+/// The misspelt name of a `NameError` or an `AttributeError` and the name Python suggests instead (the error's
+/// "Did you mean: 'sqrt'?").
+fn suggested_name(stderr: &str) -> Option<(&str, &str)> {
+    let line = stderr.lines().rev().find(|l| !l.trim().is_empty())?;
+    let (message, suggested) = line.rsplit_once(". Did you mean: '")?;
+    let suggested = suggested.strip_suffix("'?")?;
+    let quoted = if message.starts_with("NameError: name '") {
+        message.strip_prefix("NameError: name '")?
+    } else if message.starts_with("AttributeError: ") {
+        message.rsplit_once(" has no attribute '")?.1
+    } else {
+        return None;
+    };
+    let wrong = quoted.split('\'').next().filter(|w| !w.is_empty())?;
+    (!suggested.is_empty()).then_some((wrong, suggested))
 }
 
 /// The module a `ModuleNotFoundError` names (its top-level package).
@@ -306,6 +327,24 @@ mod tests {
         assert!(failed.contains("put `import pandas as pd` at the top"), "a missing alias names its import: {failed}");
         let other = report("Failed", "", "NameError: name 'totl' is not defined\n", None).to_prose();
         assert!(other.contains("print(df.columns.tolist())"), "a missing name gets a hint: {other}");
+        let misspelt = report(
+            "Failed",
+            "",
+            "Traceback ...\nAttributeError: module 'math' has no attribute 'sqroot'. Did you mean: 'sqrt'?\n",
+            None,
+        )
+        .to_prose();
+        assert!(misspelt.contains("`sqroot` does not exist; Python suggests `sqrt`"), "{misspelt}");
+        assert_eq!(
+            suggested_name("NameError: name 'prnt' is not defined. Did you mean: 'print'?"),
+            Some(("prnt", "print"))
+        );
+        // A well-known alias names its import, not Python's guess (`id` for `pd`).
+        let alias = report("Failed", "", "NameError: name 'pd' is not defined. Did you mean: 'id'?\n", None).to_prose();
+        assert!(alias.contains("import pandas as pd") && !alias.contains("suggests"), "{alias}");
+        for line in ["ValueError: x. Did you mean: 'y'?", "NameError: name 'a' is not defined", "Did you mean: ''?"] {
+            assert_eq!(suggested_name(line), None, "{line}");
+        }
         assert_eq!(missing_module("ModuleNotFoundError: No module named 'polars.io'\n"), Some("polars"));
         assert_eq!(missing_module("ImportError: cannot import name 'x'"), None);
         assert!(failed.ends_with("Fix the code and run it again, or tell the user what went wrong."));

@@ -471,3 +471,32 @@ async fn guided_code_that_keeps_failing_may_be_fixed_in_a_fenced_block_that_runs
     assert!(asked.contains("reply with only the corrected call"), "the fix was asked for: {asked}");
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_the_model_worked_out_in_its_head_is_computed_with_code_before_anyone_sees_it() {
+    let Some(emu) = emulator().await else { return };
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("for i in range(1, 51): print(i**2)"))]),
+        Reply::Text("The sum of the squares of the integers from 1 to 50 is 33125."),
+        Reply::ToolCalls(vec![("call_2", "run_python", call("print(sum(i**2 for i in range(1, 51)))"))]),
+        Reply::Text("The sum of the squares of the integers from 1 to 50 is 42925."),
+    ])
+    .await;
+    let config = model(&server);
+    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
+    let question = "What is the sum of the squares of the integers from 1 to 50? Use Python.";
+    let events = run(&agent, &mut History::new(), question).await;
+    let Some(TurnEvent::Done { answer }) = events.last() else { panic!("{events:?}") };
+    assert_eq!(answer, "The sum of the squares of the integers from 1 to 50 is 42925.");
+    assert_eq!(outcomes_of(&events), [StepOutcome::Ran, StepOutcome::Ran]);
+    // The made-up number was streamed, then taken back, and the person is told why another step ran.
+    let withdrawn = events.iter().position(|e| matches!(e, TurnEvent::TextWithdrawn)).unwrap();
+    assert!(events[..withdrawn].iter().any(|e| matches!(e, TurnEvent::Text(t) if t.contains("33125"))));
+    assert!(events.iter().any(|e| matches!(e, TurnEvent::Notice(n) if n.contains("33125"))), "{events:?}");
+    // The request after the made-up answer says which number and forces code.
+    let bodies = server.script.bodies();
+    assert_eq!(bodies.len(), 4);
+    assert!(bodies[2]["messages"].to_string().contains("Your answer says 33125"), "{}", bodies[2]);
+    assert_eq!(bodies[2]["tool_choice"], json!("required"), "{}", bodies[2]);
+    emu.stop().await;
+}

@@ -48,6 +48,23 @@ async fn state_results_and_tracebacks_in_both_families() {
     assert!(failed.stderr.contains("ZeroDivisionError: division by zero"), "{}", failed.stderr);
     assert!(failed.stderr.contains("return 1 / 0"), "the traceback shows the source line: {}", failed.stderr);
     assert!(!failed.stderr.contains("kernel.py"), "kernel frames are hidden: {}", failed.stderr);
+    // A misspelt name ends with Python's own suggestion, as `python` prints it (3.10 and 3.11 leave it out of
+    // the traceback module's text; the kernel adds it).
+    for (code, last_line) in [
+        (
+            "import math\nmath.sqroot(2)",
+            "AttributeError: module 'math' has no attribute 'sqroot'. Did you mean: 'sqrt'?",
+        ),
+        ("prnt(1)", "NameError: name 'prnt' is not defined. Did you mean: 'print'?"),
+        (
+            "total_sales = 3\ntotal_sale + 1",
+            "NameError: name 'total_sale' is not defined. Did you mean: 'total_sales'?",
+        ),
+        ("xyzzy_plugh", "NameError: name 'xyzzy_plugh' is not defined"),
+    ] {
+        let failed = current.execute(code).await.unwrap();
+        assert_eq!(failed.stderr.trim_end().lines().last(), Some(last_line), "{code}: {}", failed.stderr);
+    }
     let failed = legacy.execute("raise ValueError('bad')").await.unwrap();
     assert_eq!(failed.status, ExecutionStatus::Failed);
     assert!(failed.stderr.contains("ValueError: bad"));

@@ -139,6 +139,7 @@ impl ChatAgent {
             transcript: history.0[..started_with].to_vec(),
             first_prompt: first_prompt.clone(),
         };
+        turn.policy.saw(&message);
         if let Some(answer) = self.runs(&mut turn, first_prompt, &events).await {
             commit(history, started_with, &turn, &message, self.options.max_echoed_argument_chars);
             events.send(TurnEvent::Done { answer });
@@ -215,6 +216,7 @@ impl ChatAgent {
             return events.fail(timed_out(self.options.time_limit));
         };
         turn.policy.text_call_ran(done.outcome);
+        turn.policy.saw(&done.model_text);
         turn.sink.note_outcome(done.outcome != StepOutcome::Ran);
         let mut content = vec![rig_core::message::ToolResultContent::text(done.model_text.clone())];
         if self.options.images_to_model {

@@ -5,6 +5,7 @@
 //! framework; the rig runner (`rig::ChatSession`, feature `rig`) produces them.
 
 pub mod echo;
+pub mod grounding;
 pub mod looping;
 pub mod policy;
 

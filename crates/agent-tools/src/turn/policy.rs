@@ -15,6 +15,7 @@
 use serde_json::{Map, Value};
 
 use super::echo;
+use super::grounding::Evidence;
 use super::{StepOutcome, ToolChoicePolicy, TurnFailure, TurnFailureKind};
 use crate::invoke::ToolInvocation;
 use crate::text_calls::{TextToolCall, find_fenced_code, find_tool_call};
@@ -86,6 +87,8 @@ enum RunKind {
     Reminder,
     /// The model's answer showed tool syntax: it is asked for a plain answer, with no tools.
     PlainAnswer,
+    /// The answer gave a number nothing showed: the model is made to compute it with code.
+    Grounding,
 }
 
 /// What the turn does after a run.
@@ -140,6 +143,10 @@ pub struct TurnPolicy {
     /// The last call made (name, canonical arguments) and whether it ran well.
     last_call: Option<(String, Option<Value>)>,
     last_ok: bool,
+    /// The numbers of the question, the code and what it printed.
+    evidence: Evidence,
+    /// Whether the model was asked to compute a number of its answer with code (once a turn).
+    asked_grounding: bool,
 }
 
 impl TurnPolicy {
@@ -160,7 +167,15 @@ impl TurnPolicy {
             rejected: 0,
             last_call: None,
             last_ok: true,
+            evidence: Evidence::default(),
+            asked_grounding: false,
         }
+    }
+
+    /// Text whose numbers an answer may quote: the user's message, and each tool result as the model read it
+    /// (the code of each call is taken from the call itself).
+    pub fn saw(&mut self, text: &str) {
+        self.evidence.add(text);
     }
 
     /// The model calls the next run may still make; `Err` when none are left (the turn then fails).
@@ -184,7 +199,7 @@ impl TurnPolicy {
             (ToolChoicePolicy::Auto, _) => (Free, Always),
             (ToolChoicePolicy::RequiredFirst, RunKind::First | RunKind::Correction) => (AnyTool, Always),
             (ToolChoicePolicy::RequiredFirst, _) => (Free, Always),
-            (ToolChoicePolicy::Guided, RunKind::First | RunKind::Correction) => {
+            (ToolChoicePolicy::Guided, RunKind::First | RunKind::Correction | RunKind::Grounding) => {
                 (FirstCall::Tool(self.main), WhileFailing)
             }
             (ToolChoicePolicy::Guided, _) => (Free, WhileFailing),
@@ -194,7 +209,16 @@ impl TurnPolicy {
 
     /// A tool call the model made through tool calling (not as text).
     pub fn call_made(&mut self, name: &str, arguments: &Map<String, Value>) {
+        self.note_arguments(arguments);
         self.last_call = Some((name.to_owned(), canonical_arguments(name, arguments)));
+    }
+
+    fn note_arguments(&mut self, arguments: &Map<String, Value>) {
+        for value in arguments.values() {
+            if let Value::String(text) = value {
+                self.evidence.add(text);
+            }
+        }
     }
 
     /// How the last call went.
@@ -245,7 +269,7 @@ impl TurnPolicy {
             if echo::shows_tool_syntax(answer) {
                 return self.plain_answer(answer);
             }
-            return if answer.trim().is_empty() { Next::Fail(empty_answer()) } else { Next::Answer(answer.to_owned()) };
+            return if answer.trim().is_empty() { Next::Fail(empty_answer()) } else { self.answer(answer) };
         };
         let repeated = self.last_call.as_ref().is_some_and(|(name, args)| {
             *name == call.name && args.is_some() && *args == canonical_arguments(&call.name, &call.arguments)
@@ -261,6 +285,7 @@ impl TurnPolicy {
             // The model wrote the call instead of making it: run it as a call, and let the model continue
             // from its result.
             self.text_calls += 1;
+            self.note_arguments(&call.arguments);
             self.last_call = Some((call.name.clone(), canonical_arguments(&call.name, &call.arguments)));
             return Next::RunTextCall { id: format!("text_call_{}", self.text_calls), call };
         }
@@ -287,6 +312,32 @@ impl TurnPolicy {
                       or rephrase the request."
                 .to_owned(),
         })
+    }
+
+    /// A plain answer. Under `Guided`, after code that ran, an answer that gives a number neither the question,
+    /// the code nor its output shows is not taken at once: the model is made to compute it with code (once a
+    /// turn), and the number it then quotes is one that was printed.
+    fn answer(&mut self, answer: &str) -> Next {
+        let check = self.tool_choice == ToolChoicePolicy::Guided
+            && !self.asked_grounding
+            && self.last_ok
+            && self.last_call.is_some()
+            && self.kind != RunKind::PlainAnswer;
+        if let Some(number) = check.then(|| self.evidence.ungrounded(answer)).flatten() {
+            self.asked_grounding = true;
+            self.kind = RunKind::Grounding;
+            return Next::Ask {
+                prompt: format!(
+                    "Your answer says {number}, but nothing the code printed shows that number. Do not compute in \
+                     your head: run code that computes the answer and prints it, then answer with the printed value."
+                ),
+                notice: Some(format!(
+                    "The model's answer gave {number}, which nothing that ran had printed; it was asked to compute \
+                     it with code."
+                )),
+            };
+        }
+        Next::Answer(answer.to_owned())
     }
 
     /// An answer that shows tool syntax (an echo of the history): the model is asked once, with no tools, for a

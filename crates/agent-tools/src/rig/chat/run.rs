@@ -140,6 +140,7 @@ fn on_item(
                 }
             };
             turn.policy.call_finished(step.outcome);
+            turn.policy.saw(&step.text);
             Some(TurnEvent::ToolResult(step))
         }
         _ => None,

@@ -251,3 +251,60 @@ fn after_code_that_failed_a_fenced_fix_runs_under_guided_only() {
         assert_eq!(turn.next(fix, 1), Next::Answer(fix.into()), "{choice}");
     }
 }
+
+#[test]
+fn a_guided_answer_with_a_number_nothing_printed_is_computed_with_code_once() {
+    let squares: String = (1..=50).map(|i| format!("{}\n", i * i)).collect();
+    let question = "What is the sum of the squares of the integers from 1 to 50?";
+    let made_up = "The sum of the squares of the integers from 1 to 50 is 33125.";
+    let mut turn = policy(ToolChoicePolicy::Guided);
+    turn.saw(question);
+    turn.call_made("run_python", &args(json!({"code": "for i in range(1, 51): print(i**2)"})));
+    turn.call_finished(StepOutcome::Ran);
+    turn.saw(&squares);
+    let ask = turn.next(made_up, 2);
+    let Next::Ask { prompt, notice: Some(notice) } = &ask else { panic!("{ask:?}") };
+    assert!(prompt.contains("33125") && prompt.contains("prints it"), "{prompt}");
+    assert!(notice.contains("33125"), "{notice}");
+    assert!(ask.withdraws_text(), "the made-up answer is taken back");
+    assert_eq!(
+        turn.run_settings(),
+        RunSettings { first: FirstCall::Tool(Tool::RunPython), tools: ToolsShown::WhileFailing, main: Tool::RunPython },
+        "the next run must run code"
+    );
+    turn.call_made("run_python", &args(json!({"code": "print(sum(i**2 for i in range(1, 51)))"})));
+    turn.call_finished(StepOutcome::Ran);
+    turn.saw("42925\n");
+    assert_eq!(turn.next("The sum is 42,925.", 2), Next::Answer("The sum is 42,925.".into()));
+
+    // Asked once a turn: a second unprinted number is the answer.
+    let mut again = policy(ToolChoicePolicy::Guided);
+    again.call_made("run_python", &args(json!({"code": "print(1)"})));
+    again.call_finished(StepOutcome::Ran);
+    assert!(matches!(again.next("It is 500.", 1), Next::Ask { .. }));
+    again.call_finished(StepOutcome::Ran);
+    assert_eq!(again.next("It is 600.", 1), Next::Answer("It is 600.".into()));
+
+    // Numbers of the question, the code, rounding and small counts are quoted freely; other policies, code that
+    // failed, and turns that ran nothing are not second-guessed.
+    let mut grounded = policy(ToolChoicePolicy::Guided);
+    grounded.saw("How many days from 2024-01-01 to 2024-12-25?");
+    grounded.call_made("run_python", &args(json!({"code": "print(358.9999)"})));
+    grounded.call_finished(StepOutcome::Ran);
+    let days = "From 2024-01-01 to 2024-12-25 there are 359 days, 3 of them holidays.";
+    assert_eq!(grounded.next(days, 1), Next::Answer(days.into()), "359 is 358.9999 rounded");
+    for choice in [ToolChoicePolicy::Auto, ToolChoicePolicy::RequiredFirst] {
+        let mut hosted = policy(choice);
+        hosted.call_made("run_python", &args(json!({"code": "print(1)"})));
+        hosted.call_finished(StepOutcome::Ran);
+        assert_eq!(hosted.next("It is 500.", 1), Next::Answer("It is 500.".into()));
+    }
+    let mut failed = policy(ToolChoicePolicy::Guided);
+    failed.call_made("run_python", &args(json!({"code": "1/0"})));
+    failed.call_finished(StepOutcome::Failed);
+    assert_eq!(failed.next("It failed at step 500.", 1), Next::Answer("It failed at step 500.".into()));
+    assert_eq!(
+        policy(ToolChoicePolicy::Guided).next("Hello! 2026 is here.", 1),
+        Next::Answer("Hello! 2026 is here.".into())
+    );
+}
