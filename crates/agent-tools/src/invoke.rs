@@ -32,6 +32,9 @@ pub struct ToolInvocation {
     pub data: Option<Value>,
 }
 
+/// How the result of a call not run again begins ([`ToolInvocation::not_rerun`]).
+pub(crate) const NOT_RERUN: &str = "This is exactly the code that just failed";
+
 impl ToolInvocation {
     /// An invocation that is only text for the model.
     pub fn text(outcome: StepOutcome, model_text: String) -> ToolInvocation {
@@ -44,8 +47,8 @@ impl ToolInvocation {
         ToolInvocation::text(
             StepOutcome::Repeated,
             format!(
-                "This is exactly the code that just failed, so it was not run again: it would fail the same way.{error} \
-                 Change the code to fix that error, or tell the user in plain words what went wrong."
+                "{NOT_RERUN}, so it was not run again: it would fail the same way.{error} Change the code to fix that \
+                 error, or tell the user in plain words what went wrong."
             ),
         )
     }

@@ -162,9 +162,9 @@ impl RunReport {
         let what = if self.exit_code.is_some() { "command" } else { "code" };
         match (self.succeeded(), self.exit_code) {
             (true, _) => out.push_str(&format!("The {what} ran successfully.")),
-            (false, Some(code)) => out.push_str(&format!("The command failed with exit code {code}.")),
-            (false, None) if self.status == "Failed" => out.push_str("The code failed."),
-            (false, None) => out.push_str(&format!("The code did not finish ({}).", self.status)),
+            (false, Some(code)) => out.push_str(&format!("{COMMAND_FAILED} with exit code {code}.")),
+            (false, None) if self.status == "Failed" => out.push_str(&format!("{CODE_FAILED}.")),
+            (false, None) => out.push_str(&format!("{CODE_UNFINISHED} ({}).", self.status)),
         }
         if !self.stdout.is_empty() {
             out.push_str(" It printed:\n");
@@ -230,6 +230,19 @@ impl RunReport {
         }
         out
     }
+}
+
+/// How [`RunReport::to_prose`] begins for code that failed, a command that failed, and code that did not finish.
+const CODE_FAILED: &str = "The code failed";
+const COMMAND_FAILED: &str = "The command failed";
+const CODE_UNFINISHED: &str = "The code did not finish";
+
+/// Whether a tool result, as the model read it, says that the code did not run well: a report of a failure, or
+/// a call not run again because it was the code that had just failed.
+pub(crate) fn reads_as_failure(text: &str) -> bool {
+    [CODE_FAILED, COMMAND_FAILED, CODE_UNFINISHED, crate::invoke::NOT_RERUN]
+        .iter()
+        .any(|opening| text.starts_with(opening))
 }
 
 /// Well-known aliases and the imports that define them.

@@ -500,3 +500,36 @@ async fn a_number_the_model_worked_out_in_its_head_is_computed_with_code_before_
     assert_eq!(bodies[2]["tool_choice"], json!("required"), "{}", bodies[2]);
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_writes_the_failing_code_again_is_sampled_for_its_next_try() {
+    let Some(emu) = emulator().await else { return };
+    let broken = "import math\nprint(math.sqroot(2))";
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call(broken))]),
+        Reply::ToolCalls(vec![("call_2", "run_python", call(broken))]),
+        Reply::ToolCalls(vec![("call_3", "run_python", call("import math\nprint(math.sqrt(2))"))]),
+        Reply::Text("The square root of 2 is 1.4142135623730951."),
+    ])
+    .await;
+    let config = model(&server);
+    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
+    let events =
+        run(&agent, &mut History::new(), "Run import math; print(math.sqroot(2)) and fix it if it fails.").await;
+    assert!(matches!(events.last(), Some(TurnEvent::Done { answer }) if answer.contains("1.4142")), "{events:?}");
+    assert_eq!(outcomes_of(&events), [StepOutcome::Failed, StepOutcome::Repeated, StepOutcome::Ran]);
+    let bodies = server.script.bodies();
+    // The first retry is taken as usual; the one after the repeat is sampled, with a seed.
+    assert_ne!(bodies[1]["temperature"], json!(0.7), "{}", bodies[1]);
+    assert_eq!((bodies[2]["temperature"].clone(), bodies[2]["seed"].clone()), (json!(0.7), json!(7)), "{}", bodies[2]);
+    assert_eq!(bodies[2]["tool_choice"], json!("required"));
+    assert_ne!(bodies[3]["temperature"], json!(0.7), "after a run, back to the turn's own temperature");
+    // The answer is asked for with the failures told in a line each, the fix quoted whole.
+    let last = bodies[3]["messages"].to_string();
+    assert!(
+        last.contains("An earlier attempt failed (AttributeError: module 'math' has no attribute 'sqroot'"),
+        "{last}"
+    );
+    assert!(last.contains("Did you mean: 'sqrt'?") && last.contains("print(math.sqrt(2))"), "{last}");
+    emu.stop().await;
+}

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::prose::{Ending, as_prose};
 use super::steps::StepSink;
-use crate::turn::policy::{Demand, RunSettings, ToolsShown};
+use crate::turn::policy::{Demand, RESAMPLE_SEED, RESAMPLE_TEMPERATURE, RunSettings, ToolsShown};
 
 /// Steers every model call of one run (one prompt of a turn), as the turn's policy says.
 #[derive(Debug, Clone)]
@@ -31,6 +31,12 @@ impl AgentHook for TurnHook {
                 patch = patch.tool_choice(ToolChoice::Required).active_tools([tool.name().to_owned()])
             }
             Demand::NoTools => patch = patch.active_tools(Vec::<String>::new()),
+        }
+        // A retry after the model wrote the failing code again is sampled, so that it can write something else.
+        if matches!(demand, Demand::Call(_)) && self.settings.tools == ToolsShown::WhileFailing && self.steps.stuck() {
+            patch =
+                patch.temperature(RESAMPLE_TEMPERATURE).additional_params(serde_json::json!({ "seed": RESAMPLE_SEED }));
+            changed = true;
         }
         let history = shortened(event.history, self.max_argument_chars);
         // Without tools, the model reads earlier calls and results in our words, not rig's bracketed text

@@ -4,9 +4,10 @@
 //! imitate. Left to rig, such a history carries calls and results as `[called tool NAME with {...}]` and
 //! `[tool NAME result] ...`, which small models copy into their answers (measured: three answers in ten).
 
-use rig_core::completion::message::ToolResultContent;
+use rig_core::completion::message::{ToolResult, ToolResultContent};
 use rig_core::message::{AssistantContent, CallId, Message, Text, ToolCall, UserContent};
 
+use crate::report::reads_as_failure;
 use crate::tools::Tool;
 use crate::turn::echo::{shows_tool_syntax, without_tool_syntax};
 
@@ -97,6 +98,18 @@ pub(crate) fn as_prose(history: &[Message], prompt: &Message, ending: Ending) ->
         })
         .collect();
     let arguments_of = |id: &CallId| calls.iter().find(|call| call.id == *id).map(|call| &call.function.arguments);
+    // Asked for the answer, a small model writes about the attempt that failed rather than the one that
+    // worked (measured: "The code failed ..." after a fix that printed the value). A failure that a later
+    // call ran past is told in one line, without its code.
+    let last_success = history.iter().rposition(|message| {
+        matches!(message, Message::User { content } if content.iter().any(|part| matches!(part,
+            UserContent::ToolResult(result) if !result.is_error && !reads_as_failure(&result_text(&result.content)))))
+    });
+    let superseded = |i: usize, result: &ToolResult| {
+        ending == Ending::Answer
+            && last_success.is_some_and(|last| i < last)
+            && (result.is_error || reads_as_failure(&result_text(&result.content)))
+    };
     let prose = history
         .iter()
         .enumerate()
@@ -125,6 +138,11 @@ pub(crate) fn as_prose(history: &[Message], prompt: &Message, ending: Ending) ->
                 let mut parts: Vec<UserContent> = content
                     .iter()
                     .map(|part| match part {
+                        UserContent::ToolResult(result) if superseded(i, result) => {
+                            let text = result_text(&result.content);
+                            let error = error_line(&text);
+                            UserContent::text(format!("An earlier attempt failed ({error}); a later one fixed it."))
+                        }
                         UserContent::ToolResult(result) => {
                             let said = did(result.name.as_str(), arguments_of(&result.call));
                             // After a fence, the result begins a line of its own.
@@ -149,6 +167,14 @@ pub(crate) fn as_prose(history: &[Message], prompt: &Message, ending: Ending) ->
     Some(prose)
 }
 
+/// The line of a failure's text that names the error (`NameError: ...`), or its first line.
+fn error_line(text: &str) -> &str {
+    let lines = || text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let named = lines()
+        .filter(|l| l.split_once(':').is_some_and(|(kind, _)| kind.ends_with("Error") || kind.ends_with("Exception")));
+    named.last().or_else(|| lines().next()).unwrap_or("an error")
+}
+
 fn result_text(content: &[ToolResultContent]) -> String {
     let parts: Vec<String> = content
         .iter()
@@ -163,7 +189,6 @@ fn result_text(content: &[ToolResultContent]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use rig_core::completion::message::ToolResult;
     use rig_core::message::{AssistantMessage, ToolFunction, ToolName};
     use serde_json::json;
 
@@ -203,6 +228,63 @@ mod tests {
         let fix = as_prose(&history, &prompt, Ending::FixOrExplain(Tool::RunPython)).ok_or("nothing changed")?;
         let text = serde_json::to_string(&fix)?;
         assert!(text.contains(r#"{\"name\": \"run_python\", \"arguments\": {\"code\": \"...\"}}"#), "{text}");
+        Ok(())
+    }
+
+    fn step(id: &str, code: &str, said: &str) -> std::result::Result<[Message; 2], Box<dyn std::error::Error>> {
+        let call = ToolCall::new(
+            CallId::from_wire(id),
+            ToolFunction::new(ToolName::new("run_python")?, json!({ "code": code })),
+        );
+        let result = ToolResult {
+            call: CallId::from_wire(id),
+            name: ToolName::new("run_python")?,
+            content: vec![ToolResultContent::Text(Text::new(said))],
+            is_error: false,
+        };
+        Ok([
+            Message::Assistant(AssistantMessage::new(vec![AssistantContent::ToolCall(call)])),
+            Message::User { content: vec![UserContent::ToolResult(result)] },
+        ])
+    }
+
+    #[test]
+    fn a_failure_a_later_call_fixed_is_told_in_one_line_when_the_answer_is_asked_for() -> Result {
+        let failed = "The code failed.\nThe error:\nTraceback ...\nAttributeError: module 'math' has no attribute \
+                      'sqroot'. Did you mean: 'sqrt'?\nFix the code and run it again, or tell the user what went wrong.";
+        let [call_1, result_1] = step("call_1", "import math; print(math.sqroot(2))", failed)?;
+        let [call_2, result_2] = step(
+            "call_2",
+            "import math; print(math.sqroot(2))",
+            "This is exactly the code that \
+                                       just failed, so it was not run again.",
+        )?;
+        let [call_3, result_3] = step(
+            "call_3",
+            "import math; print(math.sqrt(2))",
+            "The code ran successfully. It \
+                                       printed:\n1.4142135623730951",
+        )?;
+        let history = vec![Message::user("Fix it and tell me the result"), call_1, result_1, call_2, result_2, call_3];
+        let prose = as_prose(&history, &result_3, Ending::Answer).ok_or("nothing changed")?;
+        let text = serde_json::to_string(&prose)?;
+        assert!(!text.contains("sqroot(2)") && !text.contains("Fix the code"), "the failed code is not quoted: {text}");
+        assert_eq!(text.matches("An earlier attempt failed").count(), 2, "{text}");
+        assert!(
+            text.contains(
+                "An earlier attempt failed (AttributeError: module 'math' has no attribute 'sqroot'. Did you \
+                           mean: 'sqrt'?); a later one fixed it."
+            ) && text.contains("print(math.sqrt(2))")
+                && text.contains("1.4142135623730951"),
+            "{text}"
+        );
+        // While the code still fails, or when a fix is asked for, the failure is told whole.
+        let history = vec![Message::user("Fix it"), history[1].clone()];
+        let [_, failed_again] = step("call_1", "", failed)?;
+        for ending in [Ending::Answer, Ending::FixOrExplain(Tool::RunPython)] {
+            let text = serde_json::to_string(&as_prose(&history, &failed_again, ending).ok_or("nothing changed")?)?;
+            assert!(text.contains("sqroot(2)") && !text.contains("An earlier attempt"), "{text}");
+        }
         Ok(())
     }
 }

@@ -57,6 +57,11 @@ impl StepSink {
         self.steering.lock().map(|steering| steering.retries_used_up()).unwrap_or(false)
     }
 
+    /// Whether the model's last call was exactly the code that had just failed.
+    pub(crate) fn stuck(&self) -> bool {
+        self.steering.lock().map(|steering| steering.stuck()).unwrap_or(false)
+    }
+
     /// What a model call of a run under `settings` may do (`first`: the run's first call).
     pub(crate) fn demand(&self, settings: RunSettings, first: bool) -> Demand {
         self.steering.lock().map(|mut steering| steering.demand(settings, first)).unwrap_or(Demand::Free)

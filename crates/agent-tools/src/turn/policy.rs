@@ -24,6 +24,14 @@ use crate::tools::{Tool, canonical_arguments};
 /// How many times a turn forces the code tool again after a failure ([`ToolsShown::WhileFailing`]).
 pub const FORCED_RETRIES: usize = 2;
 
+/// The temperature of a forced retry after the model wrote exactly the code that had just failed. At
+/// temperature 0 a small model, asked again, writes the same code again (measured: three times in a row);
+/// sampled, it writes something else. The seed keeps the retry reproducible.
+pub const RESAMPLE_TEMPERATURE: f64 = 0.7;
+
+/// The seed sent with a resampled retry ([`RESAMPLE_TEMPERATURE`]).
+pub const RESAMPLE_SEED: u64 = 7;
+
 /// How many calls with unusable arguments a turn accepts; after that the model is offered no tools and the
 /// turn ends with a plain message.
 pub const MAX_REJECTED_CALLS: usize = 2;
@@ -328,8 +336,9 @@ impl TurnPolicy {
             self.kind = RunKind::Grounding;
             return Next::Ask {
                 prompt: format!(
-                    "Your answer says {number}, but nothing the code printed shows that number. Do not compute in \
-                     your head: run code that computes the answer and prints it, then answer with the printed value."
+                    "Your answer says {number}, but nothing the code printed shows that number, so it may be wrong. \
+                     Write code that works the answer out from the question's data and prints it (do not type \
+                     {number} into the code), then answer with the value it prints."
                 ),
                 notice: Some(format!(
                     "The model's answer gave {number}, which nothing that ran had printed; it was asked to compute \
@@ -431,6 +440,8 @@ pub struct CallSteering {
     last_failure: Option<(String, Value, String)>,
     /// Calls of this turn whose arguments were unusable.
     rejected: usize,
+    /// Whether the last call was exactly the code that had just failed (so it did not run).
+    last_repeated: bool,
 }
 
 impl CallSteering {
@@ -441,6 +452,7 @@ impl CallSteering {
             self.rejected += 1;
         }
         self.last_failed = !ran;
+        self.last_repeated = invocation.outcome == StepOutcome::Repeated;
         if name == Tool::SendFileToUser.name() {
             self.unsent_files = false;
         } else if ran && invocation.report.as_ref().is_some_and(|r| !r.files_changed.is_empty()) {
@@ -464,12 +476,19 @@ impl CallSteering {
     /// How a call that ran outside the framework's own tool calls went (a call written as text).
     pub fn note_outcome(&mut self, failed: bool) {
         self.last_failed = failed;
+        self.last_repeated = false;
     }
 
     /// Whether the last call failed and the forced retries of the turn are used up: the model is then offered
     /// no tools, and may still write a corrected call as text ([`Next::RunTextCall`]).
     pub fn retries_used_up(&self) -> bool {
         self.last_failed && self.forced_retries >= FORCED_RETRIES
+    }
+
+    /// Whether the model is stuck: its last call was exactly the code that had just failed. A forced retry is
+    /// then sampled ([`RESAMPLE_TEMPERATURE`]) instead of taken at the turn's own temperature.
+    pub fn stuck(&self) -> bool {
+        self.last_failed && self.last_repeated
     }
 
     /// When `name` with `arguments` is exactly the last code that failed: that failure's error line.
