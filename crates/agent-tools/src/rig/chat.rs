@@ -84,6 +84,11 @@ struct Turn {
     transcript: Vec<Message>,
     /// The user's message as the model first read it (with the session's files described).
     first_prompt: Message,
+    /// Whether the next run's model calls are sampled ([`crate::turn::policy::RESAMPLE_TEMPERATURE`]): once a
+    /// turn, to start again a run stopped in a loop.
+    sample_next_run: bool,
+    /// Whether a run stopped in a loop was started again (once a turn).
+    restarted_loop: bool,
 }
 
 impl ChatAgent {
@@ -138,6 +143,8 @@ impl ChatAgent {
             deadline,
             transcript: history.0[..started_with].to_vec(),
             first_prompt: first_prompt.clone(),
+            sample_next_run: false,
+            restarted_loop: false,
         };
         turn.policy.saw(&message);
         if let Some(answer) = self.runs(&mut turn, first_prompt, &events).await {
@@ -159,12 +166,20 @@ impl ChatAgent {
                 Ok(left) => left,
                 Err(failure) => return events.fail(failure),
             };
-            let response = match self.run(turn, prompt, calls_left, events).await {
+            let response = match self.run(turn, prompt.clone(), calls_left, events).await {
                 RunEnd::Final(response) => response,
                 RunEnd::TimedOut => return events.fail(timed_out(self.options.time_limit)),
-                RunEnd::Looping => {
+                RunEnd::Looping { clean } => {
                     // The repeated text streamed so far is not an answer.
                     events.send(TurnEvent::TextWithdrawn);
+                    // Greedy decoding that fell into a loop falls into it again: a run in which nothing ran yet
+                    // is started again once, sampled.
+                    if clean && !turn.restarted_loop {
+                        turn.restarted_loop = true;
+                        turn.sample_next_run = true;
+                        events.send(TurnEvent::Notice(crate::turn::looping::RESTARTED.to_owned()));
+                        continue;
+                    }
                     return events.fail(crate::turn::looping::failure());
                 }
                 RunEnd::Error(e) => return events.fail(failure(&e, self.options.max_model_calls)),

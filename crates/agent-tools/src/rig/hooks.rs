@@ -17,6 +17,8 @@ pub(crate) struct TurnHook {
     pub(crate) max_argument_chars: usize,
     /// How the turn's calls went.
     pub(crate) steps: StepSink,
+    /// Whether every model call of the run is sampled (a run started again after a loop).
+    pub(crate) sampled: bool,
 }
 
 impl AgentHook for TurnHook {
@@ -32,8 +34,11 @@ impl AgentHook for TurnHook {
             }
             Demand::NoTools => patch = patch.active_tools(Vec::<String>::new()),
         }
-        // A retry after the model wrote the failing code again is sampled, so that it can write something else.
-        if matches!(demand, Demand::Call(_)) && self.settings.tools == ToolsShown::WhileFailing && self.steps.stuck() {
+        // A retry after the model wrote the failing code again is sampled, so that it can write something else; so is
+        // a run started again after a loop.
+        let stuck =
+            matches!(demand, Demand::Call(_)) && self.settings.tools == ToolsShown::WhileFailing && self.steps.stuck();
+        if self.sampled || stuck {
             patch =
                 patch.temperature(RESAMPLE_TEMPERATURE).additional_params(serde_json::json!({ "seed": RESAMPLE_SEED }));
             changed = true;

@@ -170,9 +170,9 @@ pub(crate) fn as_prose(history: &[Message], prompt: &Message, ending: Ending) ->
 /// The line of a failure's text that names the error (`NameError: ...`), or its first line.
 fn error_line(text: &str) -> &str {
     let lines = || text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let named = lines()
+    let mut named = lines()
         .filter(|l| l.split_once(':').is_some_and(|(kind, _)| kind.ends_with("Error") || kind.ends_with("Exception")));
-    named.last().or_else(|| lines().next()).unwrap_or("an error")
+    named.next_back().or_else(|| lines().next()).unwrap_or("an error")
 }
 
 fn result_text(content: &[ToolResultContent]) -> String {

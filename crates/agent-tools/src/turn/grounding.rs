@@ -42,11 +42,13 @@ impl Evidence {
         if n.decimals == 0 && n.value.abs() <= SMALL {
             return true;
         }
-        self.numbers.iter().any(|&e| {
-            same(n.value, e, n.decimals)
-                || (n.percent && same(n.value, e * 100.0, n.decimals))
+        // The sign is not checked: "359 days between" after `timedelta(days=-359)`.
+        let answer = n.value.abs();
+        self.numbers.iter().map(|e| e.abs()).any(|e| {
+            same(answer, e, n.decimals)
+                || (n.percent && same(answer, e * 100.0, n.decimals))
                 // "1.27 billion", "5k": the answer scaled what was printed; let it be.
-                || (e.abs() >= 1000.0 && n.value.abs() < 1000.0 && n.decimals > 0 && scaled(n.value, e, n.decimals))
+                || (e >= 1000.0 && answer < 1000.0 && n.decimals > 0 && scaled(answer, e, n.decimals))
         })
     }
 }
@@ -204,6 +206,8 @@ mod tests {
         ] {
             assert_eq!(seen.ungrounded(answer), None, "{answer}");
         }
+        let days = evidence(&["datetime.timedelta(days=-359)"]);
+        assert_eq!(days.ungrounded("There are 359 days between them."), None);
         let money = evidence(&["1834567.0\n"]);
         assert_eq!(money.ungrounded("Sales were 1.83 million."), None);
         assert_eq!(money.ungrounded("Sales were 1.9 million."), Some("1.9"));

@@ -48,6 +48,10 @@ impl LoopWatch {
     }
 }
 
+/// What the person is told when a run stopped in a loop, before any tool ran, is started again (once a turn,
+/// sampled instead of greedy).
+pub const RESTARTED: &str = "The model began writing the same thing over and over; it was stopped and asked again.";
+
 /// The failure of a turn whose model call was stopped in a loop.
 pub fn failure() -> TurnFailure {
     TurnFailure {

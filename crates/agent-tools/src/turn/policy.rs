@@ -335,11 +335,11 @@ impl TurnPolicy {
             self.asked_grounding = true;
             self.kind = RunKind::Grounding;
             return Next::Ask {
-                prompt: format!(
-                    "Your answer says {number}, but nothing the code printed shows that number, so it may be wrong. \
-                     Write code that works the answer out from the question's data and prints it (do not type \
-                     {number} into the code), then answer with the value it prints."
-                ),
+                // Not naming the number: asked to compute "33125", a small model prints 33125.
+                prompt: "Your answer gives a number that nothing the code printed shows, so it may be wrong. Write \
+                         code that computes exactly what my question asks and prints the result, then answer with \
+                         the value it prints."
+                    .to_owned(),
                 notice: Some(format!(
                     "The model's answer gave {number}, which nothing that ran had printed; it was asked to compute \
                      it with code."

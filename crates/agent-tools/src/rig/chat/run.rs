@@ -22,8 +22,11 @@ use crate::turn::{StepOutcome, ToolCallStep, ToolResultStep, TurnEvent};
 pub(super) enum RunEnd {
     Final(Box<PromptResponse>),
     TimedOut,
-    /// The model call in progress was writing one stretch again and again; it was stopped.
-    Looping,
+    /// The model call in progress was writing one stretch again and again; it was stopped. `clean` when no
+    /// tool of the run had run yet (the run can be started again as it was).
+    Looping {
+        clean: bool,
+    },
     Error(Box<PromptError>),
     Ended,
 }
@@ -50,8 +53,12 @@ impl ChatAgent {
     /// message (or the turn's deadline, or an error).
     pub(super) async fn run(&self, turn: &mut Turn, prompt: Message, calls_left: usize, events: &Events) -> RunEnd {
         let settings = turn.policy.run_settings();
-        let hook =
-            TurnHook { settings, max_argument_chars: self.options.max_echoed_argument_chars, steps: turn.sink.clone() };
+        let hook = TurnHook {
+            settings,
+            max_argument_chars: self.options.max_echoed_argument_chars,
+            steps: turn.sink.clone(),
+            sampled: std::mem::take(&mut turn.sample_next_run),
+        };
         let mut stream = self
             .agent(&turn.sink, calls_left, settings.tools)
             .prompt(prompt)
@@ -62,6 +69,7 @@ impl ChatAgent {
         let mut calls: HashMap<String, (String, Map<String, Value>)> = HashMap::new();
         // What the model call in progress writes, watched for a loop.
         let mut watch = LoopWatch::new();
+        let mut ran_a_tool = false;
         loop {
             let item = match tokio::time::timeout_at(turn.deadline, stream.next()).await {
                 Err(_) => return RunEnd::TimedOut,
@@ -75,13 +83,14 @@ impl ChatAgent {
             match &item {
                 MultiTurnStreamItem::StreamAssistantItem(Item::Event(
                     StreamEvent::Text { text: written, .. } | StreamEvent::Arguments { json: written, .. },
-                )) if watch.push(written) => return RunEnd::Looping,
+                )) if watch.push(written) => return RunEnd::Looping { clean: !ran_a_tool },
                 // A call's end or a retried model call: the next output is another stretch.
                 MultiTurnStreamItem::ToolCall { .. }
                 | MultiTurnStreamItem::ToolResult { .. }
                 | MultiTurnStreamItem::ModelTurnRetried { .. } => watch = LoopWatch::new(),
                 _ => {}
             }
+            ran_a_tool |= matches!(item, MultiTurnStreamItem::ToolResult { .. });
             if let Some(event) = on_item(turn, item, &mut calls) {
                 events.send(event);
             }
