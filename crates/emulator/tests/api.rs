@@ -78,6 +78,10 @@ async fn state_results_and_tracebacks_in_both_families() {
     assert_eq!(run.stderr, "raw-stderr\n");
     let run = current.execute("display({'k': 1})\nawait __import__('asyncio').sleep(0)\n'async ok'").await.unwrap();
     assert_eq!((run.stdout.as_str(), run.result), ("{'k': 1}\n", Some(json!("async ok"))));
+    // One event loop for the session's life: a queue used in one cell still works in the next.
+    current.execute("import asyncio\nq = asyncio.Queue()\nawait q.put(5)").await.unwrap();
+    let run = current.execute("await q.get()").await.unwrap();
+    assert_eq!(run.result, Some(json!(5)), "{}", run.stderr);
     h.stop().await;
 }
 

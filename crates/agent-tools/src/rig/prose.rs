@@ -253,28 +253,18 @@ mod tests {
         let failed = "The code failed.\nThe error:\nTraceback ...\nAttributeError: module 'math' has no attribute \
                       'sqroot'. Did you mean: 'sqrt'?\nFix the code and run it again, or tell the user what went wrong.";
         let [call_1, result_1] = step("call_1", "import math; print(math.sqroot(2))", failed)?;
-        let [call_2, result_2] = step(
-            "call_2",
-            "import math; print(math.sqroot(2))",
-            "This is exactly the code that \
-                                       just failed, so it was not run again.",
-        )?;
-        let [call_3, result_3] = step(
-            "call_3",
-            "import math; print(math.sqrt(2))",
-            "The code ran successfully. It \
-                                       printed:\n1.4142135623730951",
-        )?;
+        let not_rerun = "This is exactly the code that just failed, so it was not run again.";
+        let [call_2, result_2] = step("call_2", "import math; print(math.sqroot(2))", not_rerun)?;
+        let fixed = "The code ran successfully. It printed:\n1.4142135623730951";
+        let [call_3, result_3] = step("call_3", "import math; print(math.sqrt(2))", fixed)?;
         let history = vec![Message::user("Fix it and tell me the result"), call_1, result_1, call_2, result_2, call_3];
         let prose = as_prose(&history, &result_3, Ending::Answer).ok_or("nothing changed")?;
         let text = serde_json::to_string(&prose)?;
         assert!(!text.contains("sqroot(2)") && !text.contains("Fix the code"), "the failed code is not quoted: {text}");
         assert_eq!(text.matches("An earlier attempt failed").count(), 2, "{text}");
         assert!(
-            text.contains(
-                "An earlier attempt failed (AttributeError: module 'math' has no attribute 'sqroot'. Did you \
-                           mean: 'sqrt'?); a later one fixed it."
-            ) && text.contains("print(math.sqrt(2))")
+            text.contains("An earlier attempt failed (AttributeError: module 'math' has no attribute 'sqroot'. Did you mean: 'sqrt'?); a later one fixed it.")
+                && text.contains("print(math.sqrt(2))")
                 && text.contains("1.4142135623730951"),
             "{text}"
         );

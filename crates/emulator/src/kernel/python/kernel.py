@@ -364,7 +364,18 @@ class Capture:
 # ---------------------------------------------------------------------------------------------------------
 # Running cells.
 USER_NS = {"__name__": "__main__", "__builtins__": builtins}
-_loop = None  # one persistent event loop per kernel process, made by start()
+_loop = None  # one persistent event loop per kernel process, made by the first cell that awaits
+
+
+def _event_loop():
+    """The kernel's event loop, made when a cell first awaits at top level: made at start, it would cost every
+    session about 0.6 MB of its own that most never use."""
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+    return _loop
+
+
 _cell_counter = 0
 _state = {"executing": None}
 _state_lock = threading.Lock()
@@ -500,7 +511,7 @@ def _run(code, filename):
         compiled = compile(node, filename, mode, flags)
         value = eval(compiled, USER_NS)
         if compiled.co_flags & 0x80:  # CO_COROUTINE: top-level await
-            value = _loop.run_until_complete(value)
+            value = _event_loop().run_until_complete(value)
         if mode == "eval":
             return value
     return None
@@ -692,7 +703,7 @@ def _warm_up():
 def start(in_fd, out_fd, preimport_ms=0.0, errors=()):
     """Talks to the host on in_fd/out_fd and runs cells until the host closes in_fd. Never returns normally
     for a forked session (the caller exits); returns when the host closes the pipe."""
-    global PROTO_IN, PROTO_OUT, _devnull, _loop, _main_thread, _requests
+    global PROTO_IN, PROTO_OUT, _devnull, _main_thread, _requests
     PROTO_IN = os.fdopen(_private_fd(in_fd), "rb", buffering=0)
     PROTO_OUT = os.fdopen(_private_fd(out_fd), "wb", buffering=0)
     global _drains
@@ -703,7 +714,6 @@ def start(in_fd, out_fd, preimport_ms=0.0, errors=()):
     os.dup2(_devnull, 0)
     _drains = (_Drain(1), _Drain(2))
     _install_streams()
-    _loop = asyncio.new_event_loop()
     _main_thread = threading.main_thread().ident
     _requests = queue.Queue()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only a running cell may be interrupted
