@@ -239,6 +239,7 @@ const CODE_UNFINISHED: &str = "The code did not finish";
 
 /// Whether a tool result, as the model read it, says that the code did not run well: a report of a failure, or
 /// a call not run again because it was the code that had just failed.
+#[cfg(feature = "rig")]
 pub(crate) fn reads_as_failure(text: &str) -> bool {
     [CODE_FAILED, COMMAND_FAILED, CODE_UNFINISHED, crate::invoke::NOT_RERUN]
         .iter()

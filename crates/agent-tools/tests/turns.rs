@@ -551,3 +551,26 @@ async fn a_model_that_writes_the_failing_code_again_is_sampled_for_its_next_try(
     assert!(last.contains("Did you mean: 'sqrt'?") && last.contains("print(math.sqrt(2))"), "{last}");
     emu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printed_string_copied_with_a_slip_is_asked_for_again_before_anyone_sees_it() {
+    let Some(emu) = emulator().await else { return };
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("print('dynamic sessions'[::-1])"))]),
+        Reply::Text("The reversed string of 'dynamic sessions' is 'noisses cimanyd'."),
+        Reply::Text("The reversed string of 'dynamic sessions' is 'snoisses cimanyd'."),
+    ])
+    .await;
+    let config = model(&server);
+    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
+    let events = run(&agent, &mut History::new(), "Reverse the string 'dynamic sessions' with Python.").await;
+    let Some(TurnEvent::Done { answer }) = events.last() else { panic!("{events:?}") };
+    assert_eq!(answer, "The reversed string of 'dynamic sessions' is 'snoisses cimanyd'.");
+    assert!(events.iter().any(|e| matches!(e, TurnEvent::TextWithdrawn)), "the slip is taken back");
+    let bodies = server.script.bodies();
+    assert_eq!(bodies.len(), 3);
+    let asked = bodies[2]["messages"].to_string();
+    assert!(asked.contains("but what was printed is 'snoisses cimanyd'"), "{asked}");
+    assert!(bodies[2].get("tools").is_none(), "a plain answer: {}", bodies[2]);
+    emu.stop().await;
+}

@@ -231,7 +231,7 @@ impl ChatAgent {
             return events.fail(timed_out(self.options.time_limit));
         };
         turn.policy.text_call_ran(done.outcome);
-        turn.policy.saw(&done.model_text);
+        turn.policy.saw_output(&done.model_text);
         turn.sink.note_outcome(done.outcome != StepOutcome::Ran);
         let mut content = vec![rig_core::message::ToolResultContent::text(done.model_text.clone())];
         if self.options.images_to_model {

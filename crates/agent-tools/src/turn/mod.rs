@@ -8,6 +8,7 @@ pub mod echo;
 pub mod grounding;
 pub mod looping;
 pub mod policy;
+pub mod quotes;
 
 use std::fmt;
 use std::str::FromStr;

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::echo;
 use super::grounding::Evidence;
+use super::quotes::Printed;
 use super::{StepOutcome, ToolChoicePolicy, TurnFailure, TurnFailureKind};
 use crate::invoke::ToolInvocation;
 use crate::text_calls::{TextToolCall, find_fenced_code, find_tool_call};
@@ -97,6 +98,8 @@ enum RunKind {
     PlainAnswer,
     /// The answer gave a number nothing showed: the model is made to compute it with code.
     Grounding,
+    /// The answer miscopied a printed string: it is asked for again, with no tools.
+    Requote,
 }
 
 /// What the turn does after a run.
@@ -155,6 +158,10 @@ pub struct TurnPolicy {
     evidence: Evidence,
     /// Whether the model was asked to compute a number of its answer with code (once a turn).
     asked_grounding: bool,
+    /// The lines the turn's code printed or returned.
+    printed: Printed,
+    /// Whether the model was asked to copy a printed string again (once a turn).
+    asked_requote: bool,
 }
 
 impl TurnPolicy {
@@ -177,13 +184,21 @@ impl TurnPolicy {
             last_ok: true,
             evidence: Evidence::default(),
             asked_grounding: false,
+            printed: Printed::default(),
+            asked_requote: false,
         }
     }
 
-    /// Text whose numbers an answer may quote: the user's message, and each tool result as the model read it
-    /// (the code of each call is taken from the call itself).
+    /// Text whose numbers an answer may quote: the user's message (the code of each call is taken from the
+    /// call itself).
     pub fn saw(&mut self, text: &str) {
         self.evidence.add(text);
+    }
+
+    /// A tool result as the model read it: its numbers and its lines, which an answer may quote.
+    pub fn saw_output(&mut self, text: &str) {
+        self.evidence.add(text);
+        self.printed.add(text);
     }
 
     /// The model calls the next run may still make; `Err` when none are left (the turn then fails).
@@ -202,7 +217,7 @@ impl TurnPolicy {
         use FirstCall::{AnyTool, Free};
         use ToolsShown::{Always, Never, WhileFailing};
         let (first, tools) = match (self.tool_choice, self.kind) {
-            (ToolChoicePolicy::None, _) | (_, RunKind::PlainAnswer) => (Free, Never),
+            (ToolChoicePolicy::None, _) | (_, RunKind::PlainAnswer | RunKind::Requote) => (Free, Never),
             (ToolChoicePolicy::Auto, RunKind::Correction) => (AnyTool, Always),
             (ToolChoicePolicy::Auto, _) => (Free, Always),
             (ToolChoicePolicy::RequiredFirst, RunKind::First | RunKind::Correction) => (AnyTool, Always),
@@ -324,7 +339,8 @@ impl TurnPolicy {
 
     /// A plain answer. Under `Guided`, after code that ran, an answer that gives a number neither the question,
     /// the code nor its output shows is not taken at once: the model is made to compute it with code (once a
-    /// turn), and the number it then quotes is one that was printed.
+    /// turn), and the number it then quotes is one that was printed. An answer that quotes a printed string
+    /// with a slip is asked for again, with the printed text (once a turn).
     fn answer(&mut self, answer: &str) -> Next {
         let check = self.tool_choice == ToolChoicePolicy::Guided
             && !self.asked_grounding
@@ -345,6 +361,16 @@ impl TurnPolicy {
                      it with code."
                 )),
             };
+        }
+        let misquoted = self.tool_choice == ToolChoicePolicy::Guided && !self.asked_requote && self.last_ok;
+        if let Some((quoted, printed)) = misquoted.then(|| self.printed.misquoted(answer)).flatten() {
+            let prompt = format!(
+                "Your answer quotes '{quoted}', but what was printed is '{printed}'. Write your answer again, copying \
+                 the printed text exactly."
+            );
+            self.asked_requote = true;
+            self.kind = RunKind::Requote;
+            return Next::Ask { prompt, notice: None };
         }
         Next::Answer(answer.to_owned())
     }

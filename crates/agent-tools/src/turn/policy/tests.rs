@@ -311,3 +311,37 @@ fn a_guided_answer_with_a_number_nothing_printed_is_computed_with_code_once() {
         Next::Answer("Hello! 2026 is here.".into())
     );
 }
+
+#[test]
+fn a_guided_answer_that_miscopies_a_printed_string_is_asked_for_again_once_without_tools() {
+    let mut turn = policy(ToolChoicePolicy::Guided);
+    turn.saw("Reverse the string 'dynamic sessions' with Python.");
+    turn.call_made("run_python", &args(json!({"code": "print('dynamic sessions'[::-1])"})));
+    turn.call_finished(StepOutcome::Ran);
+    turn.saw_output("The code ran successfully. It printed:\nsnoisses cimanyd");
+    let ask = turn.next("The reversed string of 'dynamic sessions' is 'noisses cimanyd'.", 2);
+    let Next::Ask { prompt, notice: None } = &ask else { panic!("{ask:?}") };
+    assert!(prompt.contains("'noisses cimanyd'") && prompt.contains("'snoisses cimanyd'"), "{prompt}");
+    assert!(ask.withdraws_text());
+    assert_eq!(
+        turn.run_settings(),
+        RunSettings { first: FirstCall::Free, tools: ToolsShown::Never, main: Tool::RunPython },
+        "a plain answer, no tools"
+    );
+    // Once a turn: a second slip is the answer.
+    let again = "It is 'noisses cimanyd'.";
+    assert_eq!(turn.next(again, 1), Next::Answer(again.into()));
+    // An exact copy, and other policies, are answers at once.
+    let mut exact = policy(ToolChoicePolicy::Guided);
+    exact.call_made("run_python", &args(json!({"code": "print(1)"})));
+    exact.call_finished(StepOutcome::Ran);
+    exact.saw_output("snoisses cimanyd");
+    let right = "It is 'snoisses cimanyd'.";
+    assert_eq!(exact.next(right, 1), Next::Answer(right.into()));
+    let mut hosted = policy(ToolChoicePolicy::Auto);
+    hosted.call_made("run_python", &args(json!({"code": "print(1)"})));
+    hosted.call_finished(StepOutcome::Ran);
+    hosted.saw_output("snoisses cimanyd");
+    let slip = "It is 'noisses cimanyd'.";
+    assert_eq!(hosted.next(slip, 1), Next::Answer(slip.into()));
+}
