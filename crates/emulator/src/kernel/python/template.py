@@ -505,7 +505,9 @@ def serve(control, seccomp, last_cap, bare=None):
         finally:
             for fd in fds:  # the session's pipes and cgroup files: the child has its copies
                 os.close(fd)
-        # Every request gets exactly one answer, so answers can never drift from their requests.
+        # Every request gets exactly one answer, with the request's number: the emulator drops an answer that
+        # comes after its request stopped waiting, so answers can never drift from their requests.
+        reply["seq"] = request.get("seq")
         socket.send_fds(control, [json.dumps(reply).encode()], reply_fds)
         for fd in reply_fds:
             os.close(fd)

@@ -5,7 +5,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustix::net::{
@@ -27,9 +27,12 @@ const HUNG: &str = "the session template stopped answering, so no new session ca
 pub(super) struct Control {
     socket: OwnedFd,
     exchange: Mutex<()>,
-    /// A request went unanswered in time: a late answer would be taken for the next request's, so no
-    /// request is sent any more.
+    /// A request went unanswered in time: the template is treated as hung, and no request is sent any more.
     hung: AtomicBool,
+    /// The number of the last request. The template answers each request with its number (`seq`), so an
+    /// answer that comes too late for its request (one whose wait was cut short) is recognised and dropped
+    /// instead of being taken for the next request's: answers never drift from their requests.
+    seq: AtomicU64,
 }
 
 fn other(message: impl Into<String>) -> io::Error {
@@ -38,7 +41,7 @@ fn other(message: impl Into<String>) -> io::Error {
 
 impl Control {
     pub(super) fn new(socket: OwnedFd) -> Control {
-        Control { socket, exchange: Mutex::new(()), hung: AtomicBool::new(false) }
+        Control { socket, exchange: Mutex::new(()), hung: AtomicBool::new(false), seq: AtomicU64::new(0) }
     }
 
     /// From now on, an answer that takes longer than `limit` is an error, and the template is treated as
@@ -94,13 +97,30 @@ impl Control {
         if self.hung.load(Ordering::Acquire) {
             return Err(other(HUNG));
         }
-        self.send(message, fds)?;
-        let (reply, fds) = match self.receive() {
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                self.hung.store(true, Ordering::Release);
-                return Err(other(HUNG));
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut numbered = message.clone();
+        if let Value::Object(fields) = &mut numbered {
+            fields.insert("seq".to_owned(), Value::from(seq));
+        }
+        self.send(&numbered, fds)?;
+        let (reply, fds) = loop {
+            let (reply, fds) = match self.receive() {
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    self.hung.store(true, Ordering::Release);
+                    return Err(other(HUNG));
+                }
+                // A signal cut the wait short (a socket with a receive timeout is not restarted): wait again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other?,
+            };
+            match reply.get("seq").and_then(Value::as_u64) {
+                Some(answered) if answered == seq => break (reply, fds),
+                // The answer to an earlier request whose wait ended without it: its descriptors close here.
+                Some(answered) if answered < seq => {
+                    tracing::warn!(answered, waiting_for = seq, "dropped a late answer of the session template");
+                }
+                _ => return Err(other(format!("the session template answered {reply} to request {seq}"))),
             }
-            other => other?,
         };
         if reply.get("ok").and_then(Value::as_bool) == Some(true) {
             Ok((reply, fds))
@@ -129,6 +149,34 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         let second = control.request(&json!({"op": "fork"})).err().map(|e| e.to_string());
         assert_eq!(second.as_deref(), Some(HUNG), "a hung template gets no more requests");
+        Ok(())
+    }
+
+    #[test]
+    fn a_late_answer_is_dropped_and_each_request_gets_its_own() -> io::Result<()> {
+        let (ours, theirs) = socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+            .map_err(io::Error::from)?;
+        let control = Control::new(ours);
+        let template = Control::new(theirs);
+        let answering = std::thread::spawn(move || -> io::Result<Vec<Value>> {
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let (request, _) = template.receive()?;
+                let seq = request["seq"].clone();
+                // The first request is answered twice: once late (as if for a request before it), once in time.
+                if seen.is_empty() {
+                    template.send(&json!({"ok": true, "seq": 0, "which": "stale"}), &[])?;
+                }
+                template.send(&json!({"ok": true, "seq": seq, "which": request["op"]}), &[])?;
+                seen.push(request);
+            }
+            Ok(seen)
+        });
+        let (first, _) = control.request(&json!({"op": "mount"}))?;
+        let (second, _) = control.request(&json!({"op": "fork"}))?;
+        assert_eq!((first["which"].as_str(), second["which"].as_str()), (Some("mount"), Some("fork")));
+        let seen = answering.join().map_err(|_| other("the template thread panicked"))??;
+        assert_eq!(seen.iter().map(|r| r["seq"].as_u64()).collect::<Vec<_>>(), [Some(1), Some(2)]);
         Ok(())
     }
 }
