@@ -215,7 +215,8 @@ impl RunReport {
                 ));
             } else if let Some((wrong, suggested)) = suggested_name(&self.stderr) {
                 out.push_str(&format!(
-                    "\n`{wrong}` does not exist; Python suggests `{suggested}`: use it in the code and run it again."
+                    "\n`{wrong}` does not exist; Python suggests `{suggested}`: if that is the name you meant, use it in the code \
+                     and run it again."
                 ));
             } else if self.stderr.contains("KeyError")
                 || self.stderr.contains("NameError")

@@ -429,7 +429,7 @@ async fn a_model_writing_the_same_stretch_over_and_over_is_stopped() {
     };
     for text in [true, false] {
         let server = ScriptedModel::start(vec![looping(text), looping(text), Reply::Text("never asked")]).await;
-        let options = TurnOptions { tool_choice: ToolChoicePolicy::Auto, ..TurnOptions::default() };
+        let options = TurnOptions { tool_choice: ToolChoicePolicy::Guided, ..TurnOptions::default() };
         let agent = ChatAgent::new(&model(&server), interpreter(&emu), options).unwrap();
         let events = run(&agent, &mut History::new(), "Write the squares to a CSV").await;
         let Some(TurnEvent::Failed(failure)) = events.last() else { panic!("{events:?}") };
@@ -446,10 +446,17 @@ async fn a_model_writing_the_same_stretch_over_and_over_is_stopped() {
     }
     // A run started again that answers is the answer.
     let server = ScriptedModel::start(vec![looping(true), Reply::Text("The squares are 1, 4 and 9.")]).await;
-    let options = TurnOptions { tool_choice: ToolChoicePolicy::Auto, ..TurnOptions::default() };
+    let options = TurnOptions { tool_choice: ToolChoicePolicy::Guided, ..TurnOptions::default() };
     let agent = ChatAgent::new(&model(&server), interpreter(&emu), options).unwrap();
     let events = run(&agent, &mut History::new(), "Squares of 1 to 3?").await;
     assert!(matches!(events.last(), Some(TurnEvent::Done { answer }) if answer == "The squares are 1, 4 and 9."));
+    // A hosted model's loop ends the turn at once: reasoning models refuse a temperature other than 1.
+    let server = ScriptedModel::start(vec![looping(true), Reply::Text("never asked")]).await;
+    let options = TurnOptions { tool_choice: ToolChoicePolicy::Auto, ..TurnOptions::default() };
+    let agent = ChatAgent::new(&model(&server), interpreter(&emu), options).unwrap();
+    let events = run(&agent, &mut History::new(), "Squares of 1 to 3?").await;
+    assert!(matches!(events.last(), Some(TurnEvent::Failed(f)) if f.kind == TurnFailureKind::Looping), "{events:?}");
+    assert_eq!(server.script.bodies().len(), 1, "not asked again");
     emu.stop().await;
 }
 
@@ -511,7 +518,8 @@ async fn a_number_the_model_worked_out_in_its_head_is_computed_with_code_before_
     let withdrawn = events.iter().position(|e| matches!(e, TurnEvent::TextWithdrawn)).unwrap();
     assert!(events[..withdrawn].iter().any(|e| matches!(e, TurnEvent::Text(t) if t.contains("33125"))));
     assert!(events.iter().any(|e| matches!(e, TurnEvent::Notice(n) if n.contains("33125"))), "{events:?}");
-    // The request after the made-up answer says which number and forces code.
+    // The request after the made-up answer asks for code that prints the value (without naming the number), and
+    // forces code.
     let bodies = server.script.bodies();
     assert_eq!(bodies.len(), 4);
     assert!(bodies[2]["messages"].to_string().contains("Your answer gives a number"), "{}", bodies[2]);
@@ -572,5 +580,27 @@ async fn a_printed_string_copied_with_a_slip_is_asked_for_again_before_anyone_se
     let asked = bodies[2]["messages"].to_string();
     assert!(asked.contains("but what was printed is 'snoisses cimanyd'"), "{asked}");
     assert!(bodies[2].get("tools").is_none(), "a plain answer: {}", bodies[2]);
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_may_quote_what_earlier_turns_printed() {
+    let Some(emu) = emulator().await else { return };
+    let server = ScriptedModel::start(vec![
+        Reply::ToolCalls(vec![("call_1", "run_python", call("total = sum(i*i for i in range(1, 51))\nprint(total)"))]),
+        Reply::Text("The sum is 42925."),
+        Reply::ToolCalls(vec![("call_2", "run_python", call("print(total / 7)"))]),
+        Reply::Text("42,925 divided by 7 is 6132.14."),
+    ])
+    .await;
+    let config = model(&server);
+    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
+    let mut history = History::new();
+    let first = run(&agent, &mut history, "Sum the squares of 1 to 50.").await;
+    assert!(matches!(first.last(), Some(TurnEvent::Done { answer }) if answer == "The sum is 42925."), "{first:?}");
+    let second = run(&agent, &mut history, "Divide it by 7.").await;
+    let Some(TurnEvent::Done { answer }) = second.last() else { panic!("{second:?}") };
+    assert_eq!(answer, "42,925 divided by 7 is 6132.14.");
+    assert_eq!(server.script.bodies().len(), 4, "no request to compute 42,925 again");
     emu.stop().await;
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 use futures_util::Stream;
 use rig_agent::completion::PromptError;
 use rig_core::DynModel;
-use rig_core::message::{AssistantContent, AssistantMessage, CallId, Message, ToolCall, ToolFunction, ToolName};
+use rig_core::message::{
+    AssistantContent, AssistantMessage, CallId, Message, ToolCall, ToolFunction, ToolName, UserContent,
+};
 use rig_core::operation::Completion;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -30,7 +32,9 @@ use super::{ModelConfig, ModelError, preamble_for};
 use crate::interpreter::{CodeInterpreter, SessionCheck};
 use crate::text_calls::TextToolCall;
 use crate::turn::policy::{Next, TurnPolicy};
-use crate::turn::{StepOutcome, ToolCallStep, ToolResultStep, TurnEvent, TurnFailure, TurnFailureKind, TurnOptions};
+use crate::turn::{
+    StepOutcome, ToolCallStep, ToolChoicePolicy, ToolResultStep, TurnEvent, TurnFailure, TurnFailureKind, TurnOptions,
+};
 use run::RunEnd;
 use stream::Events;
 
@@ -146,7 +150,12 @@ impl ChatAgent {
             sample_next_run: false,
             restarted_loop: false,
         };
-        turn.policy.saw(&message);
+        // What an answer may quote: the conversation so far, and the message as the model read it.
+        for earlier in history.0[..started_with].iter().chain([&first_prompt]) {
+            for text in message_texts(earlier) {
+                turn.policy.saw(&text);
+            }
+        }
         if let Some(answer) = self.runs(&mut turn, first_prompt, &events).await {
             commit(history, started_with, &turn, &message, self.options.max_echoed_argument_chars);
             events.send(TurnEvent::Done { answer });
@@ -174,7 +183,8 @@ impl ChatAgent {
                     events.send(TurnEvent::TextWithdrawn);
                     // Greedy decoding that fell into a loop falls into it again: a run in which nothing ran yet
                     // is started again once, sampled.
-                    if clean && !turn.restarted_loop {
+                    // Only for a model of one's own: hosted reasoning models refuse any temperature but 1.
+                    if clean && !turn.restarted_loop && self.options.tool_choice == ToolChoicePolicy::Guided {
                         turn.restarted_loop = true;
                         turn.sample_next_run = true;
                         events.send(TurnEvent::Notice(crate::turn::looping::RESTARTED.to_owned()));
@@ -231,7 +241,7 @@ impl ChatAgent {
             return events.fail(timed_out(self.options.time_limit));
         };
         turn.policy.text_call_ran(done.outcome);
-        turn.policy.saw_output(&done.model_text);
+        turn.policy.saw_output(&done.model_text, done.outcome == StepOutcome::Ran);
         turn.sink.note_outcome(done.outcome != StepOutcome::Ran);
         let mut content = vec![rig_core::message::ToolResultContent::text(done.model_text.clone())];
         if self.options.images_to_model {
@@ -269,6 +279,32 @@ impl ChatAgent {
                 Err(_) => None,
             };
         crate::file_context::with_file_context(described.as_deref(), message)
+    }
+}
+
+/// The text of a message: the user's words, the model's words and the code of its calls, tool results.
+fn message_texts(message: &Message) -> Vec<String> {
+    match message {
+        Message::User { content } => content
+            .iter()
+            .filter_map(|part| match part {
+                UserContent::Text(text) => Some(text.text().to_owned()),
+                UserContent::ToolResult(result) => Some(super::prose::result_text(&result.content)),
+                _ => None,
+            })
+            .collect(),
+        Message::Assistant(turn) => turn
+            .content
+            .iter()
+            .flat_map(|block| match block {
+                AssistantContent::Text(text) => vec![text.text().to_owned()],
+                AssistantContent::ToolCall(call) => {
+                    call.function.arguments.values().filter_map(Value::as_str).map(str::to_owned).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

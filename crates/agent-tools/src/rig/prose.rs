@@ -101,14 +101,22 @@ pub(crate) fn as_prose(history: &[Message], prompt: &Message, ending: Ending) ->
     // Asked for the answer, a small model writes about the attempt that failed rather than the one that
     // worked (measured: "The code failed ..." after a fix that printed the value). A failure that a later
     // call ran past is told in one line, without its code.
-    let last_success = history.iter().rposition(|message| {
-        matches!(message, Message::User { content } if content.iter().any(|part| matches!(part,
-            UserContent::ToolResult(result) if !result.is_error && !reads_as_failure(&result_text(&result.content)))))
+    // Only within the turn being answered, and only when the same tool later ran well.
+    let turn_start = history.iter().rposition(|message| {
+        matches!(message, Message::User { content } if content.iter().any(|part| matches!(part, UserContent::Text(_))))
     });
+    let failed = |result: &ToolResult| result.is_error || reads_as_failure(&result_text(&result.content));
+    let ran_later = |i: usize, name: &str| {
+        history.iter().skip(i + 1).any(|message| {
+            matches!(message, Message::User { content } if content.iter().any(|part| matches!(part,
+                UserContent::ToolResult(result) if result.name.as_str() == name && !failed(result))))
+        })
+    };
     let superseded = |i: usize, result: &ToolResult| {
         ending == Ending::Answer
-            && last_success.is_some_and(|last| i < last)
-            && (result.is_error || reads_as_failure(&result_text(&result.content)))
+            && turn_start.is_some_and(|start| i > start)
+            && failed(result)
+            && ran_later(i, result.name.as_str())
     };
     let prose = history
         .iter()
@@ -175,7 +183,7 @@ fn error_line(text: &str) -> &str {
     named.next_back().or_else(|| lines().next()).unwrap_or("an error")
 }
 
-fn result_text(content: &[ToolResultContent]) -> String {
+pub(crate) fn result_text(content: &[ToolResultContent]) -> String {
     let parts: Vec<String> = content
         .iter()
         .map(|part| match part {
@@ -268,6 +276,18 @@ mod tests {
                 && text.contains("1.4142135623730951"),
             "{text}"
         );
+        // A later success of another tool fixes nothing.
+        let listed = ToolResult {
+            call: CallId::from_wire("call_9"),
+            name: ToolName::new("list_files")?,
+            content: vec![ToolResultContent::Text(Text::new("sales.csv"))],
+            is_error: false,
+        };
+        let [call_1, result_1] = step("call_1", "import math; print(math.sqroot(2))", failed)?;
+        let history_2 = vec![Message::user("Fix it"), call_1, result_1];
+        let prompt = Message::User { content: vec![UserContent::ToolResult(listed)] };
+        let text = serde_json::to_string(&as_prose(&history_2, &prompt, Ending::Answer).ok_or("nothing changed")?)?;
+        assert!(text.contains("sqroot(2)") && !text.contains("An earlier attempt"), "{text}");
         // While the code still fails, or when a fix is asked for, the failure is told whole.
         let history = vec![Message::user("Fix it"), history[1].clone()];
         let [_, failed_again] = step("call_1", "", failed)?;

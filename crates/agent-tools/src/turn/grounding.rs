@@ -4,33 +4,38 @@
 //! that ran or what it printed shows it, exactly or rounded to the answer's digits; a guided turn asks once
 //! for code that prints a number that is not ([`crate::turn::policy::TurnPolicy`]).
 
-/// How many numbers the evidence keeps (a long printout adds nothing after this many).
+/// How many numbers the evidence keeps: the most recent (a long printout must not push out the result that
+/// follows it).
 const MAX_EVIDENCE: usize = 20_000;
 
 /// Numbers of at most this size without a fraction are never questioned: counts, list positions and the like,
 /// which a sentence states without anything printing them.
 const SMALL: f64 = 10.0;
 
-/// The numbers a turn has seen: the question, the code that ran, what it printed and returned.
+/// Whole numbers in this range are taken for years and never questioned ("as of 2024").
+const YEARS: std::ops::RangeInclusive<f64> = 1900.0..=2100.0;
+
+/// Words that scale the number before them.
+const SCALES: [(&str, f64); 4] = [("thousand", 1e3), ("million", 1e6), ("billion", 1e9), ("trillion", 1e12)];
+
+/// The numbers a turn has seen: the conversation, the code that ran, what it printed and returned.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
-    numbers: Vec<f64>,
+    numbers: std::collections::VecDeque<f64>,
 }
 
 impl Evidence {
-    /// Takes in the numbers of `text`.
+    /// Takes in the numbers of `text`, read both with commas as thousands separators and as field separators
+    /// (`150,300` in a CSV row is two numbers).
     pub fn add(&mut self, text: &str) {
-        for number in numbers(text) {
+        let fields = text.replace(',', " ");
+        let values: Vec<f64> = numbers(text).chain(numbers(&fields)).map(|n| n.value.abs()).collect();
+        for value in values {
             if self.numbers.len() >= MAX_EVIDENCE {
-                return;
+                self.numbers.pop_front();
             }
-            self.numbers.push(number.value);
+            self.numbers.push_back(value);
         }
-    }
-
-    /// Whether any code has printed or returned anything yet (nothing to hold an answer to otherwise).
-    pub fn is_empty(&self) -> bool {
-        self.numbers.is_empty()
     }
 
     /// The first number of `answer` (as written) that the evidence does not show, if any.
@@ -39,45 +44,34 @@ impl Evidence {
     }
 
     fn shows(&self, n: &Number<'_>) -> bool {
-        if n.decimals == 0 && n.value.abs() <= SMALL {
+        let whole = n.tolerance >= 0.5;
+        if n.exempt || (whole && n.value.abs() <= SMALL) || (whole && YEARS.contains(&n.value)) {
             return true;
         }
         // The sign is not checked: "359 days between" after `timedelta(days=-359)`.
         let answer = n.value.abs();
-        self.numbers.iter().map(|e| e.abs()).any(|e| {
-            same(answer, e, n.decimals)
-                || (n.percent && same(answer, e * 100.0, n.decimals))
-                // "1.27 billion", "5k": the answer scaled what was printed; let it be.
-                || (e >= 1000.0 && answer < 1000.0 && n.decimals > 0 && scaled(answer, e, n.decimals))
-        })
+        let near = |printed: f64| (answer - printed).abs() <= n.tolerance + 1e-9 * answer.max(1.0);
+        self.numbers.iter().any(|&e| near(e) || (n.percent && near(e * 100.0)))
     }
-}
-
-/// `answer` equals `printed`, or `printed` rounded (or cut) to `decimals` places.
-fn same(answer: f64, printed: f64, decimals: u32) -> bool {
-    let scale = 10f64.powi(decimals.min(12) as i32);
-    let tolerance = 1e-9 * answer.abs().max(1.0);
-    (answer - printed).abs() <= tolerance
-        || ((printed * scale).round() / scale - answer).abs() <= tolerance
-        || ((printed * scale).trunc() / scale - answer).abs() <= tolerance
-}
-
-/// `answer` is `printed` in thousands, millions or billions, rounded to `decimals` places.
-fn scaled(answer: f64, printed: f64, decimals: u32) -> bool {
-    [1e3, 1e6, 1e9].iter().any(|unit| same(answer, printed / unit, decimals))
 }
 
 /// A number as written in a text.
 #[derive(Debug, Clone, PartialEq)]
 struct Number<'a> {
     text: &'a str,
+    /// Its value, scaled by a word after it ("1.8 million").
     value: f64,
-    decimals: u32,
+    /// How far from it a printed value may be and still be it written to these digits: half a unit of its
+    /// last digit ("1.41" is 1.405 to 1.415; "43,000" is 42,500 to 43,500), scaled as the value is.
+    tolerance: f64,
     percent: bool,
+    /// Not a quantity: a version (`3.11.4`, "Python 3.11") or a list marker ("11. ").
+    exempt: bool,
 }
 
-/// The numbers of `text`: digits with an optional sign, thousands separated by commas (`42,925`), a decimal
-/// point and an exponent; a comma not followed by exactly three digits ends a number.
+/// The numbers of `text`: digits with an optional sign, thousands separated by commas (`42,925`, the first
+/// group of one to three digits), a decimal point and an exponent; any other comma ends a number (`2023,150`
+/// is two).
 fn numbers(text: &str) -> impl Iterator<Item = Number<'_>> + '_ {
     let bytes = text.as_bytes();
     let mut at = 0;
@@ -88,15 +82,17 @@ fn numbers(text: &str) -> impl Iterator<Item = Number<'_>> + '_ {
                 at += 1;
                 continue;
             }
-            // Part of a word (`x2`, `utf8`, `0x1F`): not a number.
+            // Part of a word (`x2`, `utf8`, `0x1F`, `v3`): not a number.
             let glued = start > 0 && (bytes[start - 1].is_ascii_alphabetic() || bytes[start - 1] == b'_');
             let negative =
                 start > 0 && bytes[start - 1] == b'-' && (start == 1 || !bytes[start - 2].is_ascii_alphanumeric());
             let mut end = start;
-            let mut decimals = 0u32;
+            let mut decimals = 0i32;
             let mut in_fraction = false;
+            let mut grouped = false;
             while end < bytes.len() {
                 let c = bytes[end];
+                let first_group_short = grouped || end - start <= 3;
                 if c.is_ascii_digit() {
                     if in_fraction {
                         decimals += 1;
@@ -104,9 +100,11 @@ fn numbers(text: &str) -> impl Iterator<Item = Number<'_>> + '_ {
                     end += 1;
                 } else if c == b','
                     && !in_fraction
+                    && first_group_short
                     && bytes.get(end + 1..end + 4).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
                     && !bytes.get(end + 4).is_some_and(u8::is_ascii_digit)
                 {
+                    grouped = true;
                     end += 4;
                 } else if c == b'.' && !in_fraction && bytes.get(end + 1).is_some_and(u8::is_ascii_digit) {
                     in_fraction = true;
@@ -115,32 +113,76 @@ fn numbers(text: &str) -> impl Iterator<Item = Number<'_>> + '_ {
                     break;
                 }
             }
+            // A dotted version (`3.11.4`): the rest of it goes with it.
+            let mut dotted = false;
+            while in_fraction && bytes.get(end) == Some(&b'.') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit) {
+                dotted = true;
+                end += 1;
+                end += bytes[end..].iter().take_while(|c| c.is_ascii_digit()).count();
+            }
             // An exponent: `1.2e+30`.
-            if matches!(bytes.get(end), Some(b'e' | b'E')) {
+            let mut exponent = 0i32;
+            if !dotted && matches!(bytes.get(end), Some(b'e' | b'E')) {
                 let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
                 let digits =
                     bytes[(end + 1 + sign).min(bytes.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
                 if digits > 0 {
+                    let written = text.get(end + 1..end + 1 + sign + digits).and_then(|e| e.parse().ok());
+                    exponent = written.unwrap_or(0);
                     end += 1 + sign + digits;
                 }
             }
             at = end;
-            if glued || bytes.get(end).is_some_and(|c| c.is_ascii_alphabetic() && *c != b'e' && *c != b'E') {
+            if glued || bytes.get(end).is_some_and(u8::is_ascii_alphabetic) {
                 continue;
             }
             let written = &text[start..end];
+            let mantissa_end = written.find(['e', 'E']).unwrap_or(written.len());
             let Ok(mut value) = written.replace(',', "").parse::<f64>() else { continue };
-            if !value.is_finite() {
-                continue;
+            if dotted || !value.is_finite() {
+                value = 0.0;
             }
             if negative {
                 value = -value;
             }
+            // Trailing zeros of a whole number are rounding ("about 43,000").
+            let zeros = if decimals == 0 && exponent == 0 {
+                written[..mantissa_end].bytes().rev().filter(|c| *c != b',').take_while(|c| *c == b'0').count()
+            } else {
+                0
+            };
+            let zeros = if zeros >= 2 && zeros < written[..mantissa_end].bytes().filter(u8::is_ascii_digit).count() {
+                zeros as i32
+            } else {
+                0
+            };
+            let mut tolerance = 0.5 * 10f64.powi((exponent - decimals + zeros).clamp(-300, 300));
+            if let Some(unit) = scale_after(&text[end..]) {
+                value *= unit;
+                tolerance *= unit;
+            }
+            let before = &text[..start];
+            let versioned = ["Python", "python", "version", "Version"].iter().any(|w| before.trim_end().ends_with(w));
+            let line_start = before.rsplit('\n').next().is_some_and(|l| l.trim().is_empty());
+            let marker = line_start && (text[end..].starts_with(". ") || text[end..].starts_with(')'));
             let percent = bytes.get(end) == Some(&b'%');
-            return Some(Number { text: written, value, decimals, percent });
+            return Some(Number {
+                text: written,
+                value,
+                tolerance,
+                percent,
+                exempt: dotted || versioned || marker || !value.is_finite(),
+            });
         }
         None
     })
+}
+
+/// The factor of a scale word that follows a number ("million"), if one does.
+fn scale_after(rest: &str) -> Option<f64> {
+    let word = rest.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next()?.to_ascii_lowercase();
+    (rest.starts_with(' ')).then_some(())?;
+    SCALES.iter().find(|(name, _)| word == *name).map(|(_, factor)| *factor)
 }
 
 #[cfg(test)]
@@ -158,24 +200,30 @@ mod tests {
 
     #[test]
     fn reads_numbers_as_people_write_them() {
-        let found: Vec<(String, f64, u32)> =
-            numbers("Total 42,925 and 1.414; -3, x2 utf8 0x1F 1.2e+30 8,4 12.5% 2024-12-25")
-                .map(|n| (n.text.to_owned(), n.value, n.decimals))
+        let found: Vec<(String, f64)> =
+            numbers("Total 42,925 and 1.414; -3, x2 utf8 0x1F 1.2e+30 8,4 12.5% 2024-12-25 2023,150")
+                .map(|n| (n.text.to_owned(), n.value))
                 .collect();
         let expected = [
-            ("42,925", 42925.0, 0),
-            ("1.414", 1.414, 3),
-            ("3", -3.0, 0),
-            ("1.2e+30", 1.2e30, 1),
-            ("8", 8.0, 0),
-            ("4", 4.0, 0),
-            ("12.5", 12.5, 1),
-            ("2024", 2024.0, 0),
-            ("12", 12.0, 0),
-            ("25", 25.0, 0),
+            ("42,925", 42925.0),
+            ("1.414", 1.414),
+            ("3", -3.0),
+            ("1.2e+30", 1.2e30),
+            ("8", 8.0),
+            ("4", 4.0),
+            ("12.5", 12.5),
+            ("2024", 2024.0),
+            ("12", 12.0),
+            ("25", 25.0),
+            ("2023", 2023.0),
+            ("150", 150.0),
         ];
-        let expected: Vec<(String, f64, u32)> = expected.iter().map(|(t, v, d)| ((*t).to_owned(), *v, *d)).collect();
+        let expected: Vec<(String, f64)> = expected.iter().map(|(t, v)| ((*t).to_owned(), *v)).collect();
         assert_eq!(found, expected);
+        let tolerance = |text: &str| numbers(text).next().map(|n| n.tolerance);
+        assert_eq!(tolerance("1.41"), Some(0.005));
+        assert_eq!(tolerance("about 43,000"), Some(500.0));
+        assert_eq!(tolerance("1.8 million"), Some(50_000.0));
     }
 
     #[test]
@@ -188,39 +236,61 @@ mod tests {
     }
 
     #[test]
-    fn rounding_percentages_and_units_are_grounded() {
+    fn rounding_percentages_scales_and_what_is_not_a_quantity_are_grounded() {
         let seen = evidence(&[
             "What is 2**100?",
             "1.4142135623730951\n",
             "0.125\n",
             "153.0\n",
             "1267650600228229401496703205376\n",
+            "2.675\n",
+            "6.02214076e+23\n",
+            "42925\n",
         ]);
         for answer in [
             "The square root of 2 is 1.414.",
             "About 1.41, or 1.4142135623730951 exactly.",
             "It is 12.5% of the total.",
             "The mean is 153 (153.00 rounded).",
-            "2**100 is 1267650600228229401496703205376.",
+            "2**100 is 1267650600228229401496703205376, about 1.27e30.",
             "There are 3 rows and 7 columns.",
+            "It rounds to 2.68.",
+            "Avogadro's number is 6.02e23.",
+            "About 43,000 in all.",
+            "As of 2024, with Python 3.11 and numpy 1.26.4:\n11. the last item",
         ] {
             assert_eq!(seen.ungrounded(answer), None, "{answer}");
         }
-        let days = evidence(&["datetime.timedelta(days=-359)"]);
-        assert_eq!(days.ungrounded("There are 359 days between them."), None);
-        let money = evidence(&["1834567.0\n"]);
-        assert_eq!(money.ungrounded("Sales were 1.83 million."), None);
+        let money = evidence(&["1834567.0\n", "12345678\n"]);
+        assert_eq!(money.ungrounded("Sales were 1.83 million, then 12 million."), None);
         assert_eq!(money.ungrounded("Sales were 1.9 million."), Some("1.9"));
         assert_eq!(seen.ungrounded("The answer is 98.3."), Some("98.3"));
+        let days = evidence(&["datetime.timedelta(days=-359)"]);
+        assert_eq!(days.ungrounded("There are 359 days between them."), None);
+        let rows = evidence(&["year,sales\n2023,150,300\n"]);
+        assert_eq!(rows.ungrounded("In 2023, sales were 150 and then 300."), None);
+        assert_eq!(rows.ungrounded("Sales were 2023150300."), Some("2023150300"));
+    }
+
+    #[test]
+    fn the_newest_numbers_are_kept() {
+        let mut seen = Evidence::default();
+        let flood: String = (0..MAX_EVIDENCE + 100).map(|i| format!("{} ", 100_000 + i)).collect();
+        seen.add("77777");
+        seen.add(&flood);
+        seen.add("42925");
+        assert_eq!(seen.ungrounded("It is 42925."), None, "the result after a long printout counts");
+        assert_eq!(seen.ungrounded("It is 77777."), Some("77777"), "the oldest went");
     }
 
     proptest! {
         #[test]
-        fn any_text_is_read_without_panicking(text in ".{0,200}", printed in "[0-9.,e%+-]{0,40}") {
+        fn any_text_is_read_without_panicking(text in ".{0,200}", printed in "[0-9.,e%+ a-z-]{0,40}") {
             let seen = evidence(&[&printed]);
             let _ = seen.ungrounded(&text);
             for n in numbers(&text) {
                 prop_assert!(n.value.is_finite());
+                prop_assert!(n.tolerance >= 0.0);
                 prop_assert!(text.contains(n.text));
             }
         }

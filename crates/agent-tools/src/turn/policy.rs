@@ -189,16 +189,22 @@ impl TurnPolicy {
         }
     }
 
-    /// Text whose numbers an answer may quote: the user's message (the code of each call is taken from the
-    /// call itself).
+    /// Text an answer may quote: the user's message, and the conversation before it (the code of each call is
+    /// taken from the call itself).
     pub fn saw(&mut self, text: &str) {
         self.evidence.add(text);
+        self.printed.add_context(text);
     }
 
-    /// A tool result as the model read it: its numbers and its lines, which an answer may quote.
-    pub fn saw_output(&mut self, text: &str) {
+    /// A tool result as the model read it, and whether its code ran: its numbers, and its lines as the text an
+    /// answer must copy exactly (a failure's text may be quoted, but is not held against a quote).
+    pub fn saw_output(&mut self, text: &str, ran: bool) {
         self.evidence.add(text);
-        self.printed.add(text);
+        if ran {
+            self.printed.add(text);
+        } else {
+            self.printed.add_context(text);
+        }
     }
 
     /// The model calls the next run may still make; `Err` when none are left (the turn then fails).
@@ -240,6 +246,7 @@ impl TurnPolicy {
         for value in arguments.values() {
             if let Value::String(text) = value {
                 self.evidence.add(text);
+                self.printed.add_context(text);
             }
         }
     }

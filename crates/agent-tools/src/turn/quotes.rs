@@ -11,14 +11,16 @@ const MAX_LINE_CHARS: usize = 200;
 /// Quoted stretches shorter than this are not checked (`'a'`, `"id"`).
 const MIN_QUOTE_CHARS: usize = 5;
 
-/// The lines the turn's code printed or returned.
+/// The lines the turn's code printed or returned, and the text an answer may quote as it is besides them (the
+/// user's words, the code).
 #[derive(Debug, Clone, Default)]
 pub struct Printed {
     lines: Vec<String>,
+    context: Vec<String>,
 }
 
 impl Printed {
-    /// Takes in the lines of a tool result.
+    /// Takes in the lines of the result of code that ran.
     pub fn add(&mut self, text: &str) {
         for line in text.lines().map(str::trim) {
             if self.lines.len() >= MAX_LINES {
@@ -30,10 +32,25 @@ impl Printed {
         }
     }
 
+    /// Takes in text an answer may quote but that is no output: a quote found whole in it is no miscopy
+    /// ("`'python'` becomes `'Python'`").
+    pub fn add_context(&mut self, text: &str) {
+        if self.context.len() < MAX_LINES {
+            self.context.push(text.to_owned());
+        }
+    }
+
     /// The first quoted stretch of `answer` that is a miscopy of a printed stretch, with that stretch.
     pub fn misquoted<'a>(&'a self, answer: &'a str) -> Option<(&'a str, &'a str)> {
         quoted(answer).find_map(|quote| {
-            if quote.chars().count() < MIN_QUOTE_CHARS || self.lines.iter().any(|line| contains_whole(line, quote)) {
+            // A fenced block is no quote; punctuation inside the quotes ("... is "abc."") is not part of it.
+            if quote.contains('\n') {
+                return None;
+            }
+            let quote =
+                quote.trim_matches(|c: char| c.is_whitespace() || QUOTES.contains(&c) || PUNCTUATION.contains(c));
+            let whole = |text: &String| contains_whole(text, quote);
+            if quote.chars().count() < MIN_QUOTE_CHARS || self.lines.iter().chain(&self.context).any(whole) {
                 return None;
             }
             let words = quote.split_whitespace().count();
@@ -48,6 +65,8 @@ impl Printed {
 }
 
 const QUOTES: [char; 3] = ['\'', '"', '`'];
+/// Punctuation that may end a quote or a printed stretch without being part of it.
+const PUNCTUATION: &str = ",.;:!?";
 
 /// Whether `line` contains `part` not as a piece of a longer word (`noisses` is in `snoisses`, but not whole).
 fn contains_whole(line: &str, part: &str) -> bool {
@@ -96,7 +115,7 @@ fn windows(line: &str, words: usize) -> impl Iterator<Item = &str> + '_ {
     (0..count).filter_map(move |i| {
         let (start, _) = spans.get(i)?;
         let (_, end) = spans.get(i + words.max(1) - 1)?;
-        let stretch = line.get(*start..*end)?.trim_matches(|c| QUOTES.contains(&c) || c == ',' || c == '.');
+        let stretch = line.get(*start..*end)?.trim_matches(|c| QUOTES.contains(&c) || PUNCTUATION.contains(c));
         (!stretch.is_empty()).then_some(stretch)
     })
 }
@@ -168,10 +187,19 @@ mod tests {
         assert_eq!(seen.misquoted("It is 'snoisses cimanyd'."), None);
         // A printed repr in quotes, inside a longer line.
         let repr = printed(&["The value of its last expression is:\n'Hello, World!'"]);
-        assert_eq!(repr.misquoted("It returned \"Hello World!\"."), Some(("Hello World!", "Hello, World!")));
+        assert_eq!(repr.misquoted("It returned \"Hello World!\"."), Some(("Hello World", "Hello, World")));
         // Different words are not a miscopy, nor are short quotes.
         assert_eq!(seen.misquoted("Use 'pandas' and 'numpy'."), None);
         assert_eq!(seen.misquoted("It printed 'snois'."), None);
+        // A true copy with punctuation inside the quotes, with spaces, or in a fenced block, is no miscopy.
+        for copy in ["It is \"snoisses cimanyd.\"", "It is 'snoisses cimanyd '.", "It is:\n```\nsnoisses cimanyd\n```"]
+        {
+            assert_eq!(seen.misquoted(copy), None, "{copy}");
+        }
+        // What the user wrote may be quoted as it is.
+        let mut asked = printed(&["Python"]);
+        asked.add_context("Capitalise 'python' for me");
+        assert_eq!(asked.misquoted("'python' becomes 'Python'."), None);
         assert_eq!(distance("kitten", "sitting", 5), 3);
         assert_eq!(distance("kitten", "sitting", 1), 2);
     }

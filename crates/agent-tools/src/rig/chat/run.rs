@@ -149,7 +149,7 @@ fn on_item(
                 }
             };
             turn.policy.call_finished(step.outcome);
-            turn.policy.saw_output(&step.text);
+            turn.policy.saw_output(&step.text, step.outcome == StepOutcome::Ran);
             Some(TurnEvent::ToolResult(step))
         }
         _ => None,

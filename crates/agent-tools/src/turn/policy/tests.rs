@@ -261,7 +261,7 @@ fn a_guided_answer_with_a_number_nothing_printed_is_computed_with_code_once() {
     turn.saw(question);
     turn.call_made("run_python", &args(json!({"code": "for i in range(1, 51): print(i**2)"})));
     turn.call_finished(StepOutcome::Ran);
-    turn.saw(&squares);
+    turn.saw_output(&squares, true);
     let ask = turn.next(made_up, 2);
     let Next::Ask { prompt, notice: Some(notice) } = &ask else { panic!("{ask:?}") };
     assert!(
@@ -277,7 +277,7 @@ fn a_guided_answer_with_a_number_nothing_printed_is_computed_with_code_once() {
     );
     turn.call_made("run_python", &args(json!({"code": "print(sum(i**2 for i in range(1, 51)))"})));
     turn.call_finished(StepOutcome::Ran);
-    turn.saw("42925\n");
+    turn.saw_output("42925\n", true);
     assert_eq!(turn.next("The sum is 42,925.", 2), Next::Answer("The sum is 42,925.".into()));
 
     // Asked once a turn: a second unprinted number is the answer.
@@ -318,7 +318,7 @@ fn a_guided_answer_that_miscopies_a_printed_string_is_asked_for_again_once_witho
     turn.saw("Reverse the string 'dynamic sessions' with Python.");
     turn.call_made("run_python", &args(json!({"code": "print('dynamic sessions'[::-1])"})));
     turn.call_finished(StepOutcome::Ran);
-    turn.saw_output("The code ran successfully. It printed:\nsnoisses cimanyd");
+    turn.saw_output("The code ran successfully. It printed:\nsnoisses cimanyd", true);
     let ask = turn.next("The reversed string of 'dynamic sessions' is 'noisses cimanyd'.", 2);
     let Next::Ask { prompt, notice: None } = &ask else { panic!("{ask:?}") };
     assert!(prompt.contains("'noisses cimanyd'") && prompt.contains("'snoisses cimanyd'"), "{prompt}");
@@ -335,13 +335,13 @@ fn a_guided_answer_that_miscopies_a_printed_string_is_asked_for_again_once_witho
     let mut exact = policy(ToolChoicePolicy::Guided);
     exact.call_made("run_python", &args(json!({"code": "print(1)"})));
     exact.call_finished(StepOutcome::Ran);
-    exact.saw_output("snoisses cimanyd");
+    exact.saw_output("snoisses cimanyd", true);
     let right = "It is 'snoisses cimanyd'.";
     assert_eq!(exact.next(right, 1), Next::Answer(right.into()));
     let mut hosted = policy(ToolChoicePolicy::Auto);
     hosted.call_made("run_python", &args(json!({"code": "print(1)"})));
     hosted.call_finished(StepOutcome::Ran);
-    hosted.saw_output("snoisses cimanyd");
+    hosted.saw_output("snoisses cimanyd", true);
     let slip = "It is 'noisses cimanyd'.";
     assert_eq!(hosted.next(slip, 1), Next::Answer(slip.into()));
 }

@@ -369,7 +369,7 @@ _loop = None  # one persistent event loop per kernel process, made by the first 
 
 def _event_loop():
     """The kernel's event loop, made when a cell first awaits at top level: made at start, it would cost every
-    session about 0.6 MB of its own that most never use."""
+    session about half a megabyte of its own that most never use."""
     global _loop
     if _loop is None:
         _loop = asyncio.new_event_loop()
@@ -435,7 +435,10 @@ def _user_traceback(exc):
 
     strip(te)
     text = "".join(te.format())
-    suggestion = _suggestion(exc) if sys.version_info < (3, 12) else None
+    try:  # a user's __dir__ may raise anything, SystemExit included
+        suggestion = _suggestion(exc) if sys.version_info < (3, 12) else None
+    except BaseException:  # noqa: BLE001
+        suggestion = None
     if suggestion and text.endswith("\n") and "Did you mean" not in text.rsplit("\n", 2)[-2]:
         text = text[:-1] + ". Did you mean: %r?\n" % suggestion
     return text
