@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::{call, emulator, interpreter, local_model as model, run_turn as run};
 use dynamic_sessions_agent_tools::rig::{ChatAgent, History};
 use dynamic_sessions_agent_tools::turn::{StepOutcome, ToolChoicePolicy, TurnEvent, TurnFailureKind, TurnOptions};
+use dynamic_sessions_emulator::testing::TestEmulator;
 use dynamic_sessions_test_support::{Reply, ScriptedModel, assistant_calls, tool_messages};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -24,6 +25,14 @@ fn outcomes_of(events: &[TurnEvent]) -> Vec<StepOutcome> {
             _ => None,
         })
         .collect()
+}
+
+/// A turn agent with the defaults for a model server of one's own (`guided`) on a scripted model.
+async fn guided_agent(emu: &TestEmulator, replies: Vec<Reply>) -> (ChatAgent, ScriptedModel) {
+    let server = ScriptedModel::start(replies).await;
+    let config = model(&server);
+    let agent = ChatAgent::new(&config, interpreter(emu), config.default_turn_options()).unwrap();
+    (agent, server)
 }
 
 fn text_of(events: &[TurnEvent]) -> String {
@@ -401,14 +410,15 @@ async fn an_answer_that_echoes_tool_syntax_is_never_shown_to_the_person() {
         assert!(bodies[2]["messages"].to_string().contains("plain sentences"), "asked once for a plain answer");
     }
     // A model that echoes again after being asked: what is left without the syntax is the answer.
-    let server = ScriptedModel::start(vec![
-        Reply::ToolCalls(vec![("call_1", "run_python", call("print(6 * 7)"))]),
-        Reply::Text(ECHOES[1]),
-        Reply::Text(ECHOES[1]),
-    ])
+    let (agent, _server) = guided_agent(
+        &emu,
+        vec![
+            Reply::ToolCalls(vec![("call_1", "run_python", call("print(6 * 7)"))]),
+            Reply::Text(ECHOES[1]),
+            Reply::Text(ECHOES[1]),
+        ],
+    )
     .await;
-    let config = model(&server);
-    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
     let events = run(&agent, &mut History::new(), "What is 6 * 7? Use Python.").await;
     assert!(matches!(events.last(), Some(TurnEvent::Done { answer }) if answer == "The product is 42."), "{events:?}");
     emu.stop().await;
@@ -464,16 +474,17 @@ async fn a_model_writing_the_same_stretch_over_and_over_is_stopped() {
 async fn guided_code_that_keeps_failing_may_be_fixed_in_a_fenced_block_that_runs() {
     let Some(emu) = emulator().await else { return };
     let failing = call("import math; print(math.sqroot(2))");
-    let server = ScriptedModel::start(vec![
-        Reply::ToolCalls(vec![("call_1", "run_python", failing.clone())]),
-        Reply::ToolCalls(vec![("call_2", "run_python", failing.clone())]),
-        Reply::ToolCalls(vec![("call_3", "run_python", failing)]),
-        Reply::Text("The corrected code is:\n\n```python\nimport math\nprint(math.sqrt(2))\n```"),
-        Reply::Text("The square root of 2 is 1.4142135623730951."),
-    ])
+    let (agent, server) = guided_agent(
+        &emu,
+        vec![
+            Reply::ToolCalls(vec![("call_1", "run_python", failing.clone())]),
+            Reply::ToolCalls(vec![("call_2", "run_python", failing.clone())]),
+            Reply::ToolCalls(vec![("call_3", "run_python", failing)]),
+            Reply::Text("The corrected code is:\n\n```python\nimport math\nprint(math.sqrt(2))\n```"),
+            Reply::Text("The square root of 2 is 1.4142135623730951."),
+        ],
+    )
     .await;
-    let config = model(&server);
-    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
     let events =
         run(&agent, &mut History::new(), "Run import math; print(math.sqroot(2)) and fix it if it fails.").await;
     assert!(
@@ -500,15 +511,16 @@ async fn guided_code_that_keeps_failing_may_be_fixed_in_a_fenced_block_that_runs
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_number_the_model_worked_out_in_its_head_is_computed_with_code_before_anyone_sees_it() {
     let Some(emu) = emulator().await else { return };
-    let server = ScriptedModel::start(vec![
-        Reply::ToolCalls(vec![("call_1", "run_python", call("for i in range(1, 51): print(i**2)"))]),
-        Reply::Text("The sum of the squares of the integers from 1 to 50 is 33125."),
-        Reply::ToolCalls(vec![("call_2", "run_python", call("print(sum(i**2 for i in range(1, 51)))"))]),
-        Reply::Text("The sum of the squares of the integers from 1 to 50 is 42925."),
-    ])
+    let (agent, server) = guided_agent(
+        &emu,
+        vec![
+            Reply::ToolCalls(vec![("call_1", "run_python", call("for i in range(1, 51): print(i**2)"))]),
+            Reply::Text("The sum of the squares of the integers from 1 to 50 is 33125."),
+            Reply::ToolCalls(vec![("call_2", "run_python", call("print(sum(i**2 for i in range(1, 51)))"))]),
+            Reply::Text("The sum of the squares of the integers from 1 to 50 is 42925."),
+        ],
+    )
     .await;
-    let config = model(&server);
-    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
     let question = "What is the sum of the squares of the integers from 1 to 50? Use Python.";
     let events = run(&agent, &mut History::new(), question).await;
     let Some(TurnEvent::Done { answer }) = events.last() else { panic!("{events:?}") };
@@ -531,15 +543,16 @@ async fn a_number_the_model_worked_out_in_its_head_is_computed_with_code_before_
 async fn a_model_that_writes_the_failing_code_again_is_sampled_for_its_next_try() {
     let Some(emu) = emulator().await else { return };
     let broken = "import math\nprint(math.sqroot(2))";
-    let server = ScriptedModel::start(vec![
-        Reply::ToolCalls(vec![("call_1", "run_python", call(broken))]),
-        Reply::ToolCalls(vec![("call_2", "run_python", call(broken))]),
-        Reply::ToolCalls(vec![("call_3", "run_python", call("import math\nprint(math.sqrt(2))"))]),
-        Reply::Text("The square root of 2 is 1.4142135623730951."),
-    ])
+    let (agent, server) = guided_agent(
+        &emu,
+        vec![
+            Reply::ToolCalls(vec![("call_1", "run_python", call(broken))]),
+            Reply::ToolCalls(vec![("call_2", "run_python", call(broken))]),
+            Reply::ToolCalls(vec![("call_3", "run_python", call("import math\nprint(math.sqrt(2))"))]),
+            Reply::Text("The square root of 2 is 1.4142135623730951."),
+        ],
+    )
     .await;
-    let config = model(&server);
-    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
     let events =
         run(&agent, &mut History::new(), "Run import math; print(math.sqroot(2)) and fix it if it fails.").await;
     assert!(matches!(events.last(), Some(TurnEvent::Done { answer }) if answer.contains("1.4142")), "{events:?}");
@@ -563,14 +576,15 @@ async fn a_model_that_writes_the_failing_code_again_is_sampled_for_its_next_try(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_printed_string_copied_with_a_slip_is_asked_for_again_before_anyone_sees_it() {
     let Some(emu) = emulator().await else { return };
-    let server = ScriptedModel::start(vec![
-        Reply::ToolCalls(vec![("call_1", "run_python", call("print('dynamic sessions'[::-1])"))]),
-        Reply::Text("The reversed string of 'dynamic sessions' is 'noisses cimanyd'."),
-        Reply::Text("The reversed string of 'dynamic sessions' is 'snoisses cimanyd'."),
-    ])
+    let (agent, server) = guided_agent(
+        &emu,
+        vec![
+            Reply::ToolCalls(vec![("call_1", "run_python", call("print('dynamic sessions'[::-1])"))]),
+            Reply::Text("The reversed string of 'dynamic sessions' is 'noisses cimanyd'."),
+            Reply::Text("The reversed string of 'dynamic sessions' is 'snoisses cimanyd'."),
+        ],
+    )
     .await;
-    let config = model(&server);
-    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
     let events = run(&agent, &mut History::new(), "Reverse the string 'dynamic sessions' with Python.").await;
     let Some(TurnEvent::Done { answer }) = events.last() else { panic!("{events:?}") };
     assert_eq!(answer, "The reversed string of 'dynamic sessions' is 'snoisses cimanyd'.");
@@ -586,15 +600,20 @@ async fn a_printed_string_copied_with_a_slip_is_asked_for_again_before_anyone_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_may_quote_what_earlier_turns_printed() {
     let Some(emu) = emulator().await else { return };
-    let server = ScriptedModel::start(vec![
-        Reply::ToolCalls(vec![("call_1", "run_python", call("total = sum(i*i for i in range(1, 51))\nprint(total)"))]),
-        Reply::Text("The sum is 42925."),
-        Reply::ToolCalls(vec![("call_2", "run_python", call("print(total / 7)"))]),
-        Reply::Text("42,925 divided by 7 is 6132.14."),
-    ])
+    let (agent, server) = guided_agent(
+        &emu,
+        vec![
+            Reply::ToolCalls(vec![(
+                "call_1",
+                "run_python",
+                call("total = sum(i*i for i in range(1, 51))\nprint(total)"),
+            )]),
+            Reply::Text("The sum is 42925."),
+            Reply::ToolCalls(vec![("call_2", "run_python", call("print(total / 7)"))]),
+            Reply::Text("42,925 divided by 7 is 6132.14."),
+        ],
+    )
     .await;
-    let config = model(&server);
-    let agent = ChatAgent::new(&config, interpreter(&emu), config.default_turn_options()).unwrap();
     let mut history = History::new();
     let first = run(&agent, &mut history, "Sum the squares of 1 to 50.").await;
     assert!(matches!(first.last(), Some(TurnEvent::Done { answer }) if answer == "The sum is 42925."), "{first:?}");
