@@ -65,7 +65,7 @@ struct Number<'a> {
     /// last digit ("1.41" is 1.405 to 1.415; "43,000" is 42,500 to 43,500), scaled as the value is.
     tolerance: f64,
     percent: bool,
-    /// Not a quantity: a version (`3.11.4`, "Python 3.11") or a list marker ("11. ").
+    /// Not a quantity: a version ("Python 3.11"; a dotted `3.11.4` is no number at all) or a list marker ("11. ").
     exempt: bool,
 }
 
@@ -82,107 +82,110 @@ fn numbers(text: &str) -> impl Iterator<Item = Number<'_>> + '_ {
                 at += 1;
                 continue;
             }
-            // Part of a word (`x2`, `utf8`, `0x1F`, `v3`): not a number.
+            let shape = Shape::scan(text, start);
+            at = shape.end;
+            // Part of a word (`x2`, `utf8`, `0x1F`, `v3`, `5k`): not a number.
             let glued = start > 0 && (bytes[start - 1].is_ascii_alphabetic() || bytes[start - 1] == b'_');
-            let negative =
-                start > 0 && bytes[start - 1] == b'-' && (start == 1 || !bytes[start - 2].is_ascii_alphanumeric());
-            let mut end = start;
-            let mut decimals = 0i32;
-            let mut in_fraction = false;
-            let mut grouped = false;
-            while end < bytes.len() {
-                let c = bytes[end];
-                let first_group_short = grouped || end - start <= 3;
-                if c.is_ascii_digit() {
-                    if in_fraction {
-                        decimals += 1;
-                    }
-                    end += 1;
-                } else if c == b','
-                    && !in_fraction
-                    && first_group_short
-                    && bytes.get(end + 1..end + 4).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-                    && !bytes.get(end + 4).is_some_and(u8::is_ascii_digit)
-                {
-                    grouped = true;
-                    end += 4;
-                } else if c == b'.' && !in_fraction && bytes.get(end + 1).is_some_and(u8::is_ascii_digit) {
-                    in_fraction = true;
-                    end += 1;
-                } else {
-                    break;
-                }
-            }
-            // A dotted version (`3.11.4`): the rest of it goes with it.
-            let mut dotted = false;
-            while in_fraction && bytes.get(end) == Some(&b'.') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit) {
-                dotted = true;
-                end += 1;
-                end += bytes[end..].iter().take_while(|c| c.is_ascii_digit()).count();
-            }
-            // An exponent: `1.2e+30`.
-            let mut exponent = 0i32;
-            if !dotted && matches!(bytes.get(end), Some(b'e' | b'E')) {
-                let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
-                let digits =
-                    bytes[(end + 1 + sign).min(bytes.len())..].iter().take_while(|c| c.is_ascii_digit()).count();
-                if digits > 0 {
-                    let written = text.get(end + 1..end + 1 + sign + digits).and_then(|e| e.parse().ok());
-                    exponent = written.unwrap_or(0);
-                    end += 1 + sign + digits;
-                }
-            }
-            at = end;
-            if glued || bytes.get(end).is_some_and(u8::is_ascii_alphabetic) {
+            if glued || bytes.get(shape.end).is_some_and(u8::is_ascii_alphabetic) {
                 continue;
             }
-            let written = &text[start..end];
-            let mantissa_end = written.find(['e', 'E']).unwrap_or(written.len());
-            let Ok(mut value) = written.replace(',', "").parse::<f64>() else { continue };
-            if dotted || !value.is_finite() {
-                value = 0.0;
+            if let Some(number) = shape.number(text, start) {
+                return Some(number);
             }
-            if negative {
-                value = -value;
-            }
-            // Trailing zeros of a whole number are rounding ("about 43,000").
-            let zeros = if decimals == 0 && exponent == 0 {
-                written[..mantissa_end].bytes().rev().filter(|c| *c != b',').take_while(|c| *c == b'0').count()
-            } else {
-                0
-            };
-            let zeros = if zeros >= 2 && zeros < written[..mantissa_end].bytes().filter(u8::is_ascii_digit).count() {
-                zeros as i32
-            } else {
-                0
-            };
-            let mut tolerance = 0.5 * 10f64.powi((exponent - decimals + zeros).clamp(-300, 300));
-            if let Some(unit) = scale_after(&text[end..]) {
-                value *= unit;
-                tolerance *= unit;
-            }
-            let before = &text[..start];
-            let versioned = ["Python", "python", "version", "Version"].iter().any(|w| before.trim_end().ends_with(w));
-            let line_start = before.rsplit('\n').next().is_some_and(|l| l.trim().is_empty());
-            let marker = line_start && (text[end..].starts_with(". ") || text[end..].starts_with(')'));
-            let percent = bytes.get(end) == Some(&b'%');
-            return Some(Number {
-                text: written,
-                value,
-                tolerance,
-                percent,
-                exempt: dotted || versioned || marker || !value.is_finite(),
-            });
         }
         None
     })
 }
 
-/// The factor of a scale word that follows a number ("million"), if one does.
+/// How a number starting at some byte is written.
+struct Shape {
+    /// Where it ends.
+    end: usize,
+    /// Digits after the decimal point.
+    decimals: i32,
+    /// The power of ten after `e`.
+    exponent: i32,
+    /// A dotted version (`3.11.4`), not a quantity.
+    dotted: bool,
+}
+
+impl Shape {
+    fn scan(text: &str, start: usize) -> Shape {
+        let bytes = text.as_bytes();
+        let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+        let (mut end, mut decimals, mut in_fraction, mut grouped) = (start, 0, false, false);
+        while let Some(&c) = bytes.get(end) {
+            if c.is_ascii_digit() {
+                decimals += i32::from(in_fraction);
+                end += 1;
+            } else if c == b','
+                && !in_fraction
+                && (grouped || end - start <= 3)
+                && (1..4).all(|k| digit_at(end + k))
+                && !digit_at(end + 4)
+            {
+                grouped = true;
+                end += 4;
+            } else if c == b'.' && !in_fraction && digit_at(end + 1) {
+                in_fraction = true;
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        let mut dotted = false;
+        while in_fraction && bytes.get(end) == Some(&b'.') && digit_at(end + 1) {
+            dotted = true;
+            end += 1 + bytes[end + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        }
+        let mut exponent = 0;
+        if !dotted && matches!(bytes.get(end), Some(b'e' | b'E')) {
+            let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
+            let digits =
+                bytes.get(end + 1 + sign..).unwrap_or_default().iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits > 0 {
+                exponent = text.get(end + 1..end + 1 + sign + digits).and_then(|e| e.parse().ok()).unwrap_or(0);
+                end += 1 + sign + digits;
+            }
+        }
+        Shape { end, decimals, exponent, dotted }
+    }
+
+    /// The number `text[start..self.end]` is, with how precisely it is written and whether it is a quantity.
+    fn number<'a>(&self, text: &'a str, start: usize) -> Option<Number<'a>> {
+        if self.dotted {
+            return None; // a version, never questioned
+        }
+        let bytes = text.as_bytes();
+        let written = text.get(start..self.end)?;
+        let value = written.replace(',', "").parse::<f64>().ok().filter(|v| v.is_finite())?;
+        let negative =
+            start > 0 && bytes[start - 1] == b'-' && (start == 1 || !bytes[start - 2].is_ascii_alphanumeric());
+        // Trailing zeros of a whole number are rounding ("about 43,000"), if it has other digits.
+        let digits: Vec<u8> = written.bytes().filter(u8::is_ascii_digit).collect();
+        let zeros = digits.iter().rev().take_while(|c| **c == b'0').count();
+        let zeros =
+            if self.decimals == 0 && self.exponent == 0 && zeros >= 2 && zeros < digits.len() { zeros } else { 0 };
+        let zeros = i32::try_from(zeros).unwrap_or(0);
+        let mut tolerance = 0.5 * 10f64.powi((self.exponent - self.decimals + zeros).clamp(-300, 300));
+        let mut value = if negative { -value } else { value };
+        let rest = &text[self.end..];
+        if let Some(unit) = scale_after(rest) {
+            value *= unit;
+            tolerance *= unit;
+        }
+        let before = text[..start].trim_end();
+        let versioned = ["Python", "python", "version", "Version"].iter().any(|w| before.ends_with(w));
+        let line_start = text[..start].rsplit('\n').next().is_some_and(|l| l.trim().is_empty());
+        let marker = line_start && (rest.starts_with(". ") || rest.starts_with(')'));
+        Some(Number { text: written, value, tolerance, percent: rest.starts_with('%'), exempt: versioned || marker })
+    }
+}
+
+/// The factor of a scale word that follows a number after a space ("million"), if one does.
 fn scale_after(rest: &str) -> Option<f64> {
-    let word = rest.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next()?.to_ascii_lowercase();
-    (rest.starts_with(' ')).then_some(())?;
-    SCALES.iter().find(|(name, _)| word == *name).map(|(_, factor)| *factor)
+    let word = rest.strip_prefix(' ')?.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next()?;
+    SCALES.iter().find(|(name, _)| word.eq_ignore_ascii_case(name)).map(|(_, factor)| *factor)
 }
 
 #[cfg(test)]
