@@ -16,6 +16,15 @@ fn args(value: Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
 }
 
+/// A turn under `choice` after `code` ran and printed `output`.
+fn after_run(choice: ToolChoicePolicy, code: &str, output: &str) -> TurnPolicy {
+    let mut turn = policy(choice);
+    turn.call_made("run_python", &args(json!({ "code": code })));
+    turn.call_finished(StepOutcome::Ran);
+    turn.saw_output(output, true);
+    turn
+}
+
 const RUN_AS_TEXT: &str = r#"{"name": "run_python", "arguments": {"code": "print(1)"}}"#;
 
 #[test]
@@ -332,16 +341,10 @@ fn a_guided_answer_that_miscopies_a_printed_string_is_asked_for_again_once_witho
     let again = "It is 'noisses cimanyd'.";
     assert_eq!(turn.next(again, 1), Next::Answer(again.into()));
     // An exact copy, and other policies, are answers at once.
-    let mut exact = policy(ToolChoicePolicy::Guided);
-    exact.call_made("run_python", &args(json!({"code": "print(1)"})));
-    exact.call_finished(StepOutcome::Ran);
-    exact.saw_output("snoisses cimanyd", true);
+    let mut exact = after_run(ToolChoicePolicy::Guided, "print(1)", "snoisses cimanyd");
     let right = "It is 'snoisses cimanyd'.";
     assert_eq!(exact.next(right, 1), Next::Answer(right.into()));
-    let mut hosted = policy(ToolChoicePolicy::Auto);
-    hosted.call_made("run_python", &args(json!({"code": "print(1)"})));
-    hosted.call_finished(StepOutcome::Ran);
-    hosted.saw_output("snoisses cimanyd", true);
+    let mut hosted = after_run(ToolChoicePolicy::Auto, "print(1)", "snoisses cimanyd");
     let slip = "It is 'noisses cimanyd'.";
     assert_eq!(hosted.next(slip, 1), Next::Answer(slip.into()));
 }
